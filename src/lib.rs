@@ -1,0 +1,9 @@
+//! pylon: a layer-4 / layer-7 load balancer and reverse proxy that reads HAProxy-style
+//! configuration.
+//!
+//! The library exposes the modules that `tests/`, `benches/` and `fuzz/` reach directly; the
+//! `pylon` binary (`main.rs`) is a thin wrapper around [`cli::main`].
+
+pub mod cli;
+pub mod config;
+pub mod route;
