@@ -1,0 +1,521 @@
+//! The typed configuration: what a checked configuration file means, with no text left to
+//! interpret.
+//!
+//! Values are parsed into types that cannot hold invalid states (a [`Duration`], a resolved
+//! [`SocketAddr`], a weight already range-checked). Names that other parts refer to keep their
+//! [`Loc`] so that checks made after parsing (undefined backend, duplicate server, two frontends
+//! on one address) can point at the text. `defaults` sections are not kept: their settings are
+//! copied into each proxy that follows them, as HAProxy does.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::error::Loc;
+use crate::route::{Acl, Condition};
+
+/// A whole, checked configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub global: Global,
+    /// Frontends, backends and listens in declaration order (their `id`s follow that order).
+    pub proxies: Vec<Proxy>,
+}
+
+impl Config {
+    /// The proxies that accept connections (frontends and listens).
+    pub fn frontends(&self) -> impl Iterator<Item = &Proxy> {
+        self.proxies.iter().filter(|p| p.kind.has_frontend())
+    }
+
+    /// The proxies that hold servers (backends and listens).
+    pub fn backends(&self) -> impl Iterator<Item = &Proxy> {
+        self.proxies.iter().filter(|p| p.kind.has_backend())
+    }
+
+    /// The backend (or listen) called `name`.
+    pub fn backend(&self, name: &str) -> Option<&Proxy> {
+        self.backends().find(|p| p.name == name)
+    }
+
+    /// The frontend (or listen) called `name`.
+    pub fn frontend(&self, name: &str) -> Option<&Proxy> {
+        self.frontends().find(|p| p.name == name)
+    }
+}
+
+/// The `global` section: process-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    /// `maxconn`: the most concurrent connections the process accepts. `None` derives it from
+    /// `RLIMIT_NOFILE` at start-up, as HAProxy does.
+    pub maxconn: Option<u32>,
+    /// `nbthread`: worker threads; `None` means one per core.
+    pub nbthread: Option<u16>,
+    /// `cpu-map` lines, in order (a later line overrides an earlier one for the same thread).
+    pub cpu_maps: Vec<CpuMap>,
+    /// `tune.bufsize`: the size of each connection buffer, and so the largest HTTP head.
+    pub tune_bufsize: u32,
+    /// `log` targets for the process's own messages (and, later, access logs).
+    pub logs: Vec<LogTarget>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global { maxconn: None, nbthread: None, cpu_maps: Vec::new(), tune_bufsize: DEFAULT_BUFSIZE, logs: Vec::new() }
+    }
+}
+
+/// HAProxy's default `tune.bufsize`.
+pub const DEFAULT_BUFSIZE: u32 = 16384;
+
+/// One `cpu-map` line: which worker threads may run on which CPUs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuMap {
+    /// `auto:` spreads the listed threads over the listed CPUs one to one.
+    pub auto: bool,
+    /// Worker thread numbers (1-based), or `None` for all of them.
+    pub threads: Option<Vec<u32>>,
+    /// CPU numbers (0-based, as the kernel counts them).
+    pub cpus: Vec<u32>,
+    pub loc: Loc,
+}
+
+/// Where `log` lines go. Only the standard streams exist until the logging issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    pub dest: LogDest,
+    pub format: LogFormat,
+    pub facility: Facility,
+    /// The most verbose level sent (`None`: all).
+    pub max_level: Option<Level>,
+    /// The least verbose level sent (`None`: all).
+    pub min_level: Option<Level>,
+    /// `len`: the longest line sent, in bytes.
+    pub max_len: Option<u32>,
+}
+
+/// A log destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogDest {
+    Stdout,
+    Stderr,
+}
+
+/// The `format` of a log target (HAProxy's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Rfc3164,
+    Rfc5424,
+    Priority,
+    Short,
+    Timed,
+    Iso,
+    Local,
+    Raw,
+}
+
+/// Syslog facilities, in syslog's numbering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facility {
+    Kern,
+    User,
+    Mail,
+    Daemon,
+    Auth,
+    Syslog,
+    Lpr,
+    News,
+    Uucp,
+    Cron,
+    Auth2,
+    Ftp,
+    Ntp,
+    Audit,
+    Alert,
+    Cron2,
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
+}
+
+impl Facility {
+    /// Every facility with its name, in syslog's order.
+    pub const ALL: [(&'static str, Facility); 24] = [
+        ("kern", Facility::Kern),
+        ("user", Facility::User),
+        ("mail", Facility::Mail),
+        ("daemon", Facility::Daemon),
+        ("auth", Facility::Auth),
+        ("syslog", Facility::Syslog),
+        ("lpr", Facility::Lpr),
+        ("news", Facility::News),
+        ("uucp", Facility::Uucp),
+        ("cron", Facility::Cron),
+        ("auth2", Facility::Auth2),
+        ("ftp", Facility::Ftp),
+        ("ntp", Facility::Ntp),
+        ("audit", Facility::Audit),
+        ("alert", Facility::Alert),
+        ("cron2", Facility::Cron2),
+        ("local0", Facility::Local0),
+        ("local1", Facility::Local1),
+        ("local2", Facility::Local2),
+        ("local3", Facility::Local3),
+        ("local4", Facility::Local4),
+        ("local5", Facility::Local5),
+        ("local6", Facility::Local6),
+        ("local7", Facility::Local7),
+    ];
+}
+
+/// Syslog severities, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Emerg,
+    Alert,
+    Crit,
+    Err,
+    Warning,
+    Notice,
+    Info,
+    Debug,
+}
+
+impl Level {
+    /// Every level with its name.
+    pub const ALL: [(&'static str, Level); 8] = [
+        ("emerg", Level::Emerg),
+        ("alert", Level::Alert),
+        ("crit", Level::Crit),
+        ("err", Level::Err),
+        ("warning", Level::Warning),
+        ("notice", Level::Notice),
+        ("info", Level::Info),
+        ("debug", Level::Debug),
+    ];
+}
+
+/// What a proxy section is: HAProxy's capabilities. A `listen` is a frontend and a backend in
+/// one section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    Defaults,
+    Frontend,
+    Backend,
+    Listen,
+}
+
+impl ProxyKind {
+    /// True for sections that accept connections.
+    pub fn has_frontend(self) -> bool {
+        matches!(self, ProxyKind::Frontend | ProxyKind::Listen)
+    }
+
+    /// True for sections that hold servers.
+    pub fn has_backend(self) -> bool {
+        matches!(self, ProxyKind::Backend | ProxyKind::Listen)
+    }
+
+    /// The section keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ProxyKind::Defaults => "defaults",
+            ProxyKind::Frontend => "frontend",
+            ProxyKind::Backend => "backend",
+            ProxyKind::Listen => "listen",
+        }
+    }
+}
+
+/// `mode`: what a proxy speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Bytes in both directions, unparsed (HAProxy's default).
+    #[default]
+    Tcp,
+    /// HTTP/1.1, parsed, routed and rewritten.
+    Http,
+}
+
+impl Mode {
+    /// The word used in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Tcp => "tcp",
+            Mode::Http => "http",
+        }
+    }
+}
+
+/// A reference to another section by name, kept with its place for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRef {
+    pub name: String,
+    pub loc: Loc,
+}
+
+/// A frontend, backend or listen section (and, while parsing, a defaults section).
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    pub kind: ProxyKind,
+    pub name: String,
+    /// The section's name (or, for an unnamed `defaults`, its keyword).
+    pub loc: Loc,
+    /// HAProxy's `iid`: 1-based, in declaration order over frontends, backends and listens.
+    pub id: u32,
+    pub mode: Mode,
+    pub timeouts: Timeouts,
+    /// `maxconn` of a frontend: its concurrent connections.
+    pub maxconn: Option<u32>,
+    /// `retries`: connection attempts after the first one fails.
+    pub retries: u32,
+    /// `option redispatch [interval]`: retry on another server.
+    pub redispatch: Option<Redispatch>,
+    /// `option tcplog`: one log line per connection in HAProxy's TCP format.
+    pub tcplog: bool,
+    pub balance: Balance,
+    /// `default-server`: the options every server of the section starts from.
+    pub default_server: ServerOptions,
+    pub default_backend: Option<NameRef>,
+    pub binds: Vec<Bind>,
+    /// Named ACLs in declaration order; a condition refers to them by index.
+    pub acls: Vec<Acl>,
+    pub use_backends: Vec<UseBackend>,
+    pub servers: Vec<Server>,
+}
+
+/// HAProxy's default number of `retries`.
+pub const DEFAULT_RETRIES: u32 = 3;
+
+impl Proxy {
+    /// A proxy with HAProxy's built-in defaults (what an empty `defaults` section holds).
+    pub fn builtin_defaults() -> Proxy {
+        Proxy {
+            kind: ProxyKind::Defaults,
+            name: String::new(),
+            loc: Loc::default(),
+            id: 0,
+            mode: Mode::Tcp,
+            timeouts: Timeouts::default(),
+            maxconn: None,
+            retries: DEFAULT_RETRIES,
+            redispatch: None,
+            tcplog: false,
+            balance: Balance::default(),
+            default_server: ServerOptions::default(),
+            default_backend: None,
+            binds: Vec::new(),
+            acls: Vec::new(),
+            use_backends: Vec::new(),
+            servers: Vec::new(),
+        }
+    }
+
+    /// A new section that starts from the settings of `defaults`: every setting a defaults
+    /// section may hold is copied; binds, ACLs, rules and servers start empty.
+    pub fn inherit(defaults: &Proxy, kind: ProxyKind, name: String, loc: Loc) -> Proxy {
+        Proxy {
+            kind,
+            name,
+            loc,
+            binds: Vec::new(),
+            acls: Vec::new(),
+            use_backends: Vec::new(),
+            servers: Vec::new(),
+            ..defaults.clone()
+        }
+    }
+
+    /// The index of the named ACL `name`.
+    pub fn acl_index(&self, name: &str) -> Option<usize> {
+        self.acls.iter().position(|a| a.name == name)
+    }
+}
+
+/// The `timeout` settings of a proxy. `None` means unset; HAProxy treats an unset timeout as
+/// infinite, and so warns about the ones that matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timeouts {
+    pub connect: Option<Duration>,
+    pub client: Option<Duration>,
+    pub server: Option<Duration>,
+    pub tunnel: Option<Duration>,
+    pub client_fin: Option<Duration>,
+    pub server_fin: Option<Duration>,
+    pub queue: Option<Duration>,
+}
+
+/// `option redispatch [interval]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redispatch {
+    /// Redispatch on every Nth retry (1: every retry, HAProxy's default; negative: the Nth
+    /// retry from the end).
+    pub interval: i32,
+}
+
+/// `balance`: how a backend picks a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Smooth weighted round-robin; weights can change at run time.
+    #[default]
+    RoundRobin,
+    /// Weighted round-robin over a static table.
+    StaticRr,
+    /// Fewest current connections relative to weight.
+    LeastConn,
+    /// The first server (by id) with a free connection slot.
+    First,
+    /// A stable hash of the client's address.
+    Source,
+}
+
+impl Balance {
+    /// The word used in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "roundrobin",
+            Balance::StaticRr => "static-rr",
+            Balance::LeastConn => "leastconn",
+            Balance::First => "first",
+            Balance::Source => "source",
+        }
+    }
+}
+
+/// One `bind` line: the addresses a frontend listens on, and their options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    /// The `bind` keyword's place.
+    pub loc: Loc,
+    /// Every address of the line, port ranges expanded.
+    pub addrs: Vec<BindAddr>,
+    pub options: BindOptions,
+}
+
+/// One listening address of a `bind` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindAddr {
+    pub addr: SocketAddr,
+    /// The part of the line that named this address.
+    pub loc: Loc,
+}
+
+/// The options of a `bind` line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BindOptions {
+    /// `name`: the listener's name in statistics.
+    pub name: Option<String>,
+    /// `backlog`: the listen queue length (default: the frontend's `maxconn`).
+    pub backlog: Option<u32>,
+    /// `maxconn`: connections accepted at once on this bind.
+    pub maxconn: Option<u32>,
+    /// `v4v6` / `v6only`: whether an IPv6 wildcard also takes IPv4 (`None`: the system default).
+    pub v6only: Option<bool>,
+}
+
+/// `use_backend NAME [if|unless COND]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UseBackend {
+    pub backend: NameRef,
+    pub cond: Option<Condition>,
+}
+
+/// One `server` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub name: String,
+    pub loc: Loc,
+    /// HAProxy's `sid`: 1-based, in declaration order within the backend.
+    pub id: u32,
+    pub addr: ServerAddr,
+    pub options: ServerOptions,
+}
+
+/// A server's address as written, and what it resolved to at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAddr {
+    pub host: Host,
+    pub port: PortSpec,
+    pub loc: Loc,
+    /// The address used at start-up, filled in by validation (`None`: the server had no
+    /// address and starts in maintenance because `init-addr` allowed `none`).
+    pub resolved: Option<IpAddr>,
+}
+
+/// The host part of a server address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Ip(IpAddr),
+    /// A name resolved with the system's resolver at start-up.
+    Name(String),
+}
+
+/// The port part of a server address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortSpec {
+    Fixed(u16),
+    /// No port: connect to the port the client connected to.
+    SameAsClient,
+    /// `+N` / `-N`: the client's destination port shifted by N.
+    Offset(i32),
+}
+
+/// The options of a `server` or `default-server` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// `weight`: 0 to 256; 0 takes the server out of load balancing.
+    pub weight: u16,
+    /// `maxconn`: concurrent connections to this server (`None`: no limit).
+    pub maxconn: Option<u32>,
+    pub backup: bool,
+    pub disabled: bool,
+    /// `check`: health-check this server.
+    pub check: bool,
+    /// `inter`: the time between two checks.
+    pub inter: Duration,
+    /// `rise`: consecutive successful checks to be considered up.
+    pub rise: u32,
+    /// `fall`: consecutive failed checks to be considered down.
+    pub fall: u32,
+    /// `init-addr`: how to find the address at start-up, in order.
+    pub init_addr: Vec<InitAddr>,
+}
+
+/// HAProxy's default server weight.
+pub const DEFAULT_WEIGHT: u16 = 1;
+/// HAProxy's highest server weight.
+pub const MAX_WEIGHT: u16 = 256;
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            weight: DEFAULT_WEIGHT,
+            maxconn: None,
+            backup: false,
+            disabled: false,
+            check: false,
+            inter: Duration::from_secs(2),
+            rise: 2,
+            fall: 3,
+            init_addr: vec![InitAddr::Last, InitAddr::Libc],
+        }
+    }
+}
+
+/// One method of `init-addr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitAddr {
+    /// The address from the last run's state file (none exists yet, so this never succeeds).
+    Last,
+    /// The system resolver.
+    Libc,
+    /// Start with no address, in maintenance, until the address is set at run time.
+    None,
+    /// This fixed address.
+    Ip(IpAddr),
+}
