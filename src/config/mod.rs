@@ -1,5 +1,6 @@
-pub mod error;
-pub mod lex;
-pub mod values;
-pub mod model;
 pub mod addr;
+pub mod error;
+pub mod keywords;
+pub mod lex;
+pub mod model;
+pub mod values;

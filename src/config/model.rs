@@ -8,8 +8,10 @@
 //! copied into each proxy that follows them, as HAProxy does.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
+pub use super::addr::BindHost;
 use super::error::Loc;
 use crate::route::{Acl, Condition};
 
@@ -392,9 +394,20 @@ impl Balance {
 pub struct Bind {
     /// The `bind` keyword's place.
     pub loc: Loc,
-    /// Every address of the line, port ranges expanded.
+    /// The addresses as written (hosts may be names, ports ranges).
+    pub targets: Vec<BindTarget>,
+    /// Every address of the line, names resolved and port ranges expanded (filled in when the
+    /// configuration is resolved, after parsing).
     pub addrs: Vec<BindAddr>,
     pub options: BindOptions,
+}
+
+/// One address of a `bind` line as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindTarget {
+    pub host: BindHost,
+    pub ports: RangeInclusive<u16>,
+    pub loc: Loc,
 }
 
 /// One listening address of a `bind` line.

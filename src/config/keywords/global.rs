@@ -1,0 +1,239 @@
+//! The keywords of the `global` section: process-wide settings.
+//!
+//! `setenv`, `presetenv`, `unsetenv` and `resetenv` change the variables that later lines
+//! expand, so the parser applies them as it reads each line (as HAProxy does); their rows here
+//! only check their arguments.
+
+use nom::character::complete::{char, digit1};
+use nom::combinator::{all_consuming, opt};
+use nom::multi::separated_list1;
+use nom::{IResult, Parser};
+
+use super::{Action, Args, Arity, Keyword, Scope, kw, not_yet, owner, unsupported};
+use crate::config::error::Diagnostic;
+use crate::config::model::{CpuMap, Facility, Global, Level, LogDest, LogFormat, LogTarget};
+
+/// The most worker threads pylon runs (HAProxy's `MAX_THREADS` with thread groups).
+pub const MAX_THREADS: u64 = 1024;
+/// The most CPUs `cpu-map` can name (glibc's `CPU_SETSIZE`).
+pub const MAX_CPUS: u32 = 1024;
+/// Bounds of `tune.bufsize`.
+pub const MIN_BUFSIZE: u64 = 1024;
+pub const MAX_BUFSIZE: u64 = 16 << 20;
+/// The highest global `maxconn`.
+pub const MAX_GLOBAL_MAXCONN: u64 = 16_000_000;
+
+const G: Scope = Scope::GLOBAL;
+const ANY_ARGS: Arity = Arity::AtLeast(0);
+
+/// The `global` section's keywords.
+pub static TABLE: &[Keyword<Global>] = &[
+    kw("maxconn", G, Arity::Exactly(1), "<number>", maxconn),
+    kw("nbthread", G, Arity::Exactly(1), "<number>", nbthread),
+    kw("cpu-map", G, Arity::AtLeast(2), "[auto:]<process>[/<threads>] <cpu-set>...", cpu_map),
+    kw("tune.bufsize", G, Arity::Exactly(1), "<size>", tune_bufsize),
+    kw("log", G, Arity::AtLeast(1), "<target> [len <n>] [format <fmt>] <facility> [<level> [<minlevel>]]", log),
+    kw("setenv", G, Arity::Exactly(2), "<name> <value>", env_directive),
+    kw("presetenv", G, Arity::Exactly(2), "<name> <value>", env_directive),
+    kw("unsetenv", G, Arity::AtLeast(1), "<name>...", env_directive),
+    kw("resetenv", G, ANY_ARGS, "[<name>...]", env_directive),
+    not_yet("hard-stop-after", G, ANY_ARGS, owner::RUNTIME),
+    not_yet("daemon", G, ANY_ARGS, owner::OPS),
+    not_yet("master-worker", G, ANY_ARGS, owner::OPS),
+    not_yet("user", G, ANY_ARGS, owner::OPS),
+    not_yet("group", G, ANY_ARGS, owner::OPS),
+    not_yet("uid", G, ANY_ARGS, owner::OPS),
+    not_yet("gid", G, ANY_ARGS, owner::OPS),
+    not_yet("chroot", G, ANY_ARGS, owner::OPS),
+    not_yet("pidfile", G, ANY_ARGS, owner::OPS),
+    not_yet("ulimit-n", G, ANY_ARGS, owner::OPS),
+    not_yet("server-state-file", G, ANY_ARGS, owner::OPS),
+    not_yet("server-state-base", G, ANY_ARGS, owner::OPS),
+    not_yet("stats socket", G, ANY_ARGS, owner::ADMIN),
+    not_yet("stats timeout", G, ANY_ARGS, owner::ADMIN),
+    not_yet("stats maxconn", G, ANY_ARGS, owner::ADMIN),
+    not_yet("log-send-hostname", G, ANY_ARGS, owner::ADMIN),
+    not_yet("log-tag", G, ANY_ARGS, owner::ADMIN),
+    not_yet("node", G, ANY_ARGS, owner::ADMIN),
+    not_yet("description", G, ANY_ARGS, owner::ADMIN),
+    not_yet("ssl-default-bind-options", G, ANY_ARGS, owner::TLS),
+    not_yet("ssl-default-bind-ciphers", G, ANY_ARGS, owner::TLS),
+    not_yet("ssl-default-bind-ciphersuites", G, ANY_ARGS, owner::TLS),
+    not_yet("ssl-default-bind-curves", G, ANY_ARGS, owner::TLS),
+    not_yet("ssl-default-server-options", G, ANY_ARGS, owner::TLS),
+    not_yet("ssl-default-server-ciphers", G, ANY_ARGS, owner::TLS),
+    not_yet("ssl-default-server-ciphersuites", G, ANY_ARGS, owner::TLS),
+    not_yet("ssl-server-verify", G, ANY_ARGS, owner::TLS),
+    not_yet("ca-base", G, ANY_ARGS, owner::TLS),
+    not_yet("crt-base", G, ANY_ARGS, owner::TLS),
+    not_yet("tune.ssl.default-dh-param", G, ANY_ARGS, owner::TLS),
+    not_yet("tune.ssl.cachesize", G, ANY_ARGS, owner::TLS),
+    not_yet("tune.ssl.lifetime", G, ANY_ARGS, owner::TLS),
+    not_yet("tune.maxrewrite", G, ANY_ARGS, owner::HTTP),
+    not_yet("tune.http.maxhdr", G, ANY_ARGS, owner::HTTP),
+    not_yet("spread-checks", G, ANY_ARGS, owner::HEALTH),
+    unsupported("nbproc", G, ANY_ARGS, "HAProxy 2.5 removed it too; use 'nbthread'"),
+    unsupported("lua-load", G, ANY_ARGS, "pylon has no Lua interpreter"),
+    unsupported("lua-prepend-path", G, ANY_ARGS, "pylon has no Lua interpreter"),
+];
+
+fn maxconn(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    g.maxconn = Some(a.uint(0, 1, MAX_GLOBAL_MAXCONN)? as u32);
+    Ok(())
+}
+
+fn nbthread(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    g.nbthread = Some(a.uint(0, 1, MAX_THREADS)? as u16);
+    Ok(())
+}
+
+fn tune_bufsize(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    g.tune_bufsize = a.size(0, MIN_BUFSIZE, MAX_BUFSIZE)? as u32;
+    Ok(())
+}
+
+fn env_directive(_: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    // Already applied by the parser; only the names are checked here.
+    let names = match a.keyword {
+        "setenv" | "presetenv" => &a.all()[..1],
+        _ => a.all(),
+    };
+    for w in names {
+        if w.text.is_empty() || w.text.contains('=') || w.text.contains('\0') {
+            return Err(Diagnostic::error(w.loc, format!("'{}' is not a valid environment variable name", w.text)));
+        }
+    }
+    Ok(())
+}
+
+/// One number or an inclusive range `a-b`.
+fn number_range(i: &str) -> IResult<&str, (u32, u32)> {
+    let (rest, (a, b)) = (digit1, opt((char('-'), digit1).map(|(_, d)| d))).parse(i)?;
+    let a: u32 = a.parse().unwrap_or(u32::MAX);
+    let b: u32 = b.map_or(a, |b| b.parse().unwrap_or(u32::MAX));
+    Ok((rest, (a, b)))
+}
+
+/// Parses `0-3`, `1,3,5-7`: a comma-separated list of numbers and ranges, each in `min..=max`.
+fn number_set(text: &str, min: u32, max: u32) -> Result<Vec<u32>, String> {
+    let parsed: IResult<&str, Vec<(u32, u32)>> = all_consuming(separated_list1(char(','), number_range)).parse(text);
+    let Ok((_, ranges)) = parsed else { return Err(format!("'{text}' is not a number, a range such as 0-3, or a list of them")) };
+    let mut out = Vec::new();
+    for (a, b) in ranges {
+        if a > b || a < min || b > max {
+            return Err(format!("'{text}' is out of range: numbers run from {min} to {max}"));
+        }
+        out.extend(a..=b);
+    }
+    Ok(out)
+}
+
+fn cpu_map(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let first = a.word(0)?;
+    let (auto, spec) = match first.text.strip_prefix("auto:") {
+        Some(rest) => (true, rest),
+        None => (false, first.text.as_str()),
+    };
+    let (process, threads) = match spec.split_once('/') {
+        Some((p, t)) => (p, Some(t)),
+        None => (spec, None),
+    };
+    // There is one process (HAProxy 2.5+ has no nbproc), and one thread group.
+    if !matches!(process, "1" | "all" | "odd") && !process.starts_with("1-") {
+        return Err(Diagnostic::error(first.loc, format!("'{process}' does not include process (or thread group) 1, the only one there is")));
+    }
+    let threads = match threads {
+        None | Some("all") => None,
+        Some("odd") => Some((1..=MAX_THREADS as u32).step_by(2).collect()),
+        Some("even") => Some((2..=MAX_THREADS as u32).step_by(2).collect()),
+        Some(t) => Some(number_set(t, 1, MAX_THREADS as u32).map_err(|e| Diagnostic::error(first.loc, format!("invalid thread set: {e}")))?),
+    };
+    let mut cpus = Vec::new();
+    for w in a.from(1) {
+        cpus.extend(number_set(&w.text, 0, MAX_CPUS - 1).map_err(|e| Diagnostic::error(w.loc, format!("invalid CPU set: {e}")))?);
+    }
+    g.cpu_maps.push(CpuMap { auto, threads, cpus, loc: a.keyword_loc() });
+    Ok(())
+}
+
+const FORMATS: &[(&str, LogFormat)] = &[
+    ("rfc3164", LogFormat::Rfc3164),
+    ("rfc5424", LogFormat::Rfc5424),
+    ("priority", LogFormat::Priority),
+    ("short", LogFormat::Short),
+    ("timed", LogFormat::Timed),
+    ("iso", LogFormat::Iso),
+    ("local", LogFormat::Local),
+    ("raw", LogFormat::Raw),
+];
+
+fn log(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let target = a.word(0)?;
+    let dest = match target.text.as_str() {
+        "stdout" | "fd@1" => LogDest::Stdout,
+        "stderr" | "fd@2" => LogDest::Stderr,
+        "global" => return Err(Diagnostic::error(target.loc, "'log global' belongs in a proxy or defaults section, not in 'global'")),
+        other => {
+            return Err(Diagnostic::error(
+                target.loc,
+                format!("log target '{other}' is not supported yet (only stdout and stderr are); syslog targets arrive with {}", owner::ADMIN),
+            ));
+        }
+    };
+    let mut t = LogTarget { dest, format: LogFormat::Rfc3164, facility: Facility::User, max_level: None, min_level: None, max_len: None };
+    let mut i = 1;
+    loop {
+        match a.text(i)? {
+            "len" => {
+                t.max_len = Some(a.uint(i + 1, 80, 65535)? as u32);
+                i += 2;
+            }
+            "format" => {
+                t.format = a.choice(i + 1, FORMATS)?;
+                i += 2;
+            }
+            "sample" => {
+                let w = a.word(i)?;
+                return Err(Diagnostic::error(w.loc, format!("log 'sample' is not supported yet; it arrives with {}", owner::ADMIN)));
+            }
+            _ => break,
+        }
+    }
+    let facility_word = a.word(i).map_err(|_| Diagnostic::error(a.end_loc(), "'log' expects a facility such as local0 after the target"))?;
+    t.facility = super::choose(facility_word, &Facility::ALL, "log")?;
+    if a.len() > i + 1 {
+        t.max_level = Some(a.choice(i + 1, &Level::ALL)?);
+    }
+    if a.len() > i + 2 {
+        t.min_level = Some(a.choice(i + 2, &Level::ALL)?);
+    }
+    if let Some(extra) = a.all().get(i + 3) {
+        return Err(Diagnostic::error(extra.loc, format!("'log' cannot handle unexpected argument '{}'", extra.text)));
+    }
+    g.logs.push(t);
+    Ok(())
+}
+
+/// True when `name` is handled by the parser as it reads (the environment directives).
+pub fn is_env_directive(name: &str) -> bool {
+    matches!(name, "setenv" | "presetenv" | "unsetenv" | "resetenv")
+}
+
+/// The keywords of this table that are handled, for documentation checks.
+pub fn handled_names() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().filter(|k| matches!(k.action, Action::Parse(_))).map(|k| k.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_sets() {
+        assert_eq!(number_set("0-3", 0, 7), Ok(vec![0, 1, 2, 3]));
+        assert_eq!(number_set("1,3,5-6", 0, 7), Ok(vec![1, 3, 5, 6]));
+        assert!(number_set("3-1", 0, 7).is_err());
+        assert!(number_set("8", 0, 7).is_err());
+        assert!(number_set("a", 0, 7).is_err());
+    }
+}

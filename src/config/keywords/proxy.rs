@@ -1,0 +1,328 @@
+//! The keywords of proxy sections: `defaults`, `frontend`, `backend` and `listen`.
+//!
+//! Each row's scope follows HAProxy's keyword matrix (configuration manual §4.1): a keyword
+//! valid only in frontends is ignored with a warning in a backend, and refused in `defaults`
+//! when it cannot be inherited.
+
+use super::{Args, Arity, Keyword, Scope, apply_options, kw, not_yet, owner, unsupported};
+use crate::config::addr;
+use crate::config::error::Diagnostic;
+use crate::config::lex::Word;
+use crate::config::model::{Balance, Bind, BindOptions, BindTarget, Mode, NameRef, Proxy, Redispatch, Server, ServerAddr, UseBackend};
+use crate::route::acl::{self, Acl};
+use crate::route::cond;
+
+const F: Scope = Scope::FRONTEND;
+const B: Scope = Scope::BACKEND;
+const DF: Scope = Scope::DF;
+const DB: Scope = Scope::DB;
+const FB: Scope = Scope::FB;
+const ALL: Scope = Scope::PROXIES;
+const ONE: Arity = Arity::Exactly(1);
+const ANY_ARGS: Arity = Arity::AtLeast(0);
+
+/// The most listening addresses one `bind` line may expand to (port ranges included).
+pub const MAX_ADDRS_PER_BIND: usize = 4096;
+/// The highest frontend `maxconn`.
+pub const MAX_PROXY_MAXCONN: u64 = 16_000_000;
+/// The most `retries`.
+pub const MAX_RETRIES: u64 = 1000;
+
+/// Proxy keywords.
+pub static TABLE: &[Keyword<Proxy>] = &[
+    kw("mode", ALL, ONE, "tcp|http", mode),
+    kw("bind", F, Arity::AtLeast(1), "<addr>[,<addr>...] [options...]", bind),
+    kw("default_backend", DF, ONE, "<backend>", default_backend),
+    kw("use_backend", F, Arity::AtLeast(1), "<backend> [{if|unless} <condition>]", use_backend),
+    kw("acl", FB, Arity::AtLeast(2), "<name> <fetch> [flags] [values...]", acl),
+    kw("balance", DB, Arity::AtLeast(1), "roundrobin|static-rr|leastconn|first|source", balance),
+    kw("server", B, Arity::AtLeast(2), "<name> <addr>[:<port>] [options...]", server),
+    kw("default-server", DB, ANY_ARGS, "[options...]", default_server),
+    kw("timeout connect", DB, ONE, "<time>", timeout),
+    kw("timeout client", DF, ONE, "<time>", timeout),
+    kw("timeout server", DB, ONE, "<time>", timeout),
+    kw("timeout tunnel", DB, ONE, "<time>", timeout),
+    kw("timeout client-fin", DF, ONE, "<time>", timeout),
+    kw("timeout server-fin", DB, ONE, "<time>", timeout),
+    kw("timeout queue", DB, ONE, "<time>", timeout),
+    kw("maxconn", DF, ONE, "<number>", maxconn),
+    kw("retries", DB, ONE, "<number>", retries),
+    kw("option redispatch", DB, Arity::Between(0, 1), "[<interval>]", redispatch),
+    kw("option tcplog", DF, Arity::Between(0, 1), "", tcplog),
+    // Owned by later issues.
+    not_yet("timeout http-request", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("timeout http-keep-alive", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("timeout tarpit", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("timeout check", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("http-request", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("http-response", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("http-after-response", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("http-reuse", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("http-send-name-header", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("errorfile", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("errorfiles", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("errorloc", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("errorloc302", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("errorloc303", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("redirect", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("monitor-uri", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option forwardfor", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option originalto", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option http-server-close", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option httpclose", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option http-keep-alive", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option http-buffer-request", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option http-pretend-keepalive", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option http-no-delay", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option http-use-proxy-header", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option prefer-last-server", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option accept-invalid-http-request", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option accept-invalid-http-response", ALL, ANY_ARGS, owner::HTTP),
+    not_yet("option httpchk", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("option tcp-check", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("option redis-check", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("option pgsql-check", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("option mysql-check", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("option ssl-hello-chk", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("option ldap-check", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("option smtpchk", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("option allbackups", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("option abortonclose", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("option persist", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("http-check", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("tcp-check", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("cookie", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("dynamic-cookie-key", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("hash-type", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("hash-balance-factor", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("fullconn", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("retry-on", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("server-template", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("use-server", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("force-persist", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("ignore-persist", ALL, ANY_ARGS, owner::HEALTH),
+    not_yet("tcp-request", ALL, ANY_ARGS, owner::TLS),
+    not_yet("log", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("no log", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("log-format", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("log-tag", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("unique-id-format", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("unique-id-header", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("capture", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("declare capture", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("option httplog", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("option dontlognull", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("option dontlog-normal", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("option log-separate-errors", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("option logasap", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("option log-health-checks", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("option socket-stats", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("stats", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("description", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("id", ALL, ANY_ARGS, owner::ADMIN),
+    not_yet("option tcpka", ALL, ANY_ARGS, owner::RUNTIME),
+    not_yet("option clitcpka", ALL, ANY_ARGS, owner::RUNTIME),
+    not_yet("option srvtcpka", ALL, ANY_ARGS, owner::RUNTIME),
+    not_yet("rate-limit sessions", ALL, ANY_ARGS, owner::RUNTIME),
+    not_yet("disabled", ALL, ANY_ARGS, owner::OPS),
+    not_yet("enabled", ALL, ANY_ARGS, owner::OPS),
+    not_yet("load-server-state-from-file", ALL, ANY_ARGS, owner::OPS),
+    not_yet("server-state-file-name", ALL, ANY_ARGS, owner::OPS),
+    unsupported("compression", ALL, ANY_ARGS, "pylon does not compress responses"),
+    unsupported("filter", ALL, ANY_ARGS, "filters are not implemented"),
+    unsupported("stick-table", ALL, ANY_ARGS, "stick tables are not implemented"),
+    unsupported("stick", ALL, ANY_ARGS, "stick tables are not implemented"),
+    unsupported("tcp-response", ALL, ANY_ARGS, "response inspection in TCP mode is not implemented"),
+    unsupported("source", ALL, ANY_ARGS, "binding the source address of server connections is not implemented"),
+    unsupported("email-alert", ALL, ANY_ARGS, "e-mail alerts are not implemented"),
+    unsupported("external-check", ALL, ANY_ARGS, "external check programs are not implemented"),
+    unsupported("option external-check", ALL, ANY_ARGS, "external check programs are not implemented"),
+    unsupported("option splice-auto", ALL, ANY_ARGS, "kernel splicing is not implemented"),
+    unsupported("option splice-request", ALL, ANY_ARGS, "kernel splicing is not implemented"),
+    unsupported("option splice-response", ALL, ANY_ARGS, "kernel splicing is not implemented"),
+    unsupported("option transparent", ALL, ANY_ARGS, "transparent proxying is not implemented"),
+    unsupported("contimeout", ALL, ANY_ARGS, "HAProxy removed it in 2.1; use 'timeout connect'"),
+    unsupported("clitimeout", ALL, ANY_ARGS, "HAProxy removed it in 2.1; use 'timeout client'"),
+    unsupported("srvtimeout", ALL, ANY_ARGS, "HAProxy removed it in 2.1; use 'timeout server'"),
+    unsupported("redispatch", ALL, ANY_ARGS, "HAProxy removed it; use 'option redispatch'"),
+    unsupported("reqadd", ALL, ANY_ARGS, "HAProxy removed it in 2.1; use 'http-request add-header'"),
+    unsupported("reqrep", ALL, ANY_ARGS, "HAProxy removed it in 2.1; use 'http-request replace-header'"),
+    unsupported("reqdel", ALL, ANY_ARGS, "HAProxy removed it in 2.1; use 'http-request del-header'"),
+    unsupported("rspadd", ALL, ANY_ARGS, "HAProxy removed it in 2.1; use 'http-response add-header'"),
+    unsupported("rsprep", ALL, ANY_ARGS, "HAProxy removed it in 2.1; use 'http-response replace-header'"),
+    unsupported("rspdel", ALL, ANY_ARGS, "HAProxy removed it in 2.1; use 'http-response del-header'"),
+];
+
+/// True for a valid proxy, server or defaults name (HAProxy: letters, digits, `-_.:`).
+pub fn valid_name(name: &str) -> bool {
+    acl::valid_name(name)
+}
+
+/// Checks a name word, pointing at the first character HAProxy would refuse.
+pub fn check_name(w: &Word, what: &str) -> Result<(), Diagnostic> {
+    match w.text.char_indices().find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))) {
+        None if !w.text.is_empty() => Ok(()),
+        None => Err(Diagnostic::error(w.loc, format!("{what} name cannot be empty"))),
+        Some((i, c)) => Err(Diagnostic::error(
+            w.sub_loc(i, i + c.len_utf8()),
+            format!("character '{c}' is not permitted in {what} name '{}' (letters, digits, '-', '_', '.' and ':' are)", w.text),
+        )),
+    }
+}
+
+fn mode(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let w = a.word(0)?;
+    p.mode = match w.text.as_str() {
+        "tcp" => Mode::Tcp,
+        "http" => Mode::Http,
+        "health" => return Err(Diagnostic::error(w.loc, "'mode health' was removed from HAProxy (2.4); use 'monitor-uri' or a health-check frontend")),
+        other => return Err(Diagnostic::error(w.loc, format!("unknown mode '{other}'; expected tcp or http"))),
+    };
+    Ok(())
+}
+
+fn bind(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let w = a.word(0)?;
+    let specs = addr::parse_bind_word(&w.text).map_err(|e| Diagnostic::error(w.sub_loc(e.span.start, e.span.end), e.message))?;
+    let count: usize = specs.iter().map(|s| s.ports.len()).sum();
+    if count > MAX_ADDRS_PER_BIND {
+        return Err(Diagnostic::error(w.loc, format!("this bind expands to {count} addresses; at most {MAX_ADDRS_PER_BIND} are allowed per line")));
+    }
+    let targets = specs.into_iter().map(|s| BindTarget { host: s.host, ports: s.ports, loc: w.sub_loc(s.span.start, s.span.end) }).collect();
+    let mut options = BindOptions::default();
+    apply_options(super::bind::TABLE, &mut options, a.from(1), "bind", &mut a.extra);
+    p.binds.push(Bind { loc: a.keyword_loc(), targets, addrs: Vec::new(), options });
+    Ok(())
+}
+
+fn backend_ref(w: &Word) -> Result<NameRef, Diagnostic> {
+    if w.text.contains("%[") {
+        return Err(Diagnostic::error(w.loc, format!("dynamic backend names ('%[...]') are not supported yet; they arrive with {}", owner::HTTP)));
+    }
+    check_name(w, "backend")?;
+    Ok(NameRef { name: w.text.clone(), loc: w.loc })
+}
+
+fn default_backend(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    p.default_backend = Some(backend_ref(a.word(0)?)?);
+    Ok(())
+}
+
+fn use_backend(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let backend = backend_ref(a.word(0)?)?;
+    let cond = match a.from(1) {
+        [] => None,
+        rest => Some(cond::parse_condition(rest, &p.acls, a.end_loc())?),
+    };
+    p.use_backends.push(UseBackend { backend, cond });
+    Ok(())
+}
+
+fn acl(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let name = a.word(0)?;
+    if !acl::valid_name(&name.text) {
+        return Err(Diagnostic::error(name.loc, format!("invalid ACL name '{}': letters, digits, '-', '_', '.' and ':' only", name.text)));
+    }
+    let term = acl::parse_term(a.from(1), a.end_loc())?;
+    match p.acls.iter_mut().find(|x| x.name == name.text) {
+        Some(existing) => existing.alternatives.push(term),
+        None => p.acls.push(Acl { name: name.text.clone(), loc: name.loc, alternatives: vec![term] }),
+    }
+    Ok(())
+}
+
+fn balance(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let w = a.word(0)?;
+    let algo = w.text.split('(').next().unwrap_or("");
+    p.balance = match algo {
+        "roundrobin" => Balance::RoundRobin,
+        "static-rr" => Balance::StaticRr,
+        "leastconn" => Balance::LeastConn,
+        "first" => Balance::First,
+        "source" => Balance::Source,
+        "random" | "uri" | "url_param" | "hdr" | "rdp-cookie" | "hash" => {
+            return Err(Diagnostic::error(w.loc, format!("'balance {algo}' is not supported yet; it arrives with {}", owner::HEALTH)));
+        }
+        other => {
+            return Err(Diagnostic::error(
+                w.loc,
+                format!("unknown balance algorithm '{other}'; expected roundrobin, static-rr, leastconn, first or source"),
+            ));
+        }
+    };
+    if let Some(extra) = a.all().get(1) {
+        return Err(Diagnostic::error(extra.loc, format!("'balance {}' takes no argument", p.balance.name())));
+    }
+    Ok(())
+}
+
+fn server(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let name = a.word(0)?;
+    check_name(name, "server")?;
+    let addr_word = a.word(1)?;
+    let spec = addr::parse_server_addr(&addr_word.text).map_err(|e| Diagnostic::error(addr_word.sub_loc(e.span.start, e.span.end), e.message))?;
+    let mut options = p.default_server.clone();
+    apply_options(super::server::TABLE, &mut options, a.from(2), "server", &mut a.extra);
+    p.servers.push(Server {
+        name: name.text.clone(),
+        loc: name.loc,
+        id: p.servers.len() as u32 + 1,
+        addr: ServerAddr { host: spec.host, port: spec.port, loc: addr_word.loc, resolved: None },
+        options,
+    });
+    Ok(())
+}
+
+fn default_server(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    apply_options(super::server::TABLE, &mut p.default_server, a.all(), "default-server", &mut a.extra);
+    Ok(())
+}
+
+fn timeout(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let d = Some(a.time(0)?);
+    let t = &mut p.timeouts;
+    match a.keyword {
+        "timeout connect" => t.connect = d,
+        "timeout client" => t.client = d,
+        "timeout server" => t.server = d,
+        "timeout tunnel" => t.tunnel = d,
+        "timeout client-fin" => t.client_fin = d,
+        "timeout server-fin" => t.server_fin = d,
+        _ => t.queue = d,
+    }
+    Ok(())
+}
+
+fn maxconn(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    p.maxconn = Some(a.uint(0, 1, MAX_PROXY_MAXCONN)? as u32);
+    Ok(())
+}
+
+fn retries(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    p.retries = a.uint(0, 0, MAX_RETRIES)? as u32;
+    Ok(())
+}
+
+fn redispatch(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    if a.negated {
+        p.redispatch = None;
+        return Ok(());
+    }
+    let interval = match a.all().first() {
+        None => 1,
+        Some(w) => match w.text.parse::<i32>() {
+            Ok(n) if n != 0 => n,
+            _ => return Err(Diagnostic::error(w.loc, format!("invalid redispatch interval '{}': expected a non-zero integer", w.text))),
+        },
+    };
+    p.redispatch = Some(Redispatch { interval });
+    Ok(())
+}
+
+fn tcplog(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    if let Some(w) = a.all().first() {
+        return Err(Diagnostic::error(w.loc, format!("'option tcplog {}' is not supported yet; it arrives with {}", w.text, owner::ADMIN)));
+    }
+    p.tcplog = !a.negated;
+    Ok(())
+}

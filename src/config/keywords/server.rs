@@ -1,0 +1,154 @@
+//! The options of `server` and `default-server` lines (`weight 3 maxconn 100 check …`).
+
+use std::net::IpAddr;
+
+use super::{Args, Arity, Keyword, Scope, kw, not_yet, owner, unsupported};
+use crate::config::error::Diagnostic;
+use crate::config::model::{InitAddr, MAX_WEIGHT, ServerOptions};
+
+const S: Scope = Scope::ANY;
+const NONE: Arity = Arity::Exactly(0);
+const ONE: Arity = Arity::Exactly(1);
+
+/// The highest per-server `maxconn`.
+pub const MAX_SERVER_MAXCONN: u64 = 16_000_000;
+/// The highest `rise` or `fall` count.
+pub const MAX_RISE_FALL: u64 = 1000;
+
+/// Server options.
+pub static TABLE: &[Keyword<ServerOptions>] = &[
+    kw("weight", S, ONE, "<0-256>", weight),
+    kw("maxconn", S, ONE, "<number>", maxconn),
+    kw("backup", S, NONE, "", |o, _| flag(&mut o.backup, true)),
+    kw("no-backup", S, NONE, "", |o, _| flag(&mut o.backup, false)),
+    kw("disabled", S, NONE, "", |o, _| flag(&mut o.disabled, true)),
+    kw("enabled", S, NONE, "", |o, _| flag(&mut o.disabled, false)),
+    kw("check", S, NONE, "", |o, _| flag(&mut o.check, true)),
+    kw("no-check", S, NONE, "", |o, _| flag(&mut o.check, false)),
+    kw("inter", S, ONE, "<time>", inter),
+    kw("rise", S, ONE, "<count>", rise),
+    kw("fall", S, ONE, "<count>", fall),
+    kw("init-addr", S, ONE, "{last|libc|none|<ip>}[,...]", init_addr),
+    not_yet("fastinter", S, ONE, owner::HEALTH),
+    not_yet("downinter", S, ONE, owner::HEALTH),
+    not_yet("slowstart", S, ONE, owner::HEALTH),
+    not_yet("maxqueue", S, ONE, owner::HEALTH),
+    not_yet("minconn", S, ONE, owner::HEALTH),
+    not_yet("cookie", S, ONE, owner::HEALTH),
+    not_yet("observe", S, ONE, owner::HEALTH),
+    not_yet("error-limit", S, ONE, owner::HEALTH),
+    not_yet("on-error", S, ONE, owner::HEALTH),
+    not_yet("on-marked-down", S, ONE, owner::HEALTH),
+    not_yet("on-marked-up", S, ONE, owner::HEALTH),
+    not_yet("port", S, ONE, owner::HEALTH),
+    not_yet("addr", S, ONE, owner::HEALTH),
+    not_yet("init-state", S, ONE, owner::HEALTH),
+    not_yet("track", S, ONE, owner::HEALTH),
+    not_yet("agent-check", S, NONE, owner::HEALTH),
+    not_yet("agent-port", S, ONE, owner::HEALTH),
+    not_yet("agent-inter", S, ONE, owner::HEALTH),
+    not_yet("agent-addr", S, ONE, owner::HEALTH),
+    not_yet("agent-send", S, ONE, owner::HEALTH),
+    not_yet("ssl", S, NONE, owner::TLS),
+    not_yet("no-ssl", S, NONE, owner::TLS),
+    not_yet("check-ssl", S, NONE, owner::TLS),
+    not_yet("verify", S, ONE, owner::TLS),
+    not_yet("verifyhost", S, ONE, owner::TLS),
+    not_yet("ca-file", S, ONE, owner::TLS),
+    not_yet("crl-file", S, ONE, owner::TLS),
+    not_yet("crt", S, ONE, owner::TLS),
+    not_yet("sni", S, ONE, owner::TLS),
+    not_yet("check-sni", S, ONE, owner::TLS),
+    not_yet("alpn", S, ONE, owner::TLS),
+    not_yet("check-alpn", S, ONE, owner::TLS),
+    not_yet("ciphers", S, ONE, owner::TLS),
+    not_yet("ciphersuites", S, ONE, owner::TLS),
+    not_yet("ssl-min-ver", S, ONE, owner::TLS),
+    not_yet("ssl-max-ver", S, ONE, owner::TLS),
+    not_yet("no-sslv3", S, NONE, owner::TLS),
+    not_yet("no-tlsv10", S, NONE, owner::TLS),
+    not_yet("no-tlsv11", S, NONE, owner::TLS),
+    not_yet("no-tlsv12", S, NONE, owner::TLS),
+    not_yet("no-tlsv13", S, NONE, owner::TLS),
+    not_yet("no-ssl-reuse", S, NONE, owner::TLS),
+    not_yet("send-proxy", S, NONE, owner::TLS),
+    not_yet("send-proxy-v2", S, NONE, owner::TLS),
+    not_yet("send-proxy-v2-ssl", S, NONE, owner::TLS),
+    not_yet("send-proxy-v2-ssl-cn", S, NONE, owner::TLS),
+    not_yet("proxy-v2-options", S, ONE, owner::TLS),
+    not_yet("check-send-proxy", S, NONE, owner::TLS),
+    not_yet("pool-max-conn", S, ONE, owner::HTTP),
+    not_yet("pool-purge-delay", S, ONE, owner::HTTP),
+    not_yet("pool-low-conn", S, ONE, owner::HTTP),
+    not_yet("id", S, ONE, owner::ADMIN),
+    unsupported("resolvers", S, ONE, "addresses are resolved once at start-up with the system resolver"),
+    unsupported("resolve-prefer", S, ONE, "addresses are resolved once at start-up with the system resolver"),
+    unsupported("resolve-opts", S, ONE, "addresses are resolved once at start-up with the system resolver"),
+    unsupported("resolve-net", S, ONE, "addresses are resolved once at start-up with the system resolver"),
+    unsupported("source", S, ONE, "binding the source address of server connections is not implemented"),
+    unsupported("tfo", S, NONE, "TCP Fast Open to servers is not implemented"),
+    unsupported("namespace", S, ONE, "network namespaces are not implemented"),
+    unsupported("redir", S, ONE, "HTTP redirection to a server's address is not implemented"),
+    unsupported("proto", S, ONE, "only HTTP/1.1 is spoken to servers"),
+    unsupported("ws", S, ONE, "only HTTP/1.1 is spoken to servers"),
+];
+
+fn flag(field: &mut bool, value: bool) -> Result<(), Diagnostic> {
+    *field = value;
+    Ok(())
+}
+
+fn weight(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.weight = a.uint(0, 0, u64::from(MAX_WEIGHT))? as u16;
+    Ok(())
+}
+
+fn maxconn(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    // HAProxy reads `maxconn 0` as "no limit".
+    let n = a.uint(0, 0, MAX_SERVER_MAXCONN)? as u32;
+    o.maxconn = (n > 0).then_some(n);
+    Ok(())
+}
+
+fn inter(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let d = a.time(0)?;
+    if d.is_zero() {
+        let w = a.word(0)?;
+        return Err(Diagnostic::error(w.loc, "'inter' must be greater than zero"));
+    }
+    o.inter = d;
+    Ok(())
+}
+
+fn rise(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.rise = a.uint(0, 1, MAX_RISE_FALL)? as u32;
+    Ok(())
+}
+
+fn fall(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.fall = a.uint(0, 1, MAX_RISE_FALL)? as u32;
+    Ok(())
+}
+
+fn init_addr(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let w = a.word(0)?;
+    let mut methods = Vec::new();
+    let mut offset = 0;
+    for part in w.text.split(',') {
+        let loc = w.sub_loc(offset, offset + part.len());
+        offset += part.len() + 1;
+        methods.push(match part {
+            "last" => InitAddr::Last,
+            "libc" => InitAddr::Libc,
+            "none" => InitAddr::None,
+            ip => match ip.parse::<IpAddr>() {
+                Ok(ip) => InitAddr::Ip(ip),
+                Err(_) => {
+                    return Err(Diagnostic::error(loc, format!("'{part}' is not an init-addr method; expected last, libc, none or an IP address")));
+                }
+            },
+        });
+    }
+    o.init_addr = methods;
+    Ok(())
+}
