@@ -1,1 +1,266 @@
-pub fn main() -> i32 { 0 }
+//! The command line: HAProxy's flags (`-f`, `-c`, `-q`, `-d`, `-p`, `-v`, …), then either a
+//! configuration check or a start.
+//!
+//! Exit codes (documented in `pylon(1)`):
+//! - 0: the configuration is valid (`-c`), or help/version was printed;
+//! - 1: the configuration has errors (or warnings under `-dW`), or pylon could not start;
+//! - 2: the command line itself is wrong.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::config::{self, LoadOptions, Report};
+use crate::logging;
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: invalid configuration, or could not start.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code: bad command line.
+pub const EXIT_USAGE: i32 = 2;
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Run(Options),
+    Help,
+    Version { verbose: bool },
+}
+
+/// The options of a check or a run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Options {
+    /// `-f`: configuration files and directories, in order.
+    pub files: Vec<PathBuf>,
+    /// `-c`: check the configuration and exit.
+    pub check: bool,
+    /// `-d`: debug logging, in the foreground.
+    pub debug: bool,
+    /// `-q`: no success line, no warnings.
+    pub quiet: bool,
+    /// `-V`: verbose (cancels `-q`).
+    pub verbose: bool,
+    /// `-dW`: warnings are fatal.
+    pub zero_warning: bool,
+    /// `-p`: where to write the process id once started.
+    pub pidfile: Option<PathBuf>,
+}
+
+/// A command line that cannot be obeyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageError {
+    /// An option pylon does not know.
+    UnknownOption(String),
+    /// An option that needs a value was last.
+    MissingValue(&'static str),
+    /// An HAProxy option that a later part of pylon brings.
+    NotYet { option: String, owner: &'static str },
+    /// An argument that is not valid Unicode.
+    NotUnicode(OsString),
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::UnknownOption(o) => write!(f, "unknown option '{o}'"),
+            UsageError::MissingValue(o) => write!(f, "option '{o}' needs a value"),
+            UsageError::NotYet { option, owner } => {
+                write!(f, "option '{option}' is not supported yet; it arrives with {owner}")
+            }
+            UsageError::NotUnicode(a) => write!(f, "argument {a:?} is not valid Unicode"),
+        }
+    }
+}
+
+/// HAProxy options that later issues bring.
+const NOT_YET: &[(&str, &str)] = &[
+    ("-D", config::keywords::owner::OPS),
+    ("-W", config::keywords::owner::OPS),
+    ("-Ws", config::keywords::owner::OPS),
+    ("-sf", config::keywords::owner::OPS),
+    ("-st", config::keywords::owner::OPS),
+    ("-x", config::keywords::owner::OPS),
+    ("-S", config::keywords::owner::OPS),
+    ("-db", config::keywords::owner::RUNTIME),
+    ("-n", config::keywords::owner::RUNTIME),
+    ("-N", config::keywords::owner::RUNTIME),
+    ("-dr", config::keywords::owner::HEALTH),
+    ("-dV", config::keywords::owner::TLS),
+];
+
+/// Reads the arguments (without the program name).
+pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
+    let mut options = Options::default();
+    let mut args = args.into_iter().map(|a| a.into_string().map_err(UsageError::NotUnicode));
+    while let Some(arg) = args.next() {
+        let arg = arg?;
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-v" | "--version" => return Ok(Command::Version { verbose: false }),
+            "-vv" => return Ok(Command::Version { verbose: true }),
+            "-f" => options.files.push(PathBuf::from(args.next().ok_or(UsageError::MissingValue("-f"))??)),
+            "-p" => options.pidfile = Some(PathBuf::from(args.next().ok_or(UsageError::MissingValue("-p"))??)),
+            "-c" => options.check = true,
+            "-d" => options.debug = true,
+            "-q" => options.quiet = true,
+            "-V" => options.verbose = true,
+            "-dW" => options.zero_warning = true,
+            "--" => {
+                for rest in args.by_ref() {
+                    options.files.push(PathBuf::from(rest?));
+                }
+            }
+            other => {
+                if let Some((option, owner)) = NOT_YET.iter().find(|(o, _)| *o == other) {
+                    return Err(UsageError::NotYet { option: option.to_string(), owner });
+                }
+                return Err(UsageError::UnknownOption(other.to_string()));
+            }
+        }
+    }
+    if options.verbose {
+        options.quiet = false;
+    }
+    Ok(Command::Run(options))
+}
+
+/// The usage text of `-h`.
+pub const USAGE: &str = "\
+Usage: pylon [options] -f <file|dir> [-f <file|dir>...]
+       pylon -c -f <file|dir>...
+
+A layer-4 / layer-7 load balancer and reverse proxy that reads HAProxy-style configuration.
+
+Options:
+  -f <file|dir>  configuration file, or directory whose *.cfg files are read in name order;
+                 may be repeated
+  -- <files>...  every following argument is a configuration file
+  -c             check the configuration, print 'Configuration file is valid' and exit
+  -q             quiet: no success line and no warnings
+  -V             verbose: cancels -q
+  -dW            zero-warning mode: warnings make the check fail
+  -d             debug logging
+  -p <pidfile>   write the process id to this file once started
+  -v, -vv        print the version (and build details) and exit
+  -h, --help     print this help and exit
+
+Exit codes: 0 valid or started, 1 configuration errors or start-up failure, 2 bad command line.
+See pylon(1) and pylon.cfg(5).
+";
+
+/// Runs pylon with the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    let command = match parse_args(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pylon: {e}\nTry 'pylon -h' for help.");
+            return EXIT_USAGE;
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            EXIT_OK
+        }
+        Command::Version { verbose } => {
+            println!("pylon version {}", env!("CARGO_PKG_VERSION"));
+            if verbose {
+                println!("Running on: {} {}", std::env::consts::OS, std::env::consts::ARCH);
+                println!("Configuration parser: nom; TLS: not built yet; HTTP: not built yet");
+            }
+            EXIT_OK
+        }
+        Command::Run(options) => run(&options),
+    }
+}
+
+/// Checks, or loads and starts, the configuration.
+fn run(options: &Options) -> i32 {
+    logging::init(if options.debug {
+        log::LevelFilter::Debug
+    } else if options.quiet {
+        log::LevelFilter::Error
+    } else {
+        log::LevelFilter::Info
+    });
+    if options.files.is_empty() {
+        eprintln!("pylon: no configuration file given (use -f FILE)\nTry 'pylon -h' for help.");
+        return EXIT_USAGE;
+    }
+    let loaded = config::load_paths(&options.files, LoadOptions::system());
+    print_report(&loaded.report, options.quiet);
+    let errors = loaded.report.error_count();
+    let warnings = loaded.report.warning_count();
+    let Some(config) = loaded.config else {
+        eprintln!("pylon: fatal errors found in configuration ({})", counts(errors, warnings));
+        return EXIT_FAILURE;
+    };
+    if options.zero_warning && warnings > 0 {
+        eprintln!("pylon: {} and zero-warning mode (-dW) is on", counts(0, warnings));
+        return EXIT_FAILURE;
+    }
+    log::debug!(
+        "configuration loaded: {} frontends, {} backends",
+        config.frontends().count(),
+        config.backends().count()
+    );
+    if options.check {
+        if !options.quiet {
+            println!("Configuration file is valid");
+        }
+        return EXIT_OK;
+    }
+    eprintln!(
+        "pylon: the configuration is valid, but the runtime that carries traffic is not built yet (it arrives with issue #3); use -c to check a configuration"
+    );
+    EXIT_FAILURE
+}
+
+fn print_report(report: &Report, quiet: bool) {
+    let mut err = std::io::stderr().lock();
+    for d in &report.diagnostics {
+        if quiet && !d.is_error() {
+            continue;
+        }
+        // Nothing useful can be done if stderr is closed.
+        let _ = err.write_all(d.render(&report.sources).as_bytes());
+    }
+}
+
+fn counts(errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match (errors, warnings) {
+        (0, w) => plural(w, "warning"),
+        (e, 0) => plural(e, "error"),
+        (e, w) => format!("{}, {}", plural(e, "error"), plural(w, "warning")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, UsageError> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn flags() {
+        let Ok(Command::Run(o)) = parse(&["-c", "-q", "-f", "a.cfg", "-f", "dir", "-dW", "--", "b.cfg", "-c"]) else {
+            panic!()
+        };
+        assert!(o.check && o.quiet && o.zero_warning);
+        assert_eq!(
+            o.files,
+            vec![PathBuf::from("a.cfg"), PathBuf::from("dir"), PathBuf::from("b.cfg"), PathBuf::from("-c")]
+        );
+        assert_eq!(parse(&["-v"]), Ok(Command::Version { verbose: false }));
+        assert_eq!(parse(&["-f"]), Err(UsageError::MissingValue("-f")));
+        assert_eq!(parse(&["-z"]), Err(UsageError::UnknownOption("-z".into())));
+        assert!(matches!(parse(&["-D"]), Err(UsageError::NotYet { .. })));
+        let Ok(Command::Run(o)) = parse(&["-q", "-V"]) else { panic!() };
+        assert!(!o.quiet);
+    }
+}

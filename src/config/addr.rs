@@ -61,7 +61,9 @@ fn family_prefix(text: &str, span: Range<usize>, what: &str) -> Result<(Family, 
         "ipv4" | "tcp4" => Family::V4,
         "ipv6" | "tcp6" => Family::V6,
         "tcp" => Family::Any,
-        "unix" | "abns" | "abnsz" => return Err(err(format!("Unix socket {what}s ('{text}') are not supported yet"), span)),
+        "unix" | "abns" | "abnsz" => {
+            return Err(err(format!("Unix socket {what}s ('{text}') are not supported yet"), span));
+        }
         other @ ("fd" | "sockpair" | "udp" | "udp4" | "udp6" | "quic4" | "quic6" | "uxst" | "uxdg" | "rhttp") => {
             return Err(err(format!("'{other}@' {what}s are not supported"), span));
         }
@@ -103,8 +105,12 @@ fn host_of(host: &str, family: Family, span: Range<usize>) -> Result<BindHost, A
         _ => host.parse::<IpAddr>().ok(),
     };
     match ip {
-        Some(ip) if family == Family::V4 && ip.is_ipv6() => Err(err(format!("'{host}' is not an IPv4 address (ipv4@ was given)"), span)),
-        Some(ip) if family == Family::V6 && ip.is_ipv4() => Err(err(format!("'{host}' is not an IPv6 address (ipv6@ was given)"), span)),
+        Some(ip) if family == Family::V4 && ip.is_ipv6() => {
+            Err(err(format!("'{host}' is not an IPv4 address (ipv4@ was given)"), span))
+        }
+        Some(ip) if family == Family::V6 && ip.is_ipv4() => {
+            Err(err(format!("'{host}' is not an IPv6 address (ipv6@ was given)"), span))
+        }
         Some(ip) => Ok(BindHost::Ip(ip)),
         None if valid_hostname(host) => Ok(BindHost::Name(host.to_string())),
         None => Err(err(format!("'{host}' is not an IP address or a host name"), span)),
@@ -115,7 +121,9 @@ fn host_of(host: &str, family: Family, span: Range<usize>) -> Result<BindHost, A
 pub fn valid_hostname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
-        && name.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        && name.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
 }
 
 /// Parses a whole bind word: one or more comma-separated addresses.
@@ -144,9 +152,13 @@ fn parse_bind_addr(text: &str, span: Range<usize>) -> Result<BindSpec, AddrError
     };
     let port_start = span.end - port.len();
     let port_span = port_start..span.end;
-    let parsed: IResult<&str, (u32, Option<u32>)> = all_consuming((port_number, opt((char('-'), port_number).map(|(_, p)| p)))).parse(port);
+    let parsed: IResult<&str, (u32, Option<u32>)> =
+        all_consuming((port_number, opt((char('-'), port_number).map(|(_, p)| p)))).parse(port);
     let Ok((_, (first, last))) = parsed else {
-        return Err(err(format!("invalid port '{port}': expected a port (1-65535) or a range such as 8000-8010"), port_span));
+        return Err(err(
+            format!("invalid port '{port}': expected a port (1-65535) or a range such as 8000-8010"),
+            port_span,
+        ));
     };
     let last = last.unwrap_or(first);
     if !(1..=65535).contains(&first) || !(1..=65535).contains(&last) {
@@ -177,7 +189,9 @@ pub fn parse_server_addr(text: &str) -> Result<ServerSpec, AddrError> {
     // clarity when the split does not give an IPv6 host.
     let (host, port) = match split_host_port(body) {
         Some((h, p)) if !h.is_empty() => (h, p),
-        _ => return Err(err(format!("malformed server address '{body}' (write HOST:PORT, [IPv6]:PORT or HOST)"), whole)),
+        _ => {
+            return Err(err(format!("malformed server address '{body}' (write HOST:PORT, [IPv6]:PORT or HOST)"), whole));
+        }
     };
     let port_spec = match port {
         None => PortSpec::SameAsClient,
@@ -186,8 +200,15 @@ pub fn parse_server_addr(text: &str) -> Result<ServerSpec, AddrError> {
             let parsed: IResult<&str, (Option<char>, u32)> = all_consuming((opt(one_of("+-")), port_number)).parse(p);
             match parsed {
                 Ok((_, (None, n))) if (1..=65535).contains(&n) => PortSpec::Fixed(n as u16),
-                Ok((_, (Some(sign), n))) if n <= 65535 => PortSpec::Offset(if sign == '-' { -(n as i32) } else { n as i32 }),
-                _ => return Err(err(format!("invalid port '{p}': expected 1-65535, or +N/-N for an offset from the client's port"), span)),
+                Ok((_, (Some(sign), n))) if n <= 65535 => {
+                    PortSpec::Offset(if sign == '-' { -(n as i32) } else { n as i32 })
+                }
+                _ => {
+                    return Err(err(
+                        format!("invalid port '{p}': expected 1-65535, or +N/-N for an offset from the client's port"),
+                        span,
+                    ));
+                }
             }
         }
     };

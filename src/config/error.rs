@@ -76,6 +76,11 @@ impl Diagnostic {
         Diagnostic { severity: Severity::Error, loc: None, message: message.into(), related: None }
     }
 
+    /// A warning tied to no place in the text.
+    pub fn warning_global(message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, loc: None, message: message.into(), related: None }
+    }
+
     /// Adds a second location, shown under the first (for example "first defined here").
     pub fn with_related(mut self, loc: Loc, note: impl Into<String>) -> Self {
         self.related = Some((loc, note.into()));

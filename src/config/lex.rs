@@ -56,11 +56,7 @@ impl Word {
         let (Some(before), Some(part)) = (self.text.get(..start), self.text.get(start..end)) else {
             return self.loc;
         };
-        Loc {
-            col: self.loc.col + before.chars().count() as u32,
-            width: part.chars().count().max(1) as u32,
-            ..self.loc
-        }
+        Loc { col: self.loc.col + before.chars().count() as u32, width: part.chars().count().max(1) as u32, ..self.loc }
     }
 }
 
@@ -312,7 +308,9 @@ fn variable<'a>(i: &'a str, vars: &dyn VarLookup) -> PResult<'a, Piece<'a>> {
     }
     let skip_dot = usize::from(name_start.starts_with('.'));
     let name_len = skip_dot
-        + name_start[skip_dot..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(name_start.len() - skip_dot);
+        + name_start[skip_dot..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(name_start.len() - skip_dot);
     let (name, mut rest) = name_start.split_at(name_len);
     let mut default = None;
     if braced {
@@ -353,7 +351,11 @@ mod tests {
     }
 
     fn words(line: &str) -> Vec<String> {
-        lex_line(line, 0, 1, &vars()).unwrap_or_else(|e| panic!("{line:?}: {e:?}")).into_iter().map(|w| w.text).collect()
+        lex_line(line, 0, 1, &vars())
+            .unwrap_or_else(|e| panic!("{line:?}: {e:?}"))
+            .into_iter()
+            .map(|w| w.text)
+            .collect()
     }
 
     fn error(line: &str) -> (LexErrorKind, u32) {

@@ -1,6 +1,142 @@
+//! Reading HAProxy-style configuration into a checked [`Config`].
+//!
+//! Loading runs in stages, each a module with one job:
+//! 1. [`lex`] cuts a line into words (quotes, escapes, `"${VAR}"`), each with its location;
+//! 2. [`parse`] groups lines into sections and applies what must happen while reading
+//!    (`setenv`, skipping `.if` blocks and unsupported sections);
+//! 3. [`build`] applies every line through the [`keywords`] table of its section, starting each
+//!    proxy from its `defaults`, into the typed [`model`];
+//! 4. [`resolve`] turns host names into addresses (the only stage with I/O);
+//! 5. [`validate`] cross-checks names, modes and addresses.
+//!
+//! Every stage reports into one list of [`Diagnostic`]s and never stops at the first error, so
+//! one run shows every problem of every file. A configuration with any error yields no
+//! [`Config`]: pylon never starts half-configured.
+
 pub mod addr;
+pub mod build;
 pub mod error;
 pub mod keywords;
 pub mod lex;
 pub mod model;
+pub mod parse;
+pub mod resolve;
+pub mod validate;
 pub mod values;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{Diagnostic, Loc, Report, Severity};
+pub use model::Config;
+pub use parse::Env;
+pub use resolve::{Resolver, StaticResolver, SystemResolver};
+
+/// The largest configuration file read, so that a wrong `-f` (a disk image, a log) fails
+/// quickly instead of filling memory.
+pub const MAX_FILE_SIZE: u64 = 64 << 20;
+
+/// The outcome of a load: the configuration when there was no error, and every diagnostic.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Option<Config>,
+    pub report: Report,
+}
+
+/// What loading needs from the outside: variables and name resolution.
+pub struct LoadOptions<'a> {
+    pub env: Env,
+    pub resolver: &'a dyn Resolver,
+}
+
+impl LoadOptions<'static> {
+    /// The options the binary uses: the process environment and the system resolver.
+    pub fn system() -> Self {
+        LoadOptions { env: Env::new(true), resolver: &SystemResolver }
+    }
+
+    /// No process variables and only `localhost` resolvable: deterministic, for tests and
+    /// fuzzing.
+    pub fn isolated() -> Self {
+        static LOCAL: std::sync::LazyLock<StaticResolver> = std::sync::LazyLock::new(StaticResolver::new);
+        LoadOptions { env: Env::new(false), resolver: &*LOCAL }
+    }
+}
+
+/// Loads configuration files. Each path is a file, or a directory whose non-hidden `*.cfg`
+/// files are read in byte order of their names (HAProxy's rule).
+pub fn load_paths(paths: &[PathBuf], options: LoadOptions<'_>) -> Loaded {
+    let mut report = Report::default();
+    let mut texts = Vec::new();
+    if paths.is_empty() {
+        report.diagnostics.push(Diagnostic::global_error("no configuration file given (use -f FILE)"));
+    }
+    for path in expand_paths(paths, &mut report.diagnostics) {
+        match read_file(&path) {
+            Ok(text) => texts.push((path, text)),
+            Err(message) => report.diagnostics.push(Diagnostic::global_error(format!("{}: {message}", path.display()))),
+        }
+    }
+    load_texts(texts, options, report)
+}
+
+/// Loads one configuration held in memory; `name` labels it in diagnostics.
+pub fn load_str(name: &str, text: &str, options: LoadOptions<'_>) -> Loaded {
+    load_texts(vec![(PathBuf::from(name), text.to_string())], options, Report::default())
+}
+
+fn load_texts(texts: Vec<(PathBuf, String)>, options: LoadOptions<'_>, mut report: Report) -> Loaded {
+    let LoadOptions { mut env, resolver } = options;
+    let diags = &mut report.diagnostics;
+    let mut sections = Vec::new();
+    for (path, text) in &texts {
+        let id = report.sources.add(path, text);
+        sections.extend(parse::parse_file(id, &path.display().to_string(), text, &mut env, diags));
+    }
+    let mut built = build::build(&sections, diags);
+    resolve::resolve(&mut built, resolver, diags);
+    validate::validate(&built, diags);
+    diags.sort_by_key(|d| d.loc.map(|l| (l.file, l.line, l.col)));
+    let config = (report.error_count() == 0).then_some(Config { global: built.global, proxies: built.proxies });
+    Loaded { config, report }
+}
+
+/// Replaces directories by their `*.cfg` files; reports directories that cannot be listed.
+fn expand_paths(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        match std::fs::read_dir(path) {
+            Ok(entries) => {
+                let mut files: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                        !name.starts_with('.') && name.ends_with(".cfg") && !p.is_dir()
+                    })
+                    .collect();
+                files.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+                if files.is_empty() {
+                    diags
+                        .push(Diagnostic::warning_global(format!("{}: directory holds no *.cfg file", path.display())));
+                }
+                out.extend(files);
+            }
+            Err(e) => diags.push(Diagnostic::global_error(format!("{}: cannot list directory: {e}", path.display()))),
+        }
+    }
+    out
+}
+
+/// Reads a file as text. Invalid UTF-8 is replaced (and reported by the lexer as odd words)
+/// rather than refusing the whole file.
+fn read_file(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(format!("file is {} bytes; configuration files are limited to {MAX_FILE_SIZE}", meta.len()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}

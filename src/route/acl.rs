@@ -83,9 +83,24 @@ fn net(text: &str) -> IpNet {
 /// HAProxy's predefined ACLs that need HTTP (or TLS) fetches.
 pub fn predefined_not_yet(name: &str) -> Option<&'static str> {
     const HTTP: &[&str] = &[
-        "HTTP", "HTTP_1.0", "HTTP_1.1", "HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_URL_STAR",
-        "METH_CONNECT", "METH_DELETE", "METH_GET", "METH_HEAD", "METH_OPTIONS", "METH_POST", "METH_PUT",
-        "METH_TRACE", "REQ_CONTENT", "WAIT_END", "RDP_COOKIE",
+        "HTTP",
+        "HTTP_1.0",
+        "HTTP_1.1",
+        "HTTP_CONTENT",
+        "HTTP_URL_ABS",
+        "HTTP_URL_SLASH",
+        "HTTP_URL_STAR",
+        "METH_CONNECT",
+        "METH_DELETE",
+        "METH_GET",
+        "METH_HEAD",
+        "METH_OPTIONS",
+        "METH_POST",
+        "METH_PUT",
+        "METH_TRACE",
+        "REQ_CONTENT",
+        "WAIT_END",
+        "RDP_COOKIE",
     ];
     HTTP.contains(&name).then_some(fetch::OWNER_HTTP)
 }
@@ -120,7 +135,11 @@ pub fn parse_term(words: &[Word], end: Loc) -> Result<AclTerm, Diagnostic> {
             "-f" | "-M" => {
                 return Err(Diagnostic::error(
                     w.loc,
-                    format!("ACL flag '{}' (patterns from a file) is not supported yet; it arrives with {}", w.text, fetch::OWNER_HTTP),
+                    format!(
+                        "ACL flag '{}' (patterns from a file) is not supported yet; it arrives with {}",
+                        w.text,
+                        fetch::OWNER_HTTP
+                    ),
                 ));
             }
             other if fetch.sample_type() == SampleType::Int && other[1..].starts_with(|c: char| c.is_ascii_digit()) => {
@@ -131,7 +150,9 @@ pub fn parse_term(words: &[Word], end: Loc) -> Result<AclTerm, Diagnostic> {
             other => {
                 return Err(Diagnostic::error(
                     w.loc,
-                    format!("unknown ACL flag '{other}' (flags: -i -n -m -u --; put '--' before a pattern that starts with '-')"),
+                    format!(
+                        "unknown ACL flag '{other}' (flags: -i -n -m -u --; put '--' before a pattern that starts with '-')"
+                    ),
                 ));
             }
         }
@@ -149,21 +170,30 @@ fn parse_fetch(word: &Word) -> Result<Fetch, Diagnostic> {
     let name = &text[..name_end];
     match fetch::lookup(name) {
         FetchLookup::Supported(f) if name_end == text.len() => Ok(f),
-        FetchLookup::Supported(f) => {
-            Err(Diagnostic::error(word.sub_loc(name_end, text.len()), format!("fetch '{}' takes no arguments, and converters are not supported yet", f.name())))
-        }
+        FetchLookup::Supported(f) => Err(Diagnostic::error(
+            word.sub_loc(name_end, text.len()),
+            format!("fetch '{}' takes no arguments, and converters are not supported yet", f.name()),
+        )),
         FetchLookup::NotYet { owner } => Err(Diagnostic::error(
             word.sub_loc(0, name_end),
             format!("fetch '{name}' is not supported yet; it arrives with {owner}"),
         )),
         FetchLookup::Unknown => Err(Diagnostic::error(
             word.sub_loc(0, name_end),
-            format!("unknown fetch method '{name}'; expected one of: {}", fetch::supported_names().collect::<Vec<_>>().join(", ")),
+            format!(
+                "unknown fetch method '{name}'; expected one of: {}",
+                fetch::supported_names().collect::<Vec<_>>().join(", ")
+            ),
         )),
     }
 }
 
-fn build_matcher(fetch: Fetch, fetch_word: &Word, method: Option<&Word>, values: &[Word]) -> Result<Matcher, Diagnostic> {
+fn build_matcher(
+    fetch: Fetch,
+    fetch_word: &Word,
+    method: Option<&Word>,
+    values: &[Word],
+) -> Result<Matcher, Diagnostic> {
     let ty = fetch.sample_type();
     if let Some(m) = method {
         match (m.text.as_str(), ty) {
@@ -173,13 +203,20 @@ fn build_matcher(fetch: Fetch, fetch_word: &Word, method: Option<&Word>, values:
             ("str" | "beg" | "end" | "sub" | "dir" | "dom" | "reg" | "len" | "bin" | "ip" | "int" | "bool", _) => {
                 return Err(Diagnostic::error(
                     m.loc,
-                    format!("match method '{}' does not apply to '{}' yet (it gives {})", m.text, fetch.name(), type_name(ty)),
+                    format!(
+                        "match method '{}' does not apply to '{}' yet (it gives {})",
+                        m.text,
+                        fetch.name(),
+                        type_name(ty)
+                    ),
                 ));
             }
             (other, _) => {
                 return Err(Diagnostic::error(
                     m.loc,
-                    format!("unknown match method '{other}'; expected one of: found, bool, int, ip, str, beg, end, sub, dir, dom, reg, len, bin"),
+                    format!(
+                        "unknown match method '{other}'; expected one of: found, bool, int, ip, str, beg, end, sub, dir, dom, reg, len, bin"
+                    ),
                 ));
             }
         }
@@ -188,9 +225,15 @@ fn build_matcher(fetch: Fetch, fetch_word: &Word, method: Option<&Word>, values:
         SampleType::Bool => no_values(Matcher::Bool, values),
         SampleType::Ip => {
             if values.is_empty() {
-                return Err(Diagnostic::error(fetch_word.loc, format!("'{}' needs at least one address or network to match", fetch.name())));
+                return Err(Diagnostic::error(
+                    fetch_word.loc,
+                    format!("'{}' needs at least one address or network to match", fetch.name()),
+                ));
             }
-            let nets = values.iter().map(|w| IpNet::parse(&w.text).map_err(|e| Diagnostic::error(w.loc, e))).collect::<Result<_, _>>()?;
+            let nets = values
+                .iter()
+                .map(|w| IpNet::parse(&w.text).map_err(|e| Diagnostic::error(w.loc, e)))
+                .collect::<Result<_, _>>()?;
             Ok(Matcher::Ip(nets))
         }
         SampleType::Int => {
@@ -202,9 +245,15 @@ fn build_matcher(fetch: Fetch, fetch_word: &Word, method: Option<&Word>, values:
                 None => (IntOp::Eq, values),
             };
             if values.is_empty() {
-                return Err(Diagnostic::error(fetch_word.loc, format!("'{}' needs at least one integer or range to match", fetch.name())));
+                return Err(Diagnostic::error(
+                    fetch_word.loc,
+                    format!("'{}' needs at least one integer or range to match", fetch.name()),
+                ));
             }
-            let ranges = values.iter().map(|w| IntRange::parse(&w.text, op).map_err(|e| Diagnostic::error(w.loc, e))).collect::<Result<_, _>>()?;
+            let ranges = values
+                .iter()
+                .map(|w| IntRange::parse(&w.text, op).map_err(|e| Diagnostic::error(w.loc, e)))
+                .collect::<Result<_, _>>()?;
             Ok(Matcher::Int(ranges))
         }
     }
@@ -213,7 +262,9 @@ fn build_matcher(fetch: Fetch, fetch_word: &Word, method: Option<&Word>, values:
 fn no_values(matcher: Matcher, values: &[Word]) -> Result<Matcher, Diagnostic> {
     match values.first() {
         None => Ok(matcher),
-        Some(w) => Err(Diagnostic::error(w.loc, format!("unexpected pattern '{}': this match takes no values", w.text))),
+        Some(w) => {
+            Err(Diagnostic::error(w.loc, format!("unexpected pattern '{}': this match takes no values", w.text)))
+        }
     }
 }
 

@@ -93,10 +93,12 @@ pub fn parse_condition(words: &[Word], acls: &[Acl], end: Loc) -> Result<Conditi
             }
         }
         let acl = if text == "{" {
-            let close = rest[i..]
-                .iter()
-                .position(|x| x.text == "}")
-                .ok_or_else(|| Diagnostic::error(w.loc, "'{' opens an anonymous ACL that is never closed with '}' (braces are separate words)"))?;
+            let close = rest[i..].iter().position(|x| x.text == "}").ok_or_else(|| {
+                Diagnostic::error(
+                    w.loc,
+                    "'{' opens an anonymous ACL that is never closed with '}' (braces are separate words)",
+                )
+            })?;
             let inner = &rest[i..i + close];
             let term = acl::parse_term(inner, w.loc)?;
             i += close + 1;
@@ -104,15 +106,24 @@ pub fn parse_condition(words: &[Word], acls: &[Acl], end: Loc) -> Result<Conditi
         } else if text == "}" {
             return Err(Diagnostic::error(w.loc, "'}' without a '{' before it"));
         } else if text.starts_with('{') || text.ends_with('}') {
-            return Err(Diagnostic::error(w.loc, "braces of an anonymous ACL must be separate words: '{ src 10.0.0.0/8 }'"));
+            return Err(Diagnostic::error(
+                w.loc,
+                "braces of an anonymous ACL must be separate words: '{ src 10.0.0.0/8 }'",
+            ));
         } else if let Some(idx) = acls.iter().position(|a| a.name == text) {
             AclRef::Named(idx)
         } else if let Some(term) = acl::predefined(text, w.loc) {
             AclRef::Inline(Box::new(term))
         } else if let Some(owner) = acl::predefined_not_yet(text) {
-            return Err(Diagnostic::error(w.loc, format!("predefined ACL '{text}' is not supported yet; it arrives with {owner}")));
+            return Err(Diagnostic::error(
+                w.loc,
+                format!("predefined ACL '{text}' is not supported yet; it arrives with {owner}"),
+            ));
         } else {
-            return Err(Diagnostic::error(w.loc, format!("no such ACL: '{text}' (an ACL must be declared with 'acl' before the rule that uses it)")));
+            return Err(Diagnostic::error(
+                w.loc,
+                format!("no such ACL: '{text}' (an ACL must be declared with 'acl' before the rule that uses it)"),
+            ));
         };
         all.push(CondTerm { negated, acl });
         negated = false;
@@ -165,13 +176,21 @@ mod tests {
             loc: Loc::default(),
             alternatives: vec![acl::parse_term(&words(line), Loc::default()).unwrap()],
         };
-        vec![mk("internal", "src 10.0.0.0/8 192.168.0.0/16"), mk("web", "dst_port 80 443"), mk("high", "dst_port 1024:")]
+        vec![
+            mk("internal", "src 10.0.0.0/8 192.168.0.0/16"),
+            mk("web", "dst_port 80 443"),
+            mk("high", "dst_port 1024:"),
+        ]
     }
 
     fn eval(cond: &str, src: &str, dst_port: u16) -> bool {
         let acls = acls();
-        let c = parse_condition(&words(cond), &acls, Loc::default()).unwrap_or_else(|e| panic!("{cond}: {}", e.message));
-        let conn = Conn { src: SocketAddr::new(src.parse().unwrap(), 40000), dst: SocketAddr::from(([127, 0, 0, 1], dst_port)) };
+        let c =
+            parse_condition(&words(cond), &acls, Loc::default()).unwrap_or_else(|e| panic!("{cond}: {}", e.message));
+        let conn = Conn {
+            src: SocketAddr::new(src.parse().unwrap(), 40000),
+            dst: SocketAddr::from(([127, 0, 0, 1], dst_port)),
+        };
         c.matches(&acls, &conn)
     }
 

@@ -88,11 +88,14 @@ impl Fetch {
 pub enum FetchLookup {
     Supported(Fetch),
     /// An HAProxy fetch that a later part of pylon brings.
-    NotYet { owner: &'static str },
+    NotYet {
+        owner: &'static str,
+    },
     Unknown,
 }
 
-const SUPPORTED: [Fetch; 6] = [Fetch::Src, Fetch::SrcPort, Fetch::Dst, Fetch::DstPort, Fetch::AlwaysTrue, Fetch::AlwaysFalse];
+const SUPPORTED: [Fetch; 6] =
+    [Fetch::Src, Fetch::SrcPort, Fetch::Dst, Fetch::DstPort, Fetch::AlwaysTrue, Fetch::AlwaysFalse];
 
 /// Who brings the HTTP fetches.
 pub const OWNER_HTTP: &str = "HTTP proxying (issue #4)";

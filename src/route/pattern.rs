@@ -112,12 +112,14 @@ fn signed(i: &str) -> IResult<&str, i64> {
     }
 }
 
+/// `min`, the colon of a range, `max`, as written.
+type RangeParts = (Option<i64>, Option<char>, Option<i64>);
+
 impl IntRange {
     /// Parses `N`, `N:M`, `N:` or `:M` under operator `op` (`eq` unless one was given).
     pub fn parse(text: &str, op: IntOp) -> Result<IntRange, String> {
         let bad = || format!("'{text}' is not an integer or a range such as 1024:65535");
-        let range: IResult<&str, (Option<i64>, Option<char>, Option<i64>)> =
-            all_consuming((opt(signed), opt(char(':')), opt(signed))).parse(text);
+        let range: IResult<&str, RangeParts> = all_consuming((opt(signed), opt(char(':')), opt(signed))).parse(text);
         let (min, colon, max) = range.map_err(|_| bad())?.1;
         let value = match (min, colon, max) {
             (Some(n), None, None) => n,

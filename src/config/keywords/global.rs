@@ -117,7 +117,9 @@ fn number_range(i: &str) -> IResult<&str, (u32, u32)> {
 /// Parses `0-3`, `1,3,5-7`: a comma-separated list of numbers and ranges, each in `min..=max`.
 fn number_set(text: &str, min: u32, max: u32) -> Result<Vec<u32>, String> {
     let parsed: IResult<&str, Vec<(u32, u32)>> = all_consuming(separated_list1(char(','), number_range)).parse(text);
-    let Ok((_, ranges)) = parsed else { return Err(format!("'{text}' is not a number, a range such as 0-3, or a list of them")) };
+    let Ok((_, ranges)) = parsed else {
+        return Err(format!("'{text}' is not a number, a range such as 0-3, or a list of them"));
+    };
     let mut out = Vec::new();
     for (a, b) in ranges {
         if a > b || a < min || b > max {
@@ -140,17 +142,26 @@ fn cpu_map(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     };
     // There is one process (HAProxy 2.5+ has no nbproc), and one thread group.
     if !matches!(process, "1" | "all" | "odd") && !process.starts_with("1-") {
-        return Err(Diagnostic::error(first.loc, format!("'{process}' does not include process (or thread group) 1, the only one there is")));
+        return Err(Diagnostic::error(
+            first.loc,
+            format!("'{process}' does not include process (or thread group) 1, the only one there is"),
+        ));
     }
     let threads = match threads {
         None | Some("all") => None,
         Some("odd") => Some((1..=MAX_THREADS as u32).step_by(2).collect()),
         Some("even") => Some((2..=MAX_THREADS as u32).step_by(2).collect()),
-        Some(t) => Some(number_set(t, 1, MAX_THREADS as u32).map_err(|e| Diagnostic::error(first.loc, format!("invalid thread set: {e}")))?),
+        Some(t) => Some(
+            number_set(t, 1, MAX_THREADS as u32)
+                .map_err(|e| Diagnostic::error(first.loc, format!("invalid thread set: {e}")))?,
+        ),
     };
     let mut cpus = Vec::new();
     for w in a.from(1) {
-        cpus.extend(number_set(&w.text, 0, MAX_CPUS - 1).map_err(|e| Diagnostic::error(w.loc, format!("invalid CPU set: {e}")))?);
+        cpus.extend(
+            number_set(&w.text, 0, MAX_CPUS - 1)
+                .map_err(|e| Diagnostic::error(w.loc, format!("invalid CPU set: {e}")))?,
+        );
     }
     g.cpu_maps.push(CpuMap { auto, threads, cpus, loc: a.keyword_loc() });
     Ok(())
@@ -172,15 +183,30 @@ fn log(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let dest = match target.text.as_str() {
         "stdout" | "fd@1" => LogDest::Stdout,
         "stderr" | "fd@2" => LogDest::Stderr,
-        "global" => return Err(Diagnostic::error(target.loc, "'log global' belongs in a proxy or defaults section, not in 'global'")),
+        "global" => {
+            return Err(Diagnostic::error(
+                target.loc,
+                "'log global' belongs in a proxy or defaults section, not in 'global'",
+            ));
+        }
         other => {
             return Err(Diagnostic::error(
                 target.loc,
-                format!("log target '{other}' is not supported yet (only stdout and stderr are); syslog targets arrive with {}", owner::ADMIN),
+                format!(
+                    "log target '{other}' is not supported yet (only stdout and stderr are); syslog targets arrive with {}",
+                    owner::ADMIN
+                ),
             ));
         }
     };
-    let mut t = LogTarget { dest, format: LogFormat::Rfc3164, facility: Facility::User, max_level: None, min_level: None, max_len: None };
+    let mut t = LogTarget {
+        dest,
+        format: LogFormat::Rfc3164,
+        facility: Facility::User,
+        max_level: None,
+        min_level: None,
+        max_len: None,
+    };
     let mut i = 1;
     loop {
         match a.text(i)? {
@@ -194,12 +220,17 @@ fn log(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
             }
             "sample" => {
                 let w = a.word(i)?;
-                return Err(Diagnostic::error(w.loc, format!("log 'sample' is not supported yet; it arrives with {}", owner::ADMIN)));
+                return Err(Diagnostic::error(
+                    w.loc,
+                    format!("log 'sample' is not supported yet; it arrives with {}", owner::ADMIN),
+                ));
             }
             _ => break,
         }
     }
-    let facility_word = a.word(i).map_err(|_| Diagnostic::error(a.end_loc(), "'log' expects a facility such as local0 after the target"))?;
+    let facility_word = a
+        .word(i)
+        .map_err(|_| Diagnostic::error(a.end_loc(), "'log' expects a facility such as local0 after the target"))?;
     t.facility = super::choose(facility_word, &Facility::ALL, "log")?;
     if a.len() > i + 1 {
         t.max_level = Some(a.choice(i + 1, &Level::ALL)?);

@@ -162,7 +162,13 @@ pub struct Args<'a> {
 
 impl<'a> Args<'a> {
     /// Arguments `args` of the keyword written as `keyword_words`.
-    pub fn new(keyword: &'static str, usage: &'static str, keyword_words: &'a [Word], args: &'a [Word], negated: bool) -> Self {
+    pub fn new(
+        keyword: &'static str,
+        usage: &'static str,
+        keyword_words: &'a [Word],
+        args: &'a [Word],
+        negated: bool,
+    ) -> Self {
         Args { keyword_words, args, keyword, usage, negated, extra: Vec::new() }
     }
 
@@ -199,7 +205,9 @@ impl<'a> Args<'a> {
 
     /// Argument `i`, or an error saying what is missing.
     pub fn word(&self, i: usize) -> Result<&'a Word, Diagnostic> {
-        self.args.get(i).ok_or_else(|| Diagnostic::error(self.end_loc(), format!("'{}' expects {}", self.keyword, self.usage)))
+        self.args
+            .get(i)
+            .ok_or_else(|| Diagnostic::error(self.end_loc(), format!("'{}' expects {}", self.keyword, self.usage)))
     }
 
     /// Argument `i`'s text.
@@ -242,7 +250,10 @@ impl<'a> Args<'a> {
 pub fn choose<T: Copy>(word: &Word, choices: &[(&str, T)], keyword: &str) -> Result<T, Diagnostic> {
     choices.iter().find(|(n, _)| *n == word.text).map(|(_, v)| *v).ok_or_else(|| {
         let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-        Diagnostic::error(word.loc, format!("'{}' is not a valid value for '{keyword}'; expected one of: {}", word.text, names.join(", ")))
+        Diagnostic::error(
+            word.loc,
+            format!("'{}' is not a valid value for '{keyword}'; expected one of: {}", word.text, names.join(", ")),
+        )
     })
 }
 
@@ -284,7 +295,10 @@ pub enum Lookup<'t, C> {
     /// The keyword and how many words it spans.
     Found(&'t Keyword<C>, usize),
     /// The first word names a family (`timeout`, `option`) but the rest matches no member.
-    UnknownMember { family: &'t str, members: Vec<&'static str> },
+    UnknownMember {
+        family: &'t str,
+        members: Vec<&'static str>,
+    },
     Unknown,
 }
 
@@ -293,7 +307,8 @@ pub fn lookup<'t, C>(table: &'t [Keyword<C>], words: &[Word]) -> Lookup<'t, C> {
     let mut best: Option<(&Keyword<C>, usize)> = None;
     for k in table {
         let n = k.name.split(' ').count();
-        if n <= words.len() && k.name.split(' ').zip(words).all(|(p, w)| p == w.text) && best.is_none_or(|(_, m)| n > m) {
+        if n <= words.len() && k.name.split(' ').zip(words).all(|(p, w)| p == w.text) && best.is_none_or(|(_, m)| n > m)
+        {
             best = Some((k, n));
         }
     }
@@ -347,7 +362,15 @@ pub fn check_arity<C>(k: &Keyword<C>, args: &Args<'_>) -> Result<(), Diagnostic>
     let extra = &args.all()[k.args.max().unwrap_or(0)..];
     Err(Diagnostic::error(
         span(extra),
-        format!("'{}' cannot handle unexpected argument '{}'; usage: {} {}", k.name, extra[0].text, k.name, usage_text(k)).trim_end().to_string(),
+        format!(
+            "'{}' cannot handle unexpected argument '{}'; usage: {} {}",
+            k.name,
+            extra[0].text,
+            k.name,
+            usage_text(k)
+        )
+        .trim_end()
+        .to_string(),
     ))
 }
 
@@ -378,7 +401,10 @@ pub fn apply_options<T>(table: &[Keyword<T>], target: &mut T, words: &[Word], wh
         let end = (i + 1 + n).min(words.len());
         let mut args = Args::new(k.name, k.usage, &words[i..i + 1], &words[i + 1..end], false);
         if end - (i + 1) < n {
-            diags.push(Diagnostic::error(args.end_loc(), format!("{what} option '{}' expects {}", k.name, usage_text(k))));
+            diags.push(Diagnostic::error(
+                args.end_loc(),
+                format!("{what} option '{}' expects {}", k.name, usage_text(k)),
+            ));
             return;
         }
         match &k.action {
@@ -388,8 +414,12 @@ pub fn apply_options<T>(table: &[Keyword<T>], target: &mut T, words: &[Word], wh
                 }
                 diags.append(&mut args.extra);
             }
-            Action::NotYet(owner) => diags.push(Diagnostic::error(w.loc, format!("{what} option '{}' is not supported yet; it arrives with {owner}", k.name))),
-            Action::Unsupported(why) => diags.push(Diagnostic::error(w.loc, format!("{what} option '{}' is not supported by pylon: {why}", k.name))),
+            Action::NotYet(owner) => diags.push(Diagnostic::error(
+                w.loc,
+                format!("{what} option '{}' is not supported yet; it arrives with {owner}", k.name),
+            )),
+            Action::Unsupported(why) => diags
+                .push(Diagnostic::error(w.loc, format!("{what} option '{}' is not supported by pylon: {why}", k.name))),
         }
         i = end;
     }

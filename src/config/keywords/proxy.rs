@@ -8,7 +8,9 @@ use super::{Args, Arity, Keyword, Scope, apply_options, kw, not_yet, owner, unsu
 use crate::config::addr;
 use crate::config::error::Diagnostic;
 use crate::config::lex::Word;
-use crate::config::model::{Balance, Bind, BindOptions, BindTarget, Mode, NameRef, Proxy, Redispatch, Server, ServerAddr, UseBackend};
+use crate::config::model::{
+    Balance, Bind, BindOptions, BindTarget, Mode, NameRef, Proxy, Redispatch, Server, ServerAddr, UseBackend,
+};
 use crate::route::acl::{self, Acl};
 use crate::route::cond;
 
@@ -165,7 +167,10 @@ pub fn check_name(w: &Word, what: &str) -> Result<(), Diagnostic> {
         None => Err(Diagnostic::error(w.loc, format!("{what} name cannot be empty"))),
         Some((i, c)) => Err(Diagnostic::error(
             w.sub_loc(i, i + c.len_utf8()),
-            format!("character '{c}' is not permitted in {what} name '{}' (letters, digits, '-', '_', '.' and ':' are)", w.text),
+            format!(
+                "character '{c}' is not permitted in {what} name '{}' (letters, digits, '-', '_', '.' and ':' are)",
+                w.text
+            ),
         )),
     }
 }
@@ -175,7 +180,12 @@ fn mode(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     p.mode = match w.text.as_str() {
         "tcp" => Mode::Tcp,
         "http" => Mode::Http,
-        "health" => return Err(Diagnostic::error(w.loc, "'mode health' was removed from HAProxy (2.4); use 'monitor-uri' or a health-check frontend")),
+        "health" => {
+            return Err(Diagnostic::error(
+                w.loc,
+                "'mode health' was removed from HAProxy (2.4); use 'monitor-uri' or a health-check frontend",
+            ));
+        }
         other => return Err(Diagnostic::error(w.loc, format!("unknown mode '{other}'; expected tcp or http"))),
     };
     Ok(())
@@ -183,12 +193,19 @@ fn mode(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 
 fn bind(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let w = a.word(0)?;
-    let specs = addr::parse_bind_word(&w.text).map_err(|e| Diagnostic::error(w.sub_loc(e.span.start, e.span.end), e.message))?;
+    let specs = addr::parse_bind_word(&w.text)
+        .map_err(|e| Diagnostic::error(w.sub_loc(e.span.start, e.span.end), e.message))?;
     let count: usize = specs.iter().map(|s| s.ports.len()).sum();
     if count > MAX_ADDRS_PER_BIND {
-        return Err(Diagnostic::error(w.loc, format!("this bind expands to {count} addresses; at most {MAX_ADDRS_PER_BIND} are allowed per line")));
+        return Err(Diagnostic::error(
+            w.loc,
+            format!("this bind expands to {count} addresses; at most {MAX_ADDRS_PER_BIND} are allowed per line"),
+        ));
     }
-    let targets = specs.into_iter().map(|s| BindTarget { host: s.host, ports: s.ports, loc: w.sub_loc(s.span.start, s.span.end) }).collect();
+    let targets = specs
+        .into_iter()
+        .map(|s| BindTarget { host: s.host, ports: s.ports, loc: w.sub_loc(s.span.start, s.span.end) })
+        .collect();
     let mut options = BindOptions::default();
     apply_options(super::bind::TABLE, &mut options, a.from(1), "bind", &mut a.extra);
     p.binds.push(Bind { loc: a.keyword_loc(), targets, addrs: Vec::new(), options });
@@ -197,7 +214,10 @@ fn bind(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 
 fn backend_ref(w: &Word) -> Result<NameRef, Diagnostic> {
     if w.text.contains("%[") {
-        return Err(Diagnostic::error(w.loc, format!("dynamic backend names ('%[...]') are not supported yet; they arrive with {}", owner::HTTP)));
+        return Err(Diagnostic::error(
+            w.loc,
+            format!("dynamic backend names ('%[...]') are not supported yet; they arrive with {}", owner::HTTP),
+        ));
     }
     check_name(w, "backend")?;
     Ok(NameRef { name: w.text.clone(), loc: w.loc })
@@ -221,7 +241,10 @@ fn use_backend(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 fn acl(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let name = a.word(0)?;
     if !acl::valid_name(&name.text) {
-        return Err(Diagnostic::error(name.loc, format!("invalid ACL name '{}': letters, digits, '-', '_', '.' and ':' only", name.text)));
+        return Err(Diagnostic::error(
+            name.loc,
+            format!("invalid ACL name '{}': letters, digits, '-', '_', '.' and ':' only", name.text),
+        ));
     }
     let term = acl::parse_term(a.from(1), a.end_loc())?;
     match p.acls.iter_mut().find(|x| x.name == name.text) {
@@ -241,12 +264,17 @@ fn balance(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         "first" => Balance::First,
         "source" => Balance::Source,
         "random" | "uri" | "url_param" | "hdr" | "rdp-cookie" | "hash" => {
-            return Err(Diagnostic::error(w.loc, format!("'balance {algo}' is not supported yet; it arrives with {}", owner::HEALTH)));
+            return Err(Diagnostic::error(
+                w.loc,
+                format!("'balance {algo}' is not supported yet; it arrives with {}", owner::HEALTH),
+            ));
         }
         other => {
             return Err(Diagnostic::error(
                 w.loc,
-                format!("unknown balance algorithm '{other}'; expected roundrobin, static-rr, leastconn, first or source"),
+                format!(
+                    "unknown balance algorithm '{other}'; expected roundrobin, static-rr, leastconn, first or source"
+                ),
             ));
         }
     };
@@ -260,7 +288,8 @@ fn server(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let name = a.word(0)?;
     check_name(name, "server")?;
     let addr_word = a.word(1)?;
-    let spec = addr::parse_server_addr(&addr_word.text).map_err(|e| Diagnostic::error(addr_word.sub_loc(e.span.start, e.span.end), e.message))?;
+    let spec = addr::parse_server_addr(&addr_word.text)
+        .map_err(|e| Diagnostic::error(addr_word.sub_loc(e.span.start, e.span.end), e.message))?;
     let mut options = p.default_server.clone();
     apply_options(super::server::TABLE, &mut options, a.from(2), "server", &mut a.extra);
     p.servers.push(Server {
@@ -312,7 +341,12 @@ fn redispatch(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         None => 1,
         Some(w) => match w.text.parse::<i32>() {
             Ok(n) if n != 0 => n,
-            _ => return Err(Diagnostic::error(w.loc, format!("invalid redispatch interval '{}': expected a non-zero integer", w.text))),
+            _ => {
+                return Err(Diagnostic::error(
+                    w.loc,
+                    format!("invalid redispatch interval '{}': expected a non-zero integer", w.text),
+                ));
+            }
         },
     };
     p.redispatch = Some(Redispatch { interval });
@@ -321,7 +355,10 @@ fn redispatch(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 
 fn tcplog(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     if let Some(w) = a.all().first() {
-        return Err(Diagnostic::error(w.loc, format!("'option tcplog {}' is not supported yet; it arrives with {}", w.text, owner::ADMIN)));
+        return Err(Diagnostic::error(
+            w.loc,
+            format!("'option tcplog {}' is not supported yet; it arrives with {}", w.text, owner::ADMIN),
+        ));
     }
     p.tcplog = !a.negated;
     Ok(())

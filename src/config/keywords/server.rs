@@ -144,7 +144,10 @@ fn init_addr(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> 
             ip => match ip.parse::<IpAddr>() {
                 Ok(ip) => InitAddr::Ip(ip),
                 Err(_) => {
-                    return Err(Diagnostic::error(loc, format!("'{part}' is not an init-addr method; expected last, libc, none or an IP address")));
+                    return Err(Diagnostic::error(
+                        loc,
+                        format!("'{part}' is not an init-addr method; expected last, libc, none or an IP address"),
+                    ));
                 }
             },
         });

@@ -1,0 +1,238 @@
+//! The builder: sections in, a typed configuration out.
+//!
+//! It walks the sections in order, keeping the current `defaults` (a new unnamed or named
+//! `defaults` section replaces it; `from NAME` picks a named one declared earlier), creates
+//! each proxy from its defaults, and applies every line through the keyword table of its
+//! section. Keyword lookup, the `no` prefix, section scopes and argument counts are checked
+//! here, once, for every table.
+
+use super::error::{Diagnostic, Loc};
+use super::keywords::{self, Action, Args, Keyword, Lookup, Scope, global, proxy};
+use super::lex::Word;
+use super::model::{Global, Proxy, ProxyKind};
+use super::parse::{Section, SectionKind};
+
+/// The result of building: global settings and proxies, not yet resolved or cross-checked.
+#[derive(Debug, Clone, Default)]
+pub struct Built {
+    pub global: Global,
+    pub proxies: Vec<Proxy>,
+}
+
+/// Applies every section, appending problems to `diags`.
+pub fn build(sections: &[Section], diags: &mut Vec<Diagnostic>) -> Built {
+    let mut built = Built::default();
+    let builtin = Proxy::builtin_defaults();
+    let mut current_defaults = builtin.clone();
+    let mut named_defaults: Vec<Proxy> = Vec::new();
+    for section in sections {
+        let info = SectionInfo::of(section);
+        if section.kind == SectionKind::Global {
+            for line in &section.lines {
+                apply_line(global::TABLE, &mut built.global, line, &info, diags);
+            }
+            continue;
+        }
+        let base = match &section.from {
+            None if section.kind == SectionKind::Defaults => &builtin,
+            None => &current_defaults,
+            Some(from) => match named_defaults.iter().find(|d| d.name == from.text) {
+                Some(d) => d,
+                None => {
+                    diags.push(Diagnostic::error(
+                        from.loc,
+                        format!(
+                            "no defaults section named '{}' is declared before this {}",
+                            from.text,
+                            section.kind.keyword()
+                        ),
+                    ));
+                    &current_defaults
+                }
+            },
+        };
+        let kind = proxy_kind(section.kind);
+        let (name, loc) = match &section.name {
+            Some(w) => (w.text.clone(), w.loc),
+            None => (String::new(), section.loc),
+        };
+        let mut p = Proxy::inherit(base, kind, name, loc);
+        for line in &section.lines {
+            apply_line(proxy::TABLE, &mut p, line, &info, diags);
+        }
+        if kind == ProxyKind::Defaults {
+            if !p.name.is_empty() {
+                if let Some(prev) = named_defaults.iter().find(|d| d.name == p.name) {
+                    diags.push(
+                        Diagnostic::error(p.loc, format!("defaults section '{}' is declared twice", p.name))
+                            .with_related(prev.loc, "first declared here"),
+                    );
+                } else {
+                    named_defaults.push(p.clone());
+                }
+            }
+            current_defaults = p;
+        } else {
+            p.id = built.proxies.len() as u32 + 1;
+            built.proxies.push(p);
+        }
+    }
+    built
+}
+
+fn proxy_kind(kind: SectionKind) -> ProxyKind {
+    match kind {
+        SectionKind::Defaults | SectionKind::Global => ProxyKind::Defaults,
+        SectionKind::Frontend => ProxyKind::Frontend,
+        SectionKind::Backend => ProxyKind::Backend,
+        SectionKind::Listen => ProxyKind::Listen,
+    }
+}
+
+/// What a line's section is, for scope checks and messages.
+struct SectionInfo {
+    scope: Scope,
+    kind: SectionKind,
+    /// `frontend 'web'`, `defaults`, `global`.
+    label: String,
+}
+
+impl SectionInfo {
+    fn of(s: &Section) -> Self {
+        let scope = match s.kind {
+            SectionKind::Global => Scope::GLOBAL,
+            SectionKind::Defaults => Scope::DEFAULTS,
+            SectionKind::Frontend => Scope::FRONTEND,
+            SectionKind::Backend => Scope::BACKEND,
+            SectionKind::Listen => Scope::FB,
+        };
+        let label = match &s.name {
+            Some(n) => format!("{} '{}'", s.kind.keyword(), n.text),
+            None => s.kind.keyword().to_string(),
+        };
+        SectionInfo { scope, kind: s.kind, label }
+    }
+}
+
+/// Looks a line up in `table` and applies it to `target`, reporting every problem.
+fn apply_line<C>(
+    table: &[Keyword<C>],
+    target: &mut C,
+    line: &[Word],
+    section: &SectionInfo,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let negated = line.len() > 1 && line[0].text == "no";
+    let words = if negated { &line[1..] } else { line };
+    let (k, n) = match keywords::lookup(table, words) {
+        Lookup::Found(k, n) => (k, n),
+        Lookup::UnknownMember { family, members } => {
+            diags.push(unknown_member(table, family, &members, words));
+            return;
+        }
+        Lookup::Unknown => {
+            diags.push(unknown_keyword(table, words, section));
+            return;
+        }
+    };
+    let keyword_words = &line[..n + usize::from(negated)];
+    let loc = keywords::span(keyword_words);
+    if negated && !k.negatable() {
+        diags.push(Diagnostic::error(line[0].loc, format!("'no' applies only to options, not to '{}'", k.name)));
+        return;
+    }
+    if !in_scope(k, section, loc, diags) {
+        return;
+    }
+    let mut args = Args::new(k.name, k.usage, keyword_words, &words[n..], negated);
+    match &k.action {
+        Action::Parse(handler) => {
+            if let Err(d) = keywords::check_arity(k, &args).and_then(|()| handler(target, &mut args)) {
+                diags.push(d);
+            }
+            diags.append(&mut args.extra);
+        }
+        Action::NotYet(owner) => {
+            diags.push(Diagnostic::error(loc, format!("'{}' is not supported yet; it arrives with {owner}", k.name)))
+        }
+        Action::Unsupported(why) => {
+            diags.push(Diagnostic::error(loc, format!("'{}' is not supported by pylon: {why}", k.name)))
+        }
+    }
+}
+
+/// Checks that keyword `k` may appear in `section`. A frontend-only keyword in a backend (or
+/// the reverse) is ignored with a warning, as HAProxy does; a keyword that cannot be inherited
+/// is refused in `defaults`.
+fn in_scope<C>(k: &Keyword<C>, section: &SectionInfo, loc: Loc, diags: &mut Vec<Diagnostic>) -> bool {
+    if k.scope.intersects(section.scope) {
+        return true;
+    }
+    let message = match section.kind {
+        SectionKind::Defaults => {
+            diags.push(Diagnostic::error(loc, format!("'{}' is not allowed in a defaults section", k.name)));
+            return false;
+        }
+        SectionKind::Frontend => format!("'{}' is ignored: {} has no backend capability", k.name, section.label),
+        SectionKind::Backend => format!("'{}' is ignored: {} has no frontend capability", k.name, section.label),
+        SectionKind::Global | SectionKind::Listen => format!("'{}' is not allowed in {}", k.name, section.label),
+    };
+    diags.push(Diagnostic::warning(loc, message));
+    false
+}
+
+fn unknown_member<C>(table: &[Keyword<C>], family: &str, members: &[&str], words: &[Word]) -> Diagnostic {
+    let Some(member) = words.get(1) else {
+        let loc = words[0].loc;
+        return Diagnostic::error(
+            Loc { col: loc.col + loc.width, width: 1, ..loc },
+            format!("'{family}' expects one of: {}", handled(table, family, members).join(", ")),
+        );
+    };
+    let full = format!("{family} {}", member.text);
+    let message = match keywords::suggest(table, &full) {
+        Some(s) => format!("unknown keyword '{full}'; did you mean '{s}'?"),
+        None => format!(
+            "unknown keyword '{full}'; pylon knows '{family}' followed by: {}",
+            handled(table, family, members).join(", ")
+        ),
+    };
+    Diagnostic::error(member.loc, message)
+}
+
+/// The members of a family that pylon handles today (the others are listed as not yet).
+fn handled<'a, C>(table: &[Keyword<C>], family: &str, members: &[&'a str]) -> Vec<&'a str> {
+    members
+        .iter()
+        .copied()
+        .filter(|m| table.iter().any(|k| k.name == format!("{family} {m}") && matches!(k.action, Action::Parse(_))))
+        .collect()
+}
+
+fn unknown_keyword<C>(table: &[Keyword<C>], words: &[Word], section: &SectionInfo) -> Diagnostic {
+    let w = &words[0];
+    if section.kind != SectionKind::Global && keywords::lookup(global::TABLE, words).is_found() {
+        return Diagnostic::error(
+            w.loc,
+            format!("'{}' is a global keyword; it belongs in the 'global' section, not in {}", w.text, section.label),
+        );
+    }
+    if section.kind == SectionKind::Global && keywords::lookup(proxy::TABLE, words).is_found() {
+        return Diagnostic::error(
+            w.loc,
+            format!(
+                "'{}' is a proxy keyword; it belongs in a defaults, frontend, backend or listen section, not in 'global'",
+                w.text
+            ),
+        );
+    }
+    let hint = keywords::suggest(table, &w.text).map(|s| format!("; did you mean '{s}'?")).unwrap_or_default();
+    Diagnostic::error(w.loc, format!("unknown keyword '{}' in {}{hint}", w.text, section.label))
+}
+
+impl<C> Lookup<'_, C> {
+    /// True when a keyword was found.
+    pub fn is_found(&self) -> bool {
+        matches!(self, Lookup::Found(..))
+    }
+}
