@@ -246,11 +246,17 @@ fn acl(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
             format!("invalid ACL name '{}': letters, digits, '-', '_', '.' and ':' only", name.text),
         ));
     }
+    let index = match p.acl_index(&name.text) {
+        Some(i) => i,
+        None => {
+            // Declared even when its criterion is wrong, so that the rules using it report
+            // nothing more than the one real error.
+            p.acls.push(Acl { name: name.text.clone(), loc: name.loc, alternatives: Vec::new() });
+            p.acls.len() - 1
+        }
+    };
     let term = acl::parse_term(a.from(1), a.end_loc())?;
-    match p.acls.iter_mut().find(|x| x.name == name.text) {
-        Some(existing) => existing.alternatives.push(term),
-        None => p.acls.push(Acl { name: name.text.clone(), loc: name.loc, alternatives: vec![term] }),
-    }
+    p.acls[index].alternatives.push(term);
     Ok(())
 }
 
