@@ -1,0 +1,190 @@
+//! What a configuration means: the typed model built from text, through the library API.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use pylon::config::model::{Balance, Host, InitAddr, LogDest, LogFormat, Mode, PortSpec, ProxyKind};
+use pylon::config::{Config, Env, LoadOptions, StaticResolver, load_str};
+
+fn load_with(text: &str, options: LoadOptions<'_>) -> Config {
+    let loaded = load_str("t.cfg", text, options);
+    match loaded.config {
+        Some(c) => c,
+        None => panic!("configuration refused:\n{}", loaded.report.render()),
+    }
+}
+
+fn load(text: &str) -> Config {
+    load_with(text, LoadOptions::isolated())
+}
+
+const TIMEOUTS: &str = "  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n";
+
+#[test]
+fn defaults_apply_to_the_sections_after_them_until_the_next_one() {
+    let c = load(&format!(
+        "defaults\n  mode http\n{TIMEOUTS}  retries 5\n\
+         backend a\n\
+         defaults\n  mode tcp\n{TIMEOUTS}\
+         backend b\n"
+    ));
+    let (a, b) = (c.backend("a").unwrap(), c.backend("b").unwrap());
+    assert_eq!((a.mode, a.retries), (Mode::Http, 5));
+    // A new defaults section starts again from the built-in defaults.
+    assert_eq!((b.mode, b.retries), (Mode::Tcp, 3));
+    assert_eq!(b.timeouts.connect, Some(Duration::from_secs(5)));
+}
+
+#[test]
+fn from_picks_a_named_defaults_section() {
+    let c = load(&format!(
+        "defaults web\n  mode http\n{TIMEOUTS}  balance leastconn\n\
+         defaults db from web\n  mode tcp\n\
+         backend w from web\n\
+         backend d from db\n\
+         backend last\n"
+    ));
+    assert_eq!(c.backend("w").unwrap().mode, Mode::Http);
+    let d = c.backend("d").unwrap();
+    assert_eq!((d.mode, d.balance), (Mode::Tcp, Balance::LeastConn));
+    // Without `from`, the last defaults section applies.
+    assert_eq!(c.backend("last").unwrap().mode, Mode::Tcp);
+}
+
+#[test]
+fn a_section_overrides_what_it_inherits() {
+    let c = load(&format!(
+        "defaults\n{TIMEOUTS}  option redispatch\nbackend b\n  timeout server 2m\n  no option redispatch\n"
+    ));
+    let b = c.backend("b").unwrap();
+    assert_eq!(b.timeouts.server, Some(Duration::from_secs(120)));
+    assert_eq!(b.redispatch, None);
+}
+
+#[test]
+fn listen_is_both_a_frontend_and_a_backend() {
+    let c = load(&format!("defaults\n{TIMEOUTS}listen both\n  bind 127.0.0.1:7000\n  server s 127.0.0.1:7001\n"));
+    let l = c.frontend("both").unwrap();
+    assert_eq!(l.kind, ProxyKind::Listen);
+    assert!(c.backend("both").is_some());
+    assert_eq!(l.binds[0].addrs[0].addr, "127.0.0.1:7000".parse::<SocketAddr>().unwrap());
+}
+
+#[test]
+fn proxies_are_numbered_in_declaration_order_and_servers_within_their_backend() {
+    let c = load(&format!(
+        "defaults\n{TIMEOUTS}frontend f\n  bind :7000\n  default_backend b\nbackend b\n  server x 127.0.0.1:1\n  server y 127.0.0.1:2\n"
+    ));
+    let ids: Vec<(&str, u32)> = c.proxies.iter().map(|p| (p.name.as_str(), p.id)).collect();
+    assert_eq!(ids, vec![("f", 1), ("b", 2)]);
+    let sids: Vec<u32> = c.backend("b").unwrap().servers.iter().map(|s| s.id).collect();
+    assert_eq!(sids, vec![1, 2]);
+}
+
+#[test]
+fn bind_addresses_expand_lists_and_port_ranges() {
+    let c = load(&format!(
+        "defaults\n{TIMEOUTS}frontend f\n  bind 127.0.0.1:8000-8002,[::1]:9000 name multi backlog 128\n  bind :80\n  default_backend b\nbackend b\n"
+    ));
+    let f = c.frontend("f").unwrap();
+    let addrs: Vec<String> = f.binds[0].addrs.iter().map(|a| a.addr.to_string()).collect();
+    assert_eq!(addrs, ["127.0.0.1:8000", "127.0.0.1:8001", "127.0.0.1:8002", "[::1]:9000"]);
+    assert_eq!(f.binds[0].options.name.as_deref(), Some("multi"));
+    assert_eq!(f.binds[0].options.backlog, Some(128));
+    assert_eq!(f.binds[1].addrs[0].addr.to_string(), "0.0.0.0:80");
+}
+
+#[test]
+fn servers_start_from_default_server_and_keep_their_own_options() {
+    let c = load(&format!(
+        "defaults\n{TIMEOUTS}  default-server inter 5s fall 4\n\
+         backend b\n  default-server check rise 3\n\
+         server s1 10.0.0.1:80 weight 7 maxconn 20 backup\n\
+         server s2 10.0.0.2 no-check disabled inter 500ms\n\
+         server s3 [::1]:+1000 init-addr none\n"
+    ));
+    let b = c.backend("b").unwrap();
+    let (s1, s2, s3) = (&b.servers[0], &b.servers[1], &b.servers[2]);
+    assert_eq!((s1.options.weight, s1.options.maxconn, s1.options.backup), (7, Some(20), true));
+    assert_eq!((s1.options.check, s1.options.rise, s1.options.fall), (true, 3, 4));
+    assert_eq!(s1.options.inter, Duration::from_secs(5));
+    assert_eq!(s1.addr.port, PortSpec::Fixed(80));
+    assert_eq!(s1.addr.resolved, Some(IpAddr::from([10, 0, 0, 1])));
+    assert_eq!((s2.options.check, s2.options.disabled), (false, true));
+    assert_eq!(s2.options.inter, Duration::from_millis(500));
+    assert_eq!(s2.addr.port, PortSpec::SameAsClient);
+    assert_eq!(s3.addr.port, PortSpec::Offset(1000));
+    assert_eq!(s3.options.init_addr, vec![InitAddr::None]);
+}
+
+#[test]
+fn server_names_resolve_through_the_resolver_and_init_addr() {
+    let resolver = StaticResolver::new().with("app.internal", "10.1.2.3".parse().unwrap());
+    let text = format!(
+        "defaults\n{TIMEOUTS}backend b\n  server a app.internal:80\n  server b gone.invalid:80 init-addr last,libc,10.9.9.9\n  server c gone.invalid:80 init-addr libc,none\n"
+    );
+    let loaded = load_str("t.cfg", &text, LoadOptions { env: Env::new(false), resolver: &resolver });
+    let c = loaded.config.expect("valid");
+    let b = c.backend("b").unwrap();
+    assert_eq!(b.servers[0].addr.host, Host::Name("app.internal".into()));
+    assert_eq!(b.servers[0].addr.resolved, Some("10.1.2.3".parse().unwrap()));
+    assert_eq!(b.servers[1].addr.resolved, Some("10.9.9.9".parse().unwrap()));
+    assert_eq!(b.servers[2].addr.resolved, None);
+    let warnings = loaded.report.render();
+    assert!(warnings.contains("t.cfg:8:12: warning: server 'b/c' starts in maintenance"), "{warnings}");
+}
+
+#[test]
+fn acl_declared_twice_adds_alternatives() {
+    let c = load(&format!(
+        "defaults\n{TIMEOUTS}frontend f\n  bind :7000\n  acl lan src 10.0.0.0/8\n  acl lan src 192.168.0.0/16\n  use_backend b if lan\nbackend b\n"
+    ));
+    let f = c.frontend("f").unwrap();
+    assert_eq!(f.acls.len(), 1);
+    assert_eq!(f.acls[0].alternatives.len(), 2);
+    assert_eq!(f.use_backends[0].backend.name, "b");
+}
+
+#[test]
+fn global_settings() {
+    let c = load(
+        "global\n  maxconn 5000\n  nbthread 4\n  cpu-map auto:1/1-4 0-3\n  cpu-map 1/all 0,2\n  tune.bufsize 32k\n  log stderr format raw local0 info\n  log stdout daemon\n",
+    );
+    let g = &c.global;
+    assert_eq!((g.maxconn, g.nbthread, g.tune_bufsize), (Some(5000), Some(4), 32768));
+    assert_eq!(g.cpu_maps[0].threads, Some(vec![1, 2, 3, 4]));
+    assert_eq!(g.cpu_maps[0].cpus, vec![0, 1, 2, 3]);
+    assert!(g.cpu_maps[0].auto);
+    assert_eq!(g.cpu_maps[1].threads, None);
+    assert_eq!(g.cpu_maps[1].cpus, vec![0, 2]);
+    assert_eq!((g.logs[0].dest, g.logs[0].format), (LogDest::Stderr, LogFormat::Raw));
+    assert_eq!(g.logs[1].dest, LogDest::Stdout);
+}
+
+#[test]
+fn environment_variables_expand_inside_double_quotes_only() {
+    let env = Env::from_pairs([("LISTEN_PORT", "7443"), ("APP", "10.0.0.5")]);
+    let text = format!(
+        "global\n  setenv BACKUP_IP 10.0.0.6\ndefaults\n{TIMEOUTS}frontend f\n  bind \":${{LISTEN_PORT}}\"\n  default_backend b\nbackend b\n  server a \"$APP:80\"\n  server b \"${{BACKUP_IP}}:${{BACKUP_PORT-8080}}\" backup\n"
+    );
+    let c = load_with(&text, LoadOptions { env, resolver: &StaticResolver::new() });
+    assert_eq!(c.frontend("f").unwrap().binds[0].addrs[0].addr.port(), 7443);
+    let b = c.backend("b").unwrap();
+    assert_eq!(b.servers[0].addr.resolved, Some("10.0.0.5".parse().unwrap()));
+    assert_eq!(b.servers[1].addr.resolved, Some("10.0.0.6".parse().unwrap()));
+    assert_eq!(b.servers[1].addr.port, PortSpec::Fixed(8080));
+}
+
+#[test]
+fn a_frontend_only_keyword_in_a_backend_is_ignored_with_a_warning() {
+    let loaded =
+        load_str("t.cfg", &format!("defaults\n{TIMEOUTS}backend b\n  timeout client 1s\n"), LoadOptions::isolated());
+    let c = loaded.config.expect("warnings only");
+    assert_eq!(c.backend("b").unwrap().timeouts.client, Some(Duration::from_secs(30)));
+    assert!(
+        loaded
+            .report
+            .render()
+            .contains("t.cfg:6:3: warning: 'timeout client' is ignored: backend 'b' has no frontend capability")
+    );
+}
