@@ -130,3 +130,17 @@ fn a_missing_file_is_an_error_naming_it() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("/nonexistent/pylon.cfg: No such file or directory"), "{}", r.stderr);
 }
+
+/// The configuration shown in the README's tour is valid (its one unresolvable server only
+/// warns, thanks to `init-addr … none`).
+#[test]
+fn the_readme_tour_configuration_is_valid() {
+    let readme = std::fs::read_to_string(support::root().join("README.md")).expect("README.md");
+    let start = readme.find("```haproxy\n").expect("a ```haproxy block in the README") + "```haproxy\n".len();
+    let end = start + readme[start..].find("```").expect("end of the block");
+    let r = check_config("readme.cfg", &readme[start..end]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.contains(": warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "{}", r.stderr);
+    assert!(warnings[0].contains("server 'pg_pool/pg3' starts in maintenance"), "{}", r.stderr);
+}
