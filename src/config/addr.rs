@@ -190,7 +190,10 @@ pub fn parse_server_addr(text: &str) -> Result<ServerSpec, AddrError> {
     let (host, port) = match split_host_port(body) {
         Some((h, p)) if !h.is_empty() => (h, p),
         _ => {
-            return Err(err(format!("malformed server address '{body}' (write HOST:PORT, [IPv6]:PORT or HOST)"), whole));
+            return Err(err(
+                format!("malformed server address '{body}' (write HOST:PORT, [IPv6]:PORT or HOST)"),
+                whole,
+            ));
         }
     };
     let port_spec = match port {

@@ -23,6 +23,11 @@ pub fn validate(built: &Built, diags: &mut Vec<Diagnostic>) {
         missing_things(p, diags);
     }
     bind_conflicts(built, diags);
+    if !built.proxies.iter().any(|p| p.kind.has_frontend() && !p.binds.is_empty()) {
+        diags.push(Diagnostic::warning_global(
+            "no frontend or listen section has a 'bind': this configuration has no error but would accept no connection",
+        ));
+    }
 }
 
 fn duplicate_proxies(built: &Built, diags: &mut Vec<Diagnostic>) {

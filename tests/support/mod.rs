@@ -17,7 +17,8 @@ impl TempDir {
     pub fn new() -> TempDir {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let path = std::env::temp_dir().join(format!("pylon-test-{}-{n}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir { path }
@@ -68,7 +69,13 @@ pub fn pylon() -> Command {
 
 /// Runs `pylon` with `args`, with a clean environment apart from `PATH`.
 pub fn run(args: &[&str]) -> Run {
-    pylon().args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).output().expect("run pylon").into()
+    pylon()
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("run pylon")
+        .into()
 }
 
 /// Writes `text` as `name` in a fresh directory and runs `pylon -c -f` on it. The file is
