@@ -188,3 +188,29 @@ fn a_frontend_only_keyword_in_a_backend_is_ignored_with_a_warning() {
             .contains("t.cfg:6:3: warning: 'timeout client' is ignored: backend 'b' has no frontend capability")
     );
 }
+
+#[test]
+fn option_redispatch_follows_haproxy_intervals() {
+    let c = load(&format!(
+        "defaults\n{TIMEOUTS}backend last\n  option redispatch\nbackend every2\n  option redispatch 2\nbackend off\n  option redispatch 0\n"
+    ));
+    assert_eq!(c.backend("last").unwrap().redispatch.map(|r| r.interval), Some(-1));
+    assert_eq!(c.backend("every2").unwrap().redispatch.map(|r| r.interval), Some(2));
+    assert_eq!(c.backend("off").unwrap().redispatch, None);
+}
+
+#[test]
+fn an_unused_named_defaults_section_may_be_redefined() {
+    let c = load(&format!(
+        "defaults base\n  mode http\n{TIMEOUTS}defaults base\n  mode tcp\n{TIMEOUTS}backend b from base\n"
+    ));
+    assert_eq!(c.backend("b").unwrap().mode, Mode::Tcp);
+}
+
+#[test]
+fn no_prefix_turns_an_inherited_option_off() {
+    let c = load(&format!(
+        "defaults\n{TIMEOUTS}  option tcplog\nfrontend f\n  bind :7000\n  no option tcplog\n  default_backend b\nbackend b\n"
+    ));
+    assert!(!c.frontend("f").unwrap().tcplog);
+}

@@ -184,9 +184,18 @@ pub fn parse_server_addr(text: &str) -> Result<ServerSpec, AddrError> {
     let whole = 0..text.len();
     let (family, skip) = family_prefix(text, whole.clone(), "server")?;
     let body = &text[skip..];
-    // A bare IPv6 literal without a port (`server s ::1` would read as host `:` port 1
-    // otherwise): HAProxy reads the last colon as the port separator, so require brackets for
-    // clarity when the split does not give an IPv6 host.
+    // HAProxy reads the last colon of an unbracketed IPv6 address as the port separator, so
+    // `::1:80` is [::1]:80; a bare `::1` would then be host `:` and port 1, which is never what
+    // was meant: ask for brackets.
+    if !body.starts_with('[') && body.parse::<std::net::Ipv6Addr>().is_ok() {
+        let split_ok = split_host_port(body).is_some_and(|(h, _)| h.parse::<IpAddr>().is_ok());
+        if !split_ok {
+            return Err(err(
+                format!("ambiguous IPv6 address '{body}': write it in brackets, [{body}] or [{body}]:PORT"),
+                whole,
+            ));
+        }
+    }
     let (host, port) = match split_host_port(body) {
         Some((h, p)) if !h.is_empty() => (h, p),
         _ => {
@@ -218,7 +227,10 @@ pub fn parse_server_addr(text: &str) -> Result<ServerSpec, AddrError> {
     let host_span = skip..skip + host.len() + usize::from(body.starts_with('[')) * 2;
     let host = match host_of(host, family, host_span.clone())? {
         BindHost::Ip(ip) if ip.is_unspecified() => {
-            return Err(err(format!("'{host}' is not a server address"), host_span));
+            return Err(err(
+                format!("server address '{host}' (connect to the address the client connected to) is not supported"),
+                host_span,
+            ));
         }
         BindHost::Ip(ip) => Host::Ip(ip),
         BindHost::Name(n) => Host::Name(n),
@@ -288,6 +300,8 @@ mod tests {
         assert!(parse_server_addr("10.0.0.1:99999").is_err());
         assert!(parse_server_addr("0.0.0.0:80").is_err());
         assert!(parse_server_addr(":80").is_err());
+        assert!(parse_server_addr("::1").unwrap_err().message.contains("[::1]:PORT"));
+        assert_eq!(s("::1:80"), ServerSpec { host: Host::Ip("::1".parse().unwrap()), port: PortSpec::Fixed(80) });
         assert!(parse_server_addr("/run/app.sock").is_err());
     }
 }

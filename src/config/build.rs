@@ -25,6 +25,8 @@ pub fn build(sections: &[Section], diags: &mut Vec<Diagnostic>) -> Built {
     let builtin = Proxy::builtin_defaults();
     let mut current_defaults = builtin.clone();
     let mut named_defaults: Vec<Proxy> = Vec::new();
+    // Named defaults that a `from` has used: HAProxy refuses to redefine those.
+    let mut referenced: Vec<String> = Vec::new();
     for section in sections {
         let info = SectionInfo::of(section);
         if section.kind == SectionKind::Global {
@@ -37,7 +39,10 @@ pub fn build(sections: &[Section], diags: &mut Vec<Diagnostic>) -> Built {
             None if section.kind == SectionKind::Defaults => &builtin,
             None => &current_defaults,
             Some(from) => match named_defaults.iter().find(|d| d.name == from.text) {
-                Some(d) => d,
+                Some(d) => {
+                    referenced.push(d.name.clone());
+                    d
+                }
                 None => {
                     diags.push(Diagnostic::error(
                         from.loc,
@@ -62,13 +67,17 @@ pub fn build(sections: &[Section], diags: &mut Vec<Diagnostic>) -> Built {
         }
         if kind == ProxyKind::Defaults {
             if !p.name.is_empty() {
-                if let Some(prev) = named_defaults.iter().find(|d| d.name == p.name) {
-                    diags.push(
-                        Diagnostic::error(p.loc, format!("defaults section '{}' is declared twice", p.name))
-                            .with_related(prev.loc, "first declared here"),
-                    );
-                } else {
-                    named_defaults.push(p.clone());
+                match named_defaults.iter().position(|d| d.name == p.name) {
+                    Some(i) if referenced.contains(&p.name) => diags.push(
+                        Diagnostic::error(
+                            p.loc,
+                            format!("defaults section '{}' is redefined after a section used it with 'from'", p.name),
+                        )
+                        .with_related(named_defaults[i].loc, "first declared here"),
+                    ),
+                    // As in HAProxy, an unused named defaults section may be replaced.
+                    Some(i) => named_defaults[i] = p.clone(),
+                    None => named_defaults.push(p.clone()),
                 }
             }
             current_defaults = p;
@@ -122,12 +131,15 @@ fn apply_line<C>(
     section: &SectionInfo,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let negated = line.len() > 1 && line[0].text == "no";
+    // `no` negates an option, unless the table has a keyword of its own starting with it
+    // (`no log`).
+    let own_no_keyword = matches!(keywords::lookup(table, line), Lookup::Found(k, _) if k.name.starts_with("no "));
+    let negated = !own_no_keyword && line.len() > 1 && line[0].text == "no";
     let words = if negated { &line[1..] } else { line };
     let (k, n) = match keywords::lookup(table, words) {
         Lookup::Found(k, n) => (k, n),
         Lookup::UnknownMember { family, members } => {
-            diags.push(unknown_member(table, family, &members, words));
+            diags.push(unknown_member(table, family, &members, words, section));
             return;
         }
         Lookup::Unknown => {
@@ -181,7 +193,13 @@ fn in_scope<C>(k: &Keyword<C>, section: &SectionInfo, loc: Loc, diags: &mut Vec<
     false
 }
 
-fn unknown_member<C>(table: &[Keyword<C>], family: &str, members: &[&str], words: &[Word]) -> Diagnostic {
+fn unknown_member<C>(
+    table: &[Keyword<C>],
+    family: &str,
+    members: &[&str],
+    words: &[Word],
+    section: &SectionInfo,
+) -> Diagnostic {
     let Some(member) = words.get(1) else {
         let loc = words[0].loc;
         return Diagnostic::error(
@@ -190,10 +208,11 @@ fn unknown_member<C>(table: &[Keyword<C>], family: &str, members: &[&str], words
         );
     };
     let full = format!("{family} {}", member.text);
-    let message = match keywords::suggest(table, &full) {
-        Some(s) => format!("unknown keyword '{full}'; did you mean '{s}'?"),
+    let label = &section.label;
+    let message = match suggest_for(table, &full, section) {
+        Some(s) => format!("unknown keyword '{full}' in {label}; did you mean '{s}'?"),
         None => format!(
-            "unknown keyword '{full}'; pylon knows '{family}' followed by: {}",
+            "unknown keyword '{full}' in {label}; pylon knows '{family}' followed by: {}",
             handled(table, family, members).join(", ")
         ),
     };
@@ -211,28 +230,33 @@ fn handled<'a, C>(table: &[Keyword<C>], family: &str, members: &[&'a str]) -> Ve
 
 fn unknown_keyword<C>(table: &[Keyword<C>], words: &[Word], section: &SectionInfo) -> Diagnostic {
     let w = &words[0];
-    if section.kind != SectionKind::Global && keywords::lookup(global::TABLE, words).is_found() {
+    if section.kind != SectionKind::Global
+        && let Lookup::Found(k, n) = keywords::lookup(global::TABLE, words)
+    {
         return Diagnostic::error(
-            w.loc,
-            format!("'{}' is a global keyword; it belongs in the 'global' section, not in {}", w.text, section.label),
+            keywords::span(&words[..n]),
+            format!("'{}' is a global keyword; it belongs in the 'global' section, not in {}", k.name, section.label),
         );
     }
-    if section.kind == SectionKind::Global && keywords::lookup(proxy::TABLE, words).is_found() {
+    if section.kind == SectionKind::Global
+        && let Lookup::Found(k, n) = keywords::lookup(proxy::TABLE, words)
+    {
         return Diagnostic::error(
-            w.loc,
+            keywords::span(&words[..n]),
             format!(
                 "'{}' is a proxy keyword; it belongs in a defaults, frontend, backend or listen section, not in 'global'",
-                w.text
+                k.name
             ),
         );
     }
-    let hint = keywords::suggest(table, &w.text).map(|s| format!("; did you mean '{s}'?")).unwrap_or_default();
+    let hint = suggest_for(table, &w.text, section).map(|s| format!("; did you mean '{s}'?")).unwrap_or_default();
     Diagnostic::error(w.loc, format!("unknown keyword '{}' in {}{hint}", w.text, section.label))
 }
 
-impl<C> Lookup<'_, C> {
-    /// True when a keyword was found.
-    pub fn is_found(&self) -> bool {
-        matches!(self, Lookup::Found(..))
-    }
+/// A "did you mean" suggestion among the keywords pylon handles and that this section accepts:
+/// suggesting a keyword that would only raise another error helps nobody.
+fn suggest_for<'t, C>(table: &'t [Keyword<C>], text: &str, section: &SectionInfo) -> Option<&'t str> {
+    let usable: Vec<&Keyword<C>> =
+        table.iter().filter(|k| matches!(k.action, Action::Parse(_)) && k.scope.intersects(section.scope)).collect();
+    keywords::suggest_among(&usable, text)
 }

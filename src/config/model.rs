@@ -355,8 +355,8 @@ pub struct Timeouts {
 /// `option redispatch [interval]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Redispatch {
-    /// Redispatch on every Nth retry (1: every retry, HAProxy's default; negative: the Nth
-    /// retry from the end).
+    /// Redispatch on every Nth retry when positive, on the Nth retry before the last when
+    /// negative (-1, HAProxy's default: the last retry). Never zero: 0 turns it off.
     pub interval: i32,
 }
 

@@ -164,8 +164,9 @@ enum Current {
 pub fn parse_file(file: FileId, path: &str, text: &str, env: &mut Env, diags: &mut Vec<Diagnostic>) -> Vec<Section> {
     let mut sections = Vec::new();
     let mut current = Current::Nothing;
-    // Depth of `.if` blocks being skipped.
+    // Depth of `.if` blocks being skipped, and where the outermost one opened.
     let mut skip_depth = 0u32;
+    let mut open_if: Option<Loc> = None;
     for (index, raw_line) in text.split('\n').enumerate() {
         let line_no = index as u32 + 1;
         // A CR ends the line, as in HAProxy (this also takes CRLF files).
@@ -186,6 +187,9 @@ pub fn parse_file(file: FileId, path: &str, text: &str, env: &mut Env, diags: &m
         };
         let Some(first) = words.first() else { continue };
         if first.text.starts_with('.') && first.plain {
+            if skip_depth == 0 && first.text == ".if" {
+                open_if = Some(first.loc);
+            }
             skip_depth = conditional_directive(first, skip_depth, diags);
             continue;
         }
@@ -233,10 +237,8 @@ pub fn parse_file(file: FileId, path: &str, text: &str, env: &mut Env, diags: &m
     if let Current::Section(s) = current {
         sections.push(s);
     }
-    if skip_depth > 0 {
-        diags.push(Diagnostic::global_error(format!(
-            "{path}: a '.if' block is not closed with '.endif' before the end of the file"
-        )));
+    if let (true, Some(loc)) = (skip_depth > 0, open_if) {
+        diags.push(Diagnostic::error(loc, "this '.if' block is not closed with '.endif' before the end of the file"));
     }
     sections
 }

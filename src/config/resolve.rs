@@ -110,7 +110,7 @@ fn resolve_server(
         }
         Host::Name(name) => name.clone(),
     };
-    let mut why = String::from("init-addr gives no method that can find it");
+    let mut why = String::from("its init-addr does not ask the system resolver");
     for method in init_addr {
         match method {
             InitAddr::Last => {}
@@ -130,7 +130,7 @@ fn resolve_server(
             InitAddr::None => {
                 diags.push(Diagnostic::warning(
                     addr.loc,
-                    format!("server '{label}' starts in maintenance: its address '{name}' does not resolve ({why}), and init-addr allows none"),
+                    format!("server '{label}' starts in maintenance: no address for '{name}' at start-up ({why}), and init-addr allows none"),
                 ));
                 return;
             }

@@ -132,8 +132,13 @@ fn missing_things(p: &Proxy, diags: &mut Vec<Diagnostic>) {
 
 fn bind_conflicts(built: &Built, diags: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<SocketAddr, (&Proxy, Loc)> = HashMap::new();
+    // IPv6 wildcards that also take IPv4 (no `v6only`): port -> where.
+    let mut dual_stack: Vec<(u16, Loc)> = Vec::new();
     for p in built.proxies.iter().filter(|p| p.kind.has_frontend()) {
-        for a in p.binds.iter().flat_map(|b| &b.addrs) {
+        for (b, a) in p.binds.iter().flat_map(|b| b.addrs.iter().map(move |a| (b, a))) {
+            if a.addr.is_ipv6() && a.addr.ip().is_unspecified() && b.options.v6only != Some(true) {
+                dual_stack.push((a.addr.port(), a.loc));
+            }
             match seen.get(&a.addr) {
                 Some((q, first)) => {
                     let owner = if std::ptr::eq(*q, p) {
@@ -150,6 +155,19 @@ fn bind_conflicts(built: &Built, diags: &mut Vec<Diagnostic>) {
                     seen.insert(a.addr, (p, a.loc));
                 }
             }
+        }
+    }
+    // On Linux an IPv6 wildcard socket also receives IPv4 unless it is v6only, so it collides
+    // with an IPv4 wildcard on the same port.
+    for (port, loc) in dual_stack {
+        if let Some((_, v4loc)) = seen.get(&SocketAddr::from(([0, 0, 0, 0], port))) {
+            diags.push(
+                Diagnostic::warning(
+                    loc,
+                    format!("[::]:{port} also accepts IPv4 connections, so it overlaps 0.0.0.0:{port}; add 'v6only' to this bind (or drop the IPv4 one and use 'v4v6')"),
+                )
+                .with_related(*v4loc, "IPv4 wildcard bound here"),
+            );
         }
     }
     // A wildcard and a specific address on the same port are both allowed by the kernel, but

@@ -232,7 +232,7 @@ fn build_matcher(
             }
             let nets = values
                 .iter()
-                .map(|w| IpNet::parse(&w.text).map_err(|e| Diagnostic::error(w.loc, e)))
+                .map(|w| IpNet::parse(&w.text).map_err(|e| Diagnostic::error(net_error_loc(w), e)))
                 .collect::<Result<_, _>>()?;
             Ok(Matcher::Ip(nets))
         }
@@ -256,6 +256,14 @@ fn build_matcher(
                 .collect::<Result<_, _>>()?;
             Ok(Matcher::Int(ranges))
         }
+    }
+}
+
+/// Where a bad network pattern is wrong: its mask when the address before it is fine.
+fn net_error_loc(w: &Word) -> Loc {
+    match w.text.split_once('/') {
+        Some((addr, _)) if addr.parse::<std::net::IpAddr>().is_ok() => w.sub_loc(addr.len() + 1, w.text.len()),
+        _ => w.loc,
     }
 }
 

@@ -122,7 +122,10 @@ fn number_set(text: &str, min: u32, max: u32) -> Result<Vec<u32>, String> {
     };
     let mut out = Vec::new();
     for (a, b) in ranges {
-        if a > b || a < min || b > max {
+        if a > b {
+            return Err(format!("'{text}' has a range whose first number ({a}) is above its last ({b})"));
+        }
+        if a < min || b > max {
             return Err(format!("'{text}' is out of range: numbers run from {min} to {max}"));
         }
         out.extend(a..=b);

@@ -326,9 +326,15 @@ pub fn lookup<'t, C>(table: &'t [Keyword<C>], words: &[Word]) -> Lookup<'t, C> {
     }
 }
 
-/// The table keyword closest to `text` (edit distance at most 2), for "did you mean" hints.
+/// The handled keyword closest to `text` (edit distance at most 2), for "did you mean" hints.
 pub fn suggest<'t, C>(table: &'t [Keyword<C>], text: &str) -> Option<&'t str> {
-    table
+    let handled: Vec<&Keyword<C>> = table.iter().filter(|k| matches!(k.action, Action::Parse(_))).collect();
+    suggest_among(&handled, text)
+}
+
+/// The keyword of `candidates` closest to `text` (edit distance at most 2).
+pub fn suggest_among<'t, C>(candidates: &[&'t Keyword<C>], text: &str) -> Option<&'t str> {
+    candidates
         .iter()
         .map(|k| (k.name, edit_distance(k.name, text)))
         .filter(|(_, d)| *d <= 2 && *d < text.len())
@@ -400,26 +406,26 @@ pub fn apply_options<T>(table: &[Keyword<T>], target: &mut T, words: &[Word], wh
         let n = k.args.min();
         let end = (i + 1 + n).min(words.len());
         let mut args = Args::new(k.name, k.usage, &words[i..i + 1], &words[i + 1..end], false);
-        if end - (i + 1) < n {
-            diags.push(Diagnostic::error(
-                args.end_loc(),
-                format!("{what} option '{}' expects {}", k.name, usage_text(k)),
-            ));
-            return;
-        }
         match &k.action {
-            Action::Parse(f) => {
-                if let Err(d) = f(target, &mut args) {
-                    diags.push(d);
-                }
-                diags.append(&mut args.extra);
-            }
             Action::NotYet(owner) => diags.push(Diagnostic::error(
                 w.loc,
                 format!("{what} option '{}' is not supported yet; it arrives with {owner}", k.name),
             )),
             Action::Unsupported(why) => diags
                 .push(Diagnostic::error(w.loc, format!("{what} option '{}' is not supported by pylon: {why}", k.name))),
+            Action::Parse(_) if end - (i + 1) < n => {
+                diags.push(Diagnostic::error(
+                    args.end_loc(),
+                    format!("{what} option '{}' expects {}", k.name, usage_text(k)),
+                ));
+                return;
+            }
+            Action::Parse(f) => {
+                if let Err(d) = f(target, &mut args) {
+                    diags.push(d);
+                }
+                diags.append(&mut args.extra);
+            }
         }
         i = end;
     }

@@ -183,7 +183,7 @@ fn mode(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         "health" => {
             return Err(Diagnostic::error(
                 w.loc,
-                "'mode health' was removed from HAProxy (2.4); use 'monitor-uri' or a health-check frontend",
+                "'mode health' was removed from HAProxy (2.4); use 'http-request return status 200' in an HTTP frontend, which arrives with HTTP proxying (issue #4)",
             ));
         }
         other => return Err(Diagnostic::error(w.loc, format!("unknown mode '{other}'; expected tcp or http"))),
@@ -343,19 +343,15 @@ fn redispatch(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         p.redispatch = None;
         return Ok(());
     }
+    // HAProxy: -1 (the default) redispatches on the last retry, N > 0 on every Nth retry,
+    // N < 0 on the Nth retry before the last, and 0 turns redispatching off.
     let interval = match a.all().first() {
-        None => 1,
-        Some(w) => match w.text.parse::<i32>() {
-            Ok(n) if n != 0 => n,
-            _ => {
-                return Err(Diagnostic::error(
-                    w.loc,
-                    format!("invalid redispatch interval '{}': expected a non-zero integer", w.text),
-                ));
-            }
-        },
+        None => -1,
+        Some(w) => w.text.parse::<i32>().map_err(|_| {
+            Diagnostic::error(w.loc, format!("invalid redispatch interval '{}': expected an integer", w.text))
+        })?,
     };
-    p.redispatch = Some(Redispatch { interval });
+    p.redispatch = (interval != 0).then_some(Redispatch { interval });
     Ok(())
 }
 

@@ -1,0 +1,1028 @@
+//! `pylon -c` on bad configurations: every case is a file and the diagnostics it must give,
+//! each as `bad.cfg:LINE:COL: SEVERITY: ...MESSAGE...`, with the caret under column COL.
+//!
+//! A case asserts the exit code (1 when an error is expected, 0 when only warnings are), that
+//! every expected diagnostic is printed, and that no other error is: the number of `error:`
+//! lines equals the number of errors expected. Warnings that merely follow from an error (a
+//! frontend whose only `bind` line was refused has "no 'bind' directive") are not listed.
+
+mod support;
+
+use std::path::Path;
+
+use support::{Run, TempDir, check_config, pylon};
+
+const E: &str = "error";
+const W: &str = "warning";
+
+/// One bad configuration: its lines (line N of the file is `lines[N - 1]`) and the diagnostics
+/// `(line, col, severity, message)` it must give. The message is a substring of the printed one;
+/// `…` in it stands for any text (so that long messages can be checked by their two ends).
+struct Case {
+    name: &'static str,
+    lines: &'static [&'static str],
+    expect: &'static [(u32, u32, &'static str, &'static str)],
+}
+
+/// Declares a case: `case!(name, [lines...], [(line, col, severity, message)...])`.
+macro_rules! case {
+    ($name:ident, [$($line:expr),* $(,)?], [$(($l:expr, $c:expr, $sev:expr, $msg:expr)),* $(,)?] $(,)?) => {
+        Case { name: stringify!($name), lines: &[$($line),*], expect: &[$(($l, $c, $sev, $msg)),*] }
+    };
+}
+
+static CASES: &[Case] = &[
+    // ---- the lexer ----------------------------------------------------------------------
+    case!(
+        unterminated_double_quote,
+        ["global", "    maxconn \"100"],
+        [(2, 13, E, "unmatched double quote: the word runs to the end of the line")],
+    ),
+    case!(
+        unterminated_single_quote,
+        ["global", "    maxconn '100"],
+        [(2, 13, E, "unmatched single quote: the word runs to the end of the line")],
+    ),
+    case!(
+        bad_hex_escape,
+        ["global", "    maxconn 10\\x4g"],
+        [(2, 15, E, "invalid escape: '\\x' must be followed by two hexadecimal digits")],
+    ),
+    case!(
+        dollar_digit_in_double_quotes,
+        ["global", "    setenv PRICE \"costs $5\""],
+        [(2, 26, E, "'$' inside double quotes must start a variable name")],
+    ),
+    case!(variable_brace_not_closed, ["global", "    setenv A \"${HOME\""], [(2, 16, E, "'${' without a closing '}'")]),
+    case!(
+        variable_word_expansion,
+        ["global", "    setenv A \"${LIST[*]}\""],
+        [(2, 21, E, "'${NAME[*]}' (expanding a variable into several words) is not supported yet")],
+    ),
+    // ---- sections and keywords ----------------------------------------------------------
+    case!(
+        line_outside_any_section,
+        ["maxconn 100", "global", "    maxconn 100"],
+        [(1, 1, E, "'maxconn' is outside any section; every file must start with a section keyword")],
+    ),
+    case!(
+        unknown_keyword_with_suggestion,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bnd :80",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(7, 5, E, "unknown keyword 'bnd' in frontend 'web'; did you mean 'bind'?")],
+    ),
+    case!(
+        unknown_timeout,
+        ["defaults", "    timeout connect 5s", "    timeout foo 5s"],
+        [(
+            3,
+            13,
+            E,
+            "unknown keyword 'timeout foo' in defaults; pylon knows 'timeout' followed by: connect, client, server"
+        )],
+    ),
+    case!(
+        unknown_option,
+        ["defaults", "    option foo"],
+        [(2, 12, E, "unknown keyword 'option foo' in defaults; pylon knows 'option' followed by: redispatch, tcplog")],
+    ),
+    case!(
+        global_keyword_in_frontend,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    nbthread 4",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 5, E, "'nbthread' is a global keyword; it belongs in the 'global' section, not in frontend 'web'")],
+    ),
+    case!(
+        proxy_keyword_in_global,
+        ["global", "    maxconn 100", "    mode http"],
+        [(3, 5, E, "'mode' is a proxy keyword; it belongs in a defaults, frontend, backend or listen section")],
+    ),
+    case!(
+        bind_in_defaults,
+        ["defaults", "    mode tcp", "    bind :80"],
+        [(3, 5, E, "'bind' is not allowed in a defaults section")],
+    ),
+    case!(
+        server_in_frontend_is_ignored_with_a_warning,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    server s1 127.0.0.1:9000",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 5, W, "'server' is ignored: frontend 'web' has no backend capability")],
+    ),
+    case!(
+        too_many_arguments,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    default_backend app other",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 25, E, "'default_backend' cannot handle unexpected argument 'other'; usage: default_backend <backend>")],
+    ),
+    case!(
+        too_few_arguments,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "backend app",
+            "    server s1",
+        ],
+        [(7, 14, E, "'server' expects <name> <addr>[:<port>] [options...]")],
+    ),
+    // ---- values -------------------------------------------------------------------------
+    case!(
+        time_with_unknown_unit,
+        ["defaults", "    timeout connect 5x"],
+        [(2, 22, E, "invalid value '5x' for 'timeout connect': unexpected 'x' after the number")],
+    ),
+    case!(
+        time_with_decimals,
+        ["defaults", "    timeout client 3.5s"],
+        [(2, 21, E, "invalid value '3.5s' for 'timeout client': unexpected '.5s' after the number")],
+    ),
+    case!(
+        time_too_large,
+        ["defaults", "    timeout server 25d"],
+        [(2, 20, E, "invalid value '25d' for 'timeout server': time too large: the maximum is 2147483647 ms")],
+    ),
+    case!(
+        fifteen_min_is_only_a_warning,
+        ["defaults", "    mode tcp", "    timeout connect 5s", "    timeout client 15min", "    timeout server 30s"],
+        [(4, 23, W, "unexpected 'in' after the time '15min' of 'timeout client' is ignored")],
+    ),
+    case!(
+        bad_size,
+        ["global", "    tune.bufsize 16kb"],
+        [(2, 20, E, "invalid value '16kb' for 'tune.bufsize': unexpected 'kb' after the number")],
+    ),
+    case!(
+        nbthread_zero,
+        ["global", "    nbthread 0"],
+        [(2, 14, E, "invalid value '0' for 'nbthread': expected a value from 1 to 1024")],
+    ),
+    case!(
+        weight_too_large,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout server 30s",
+            "backend app",
+            "    server s1 127.0.0.1:9000 weight 300",
+        ],
+        [(6, 37, E, "invalid value '300' for 'weight': expected a value from 0 to 256")],
+    ),
+    // ---- addresses ----------------------------------------------------------------------
+    case!(
+        server_port_too_large,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout server 30s",
+            "backend app",
+            "    server s1 127.0.0.1:70000",
+        ],
+        [(6, 25, E, "invalid port '70000': expected 1-65535")],
+    ),
+    case!(
+        bind_port_zero,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    bind :0",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 11, E, "invalid port '0': ports run from 1 to 65535")],
+    ),
+    case!(
+        bind_without_port,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    bind 127.0.0.1",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 10, E, "missing port specification in '127.0.0.1'")],
+    ),
+    case!(
+        bind_port_range_reversed,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    bind 127.0.0.1:9000-8000",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 20, E, "invalid port range '9000-8000': the first port is above the last")],
+    ),
+    case!(
+        bind_unix_socket,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    bind /run/pylon.sock",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 10, E, "Unix socket binds ('/run/pylon.sock') are not supported yet")],
+    ),
+    // ---- cross-checks -------------------------------------------------------------------
+    case!(
+        undefined_default_backend,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    default_backend nope",
+        ],
+        [(8, 21, E, "no backend named 'nope'")],
+    ),
+    case!(
+        undefined_use_backend,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    use_backend other if TRUE",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 17, E, "no backend named 'other'")],
+    ),
+    case!(
+        use_backend_names_a_frontend,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    use_backend admin",
+            "frontend admin",
+            "    bind :8081",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 17, E, "'admin' is a frontend, not a backend")],
+    ),
+    case!(
+        http_frontend_with_tcp_backend,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    mode http",
+            "    bind :8080",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(9, 21, E, "frontend 'web' is in mode http but backend 'app' is in mode tcp; set 'mode http' in the backend")],
+    ),
+    case!(
+        duplicate_frontend_names,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    default_backend app",
+            "frontend web",
+            "    bind :8081",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(9, 10, E, "frontend 'web' has the same name as frontend 'web'")],
+    ),
+    case!(
+        duplicate_server_names,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout server 30s",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+            "    server s1 127.0.0.1:9001",
+        ],
+        [(7, 12, E, "backend 'app' has two servers named 's1'")],
+    ),
+    case!(
+        two_frontends_on_one_address,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend a",
+            "    bind 127.0.0.1:8080",
+            "    default_backend app",
+            "frontend b",
+            "    bind 127.0.0.1:8080",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(10, 10, E, "address 127.0.0.1:8080 is already bound by frontend 'a'")],
+    ),
+    case!(
+        one_address_twice_in_a_frontend,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    bind 0.0.0.0:8080",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 10, E, "address 0.0.0.0:8080 is already bound by this section")],
+    ),
+    case!(
+        unresolvable_server,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout server 30s",
+            "backend app",
+            "    server s1 db.invalid:5432",
+        ],
+        [(6, 15, E, "could not resolve address 'db.invalid' of server 'app/s1'")],
+    ),
+    case!(
+        unresolvable_server_with_init_addr_none_is_only_a_warning,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout server 30s",
+            "backend app",
+            "    server s1 db.invalid:5432 init-addr last,libc,none",
+        ],
+        [(6, 15, W, "server 'app/s1' starts in maintenance: no address for 'db.invalid' at start-up")],
+    ),
+    // ---- defaults sections --------------------------------------------------------------
+    case!(
+        from_names_an_unknown_defaults,
+        [
+            "defaults base",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "backend app from bsae",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(6, 18, E, "no defaults section named 'bsae' is declared before this backend")],
+    ),
+    case!(
+        // The first one is referenced with `from`, so HAProxy refuses the second one too.
+        duplicate_named_defaults,
+        [
+            "defaults base",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout server 30s",
+            "backend app from base",
+            "    server s1 127.0.0.1:9000",
+            "defaults base",
+            "    mode tcp",
+        ],
+        [(7, 10, E, "defaults section 'base' is redefined after a section used it with 'from'")],
+    ),
+    // ---- ACLs and conditions ------------------------------------------------------------
+    case!(
+        unknown_acl_in_condition,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    acl internal src 10.0.0.0/8",
+            "    use_backend app if internl",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(9, 24, E, "no such ACL: 'internl'")],
+    ),
+    case!(
+        condition_ending_with_or,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    acl internal src 10.0.0.0/8",
+            "    use_backend app if internal or",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(9, 33, E, "a condition cannot end with 'or'")],
+    ),
+    case!(
+        unclosed_anonymous_acl,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    use_backend app if { src 10.0.0.1",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 24, E, "'{' opens an anonymous ACL that is never closed with '}'")],
+    ),
+    case!(
+        unknown_fetch,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    acl x source 10.0.0.0/8",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 11, E, "unknown fetch method 'source'; expected one of: src, src_port, dst, dst_port")],
+    ),
+    case!(
+        fetch_of_a_later_issue,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    acl site hdr(host) -i example.com",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 14, E, "fetch 'hdr' is not supported yet; it arrives with HTTP proxying (issue #4)")],
+    ),
+    case!(
+        acl_patterns_from_a_file,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    acl blocked src -f /etc/pylon/blocked.lst",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 21, E, "ACL flag '-f' (patterns from a file) is not supported yet; …(issue #4)")],
+    ),
+    case!(
+        bad_cidr,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    acl internal src 10.0.0.0/33",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(8, 31, E, "'33' is not a prefix length from 0 to 32")],
+    ),
+    // ---- what pylon does not support (yet) ----------------------------------------------
+    case!(
+        no_before_a_keyword_that_is_not_an_option,
+        ["defaults", "    no mode tcp"],
+        [(2, 5, E, "'no' applies only to options, not to 'mode'")],
+    ),
+    case!(
+        conditional_block_is_reported_once,
+        [
+            "global",
+            ".if defined(PYLON_DEBUG)",
+            "    nonsense here",
+            "    nbthread 0",
+            ".else",
+            "    more nonsense",
+            ".endif",
+            "    maxconn 100",
+        ],
+        [(2, 1, E, "conditional blocks ('.if' ... '.endif') are not supported yet; the block is skipped")],
+    ),
+    case!(
+        userlist_section,
+        ["userlist admins", "    user admin password $6$xyz", "global", "    maxconn 100"],
+        [(1, 1, E, "section 'userlist' is not supported yet; it arrives with HTTP proxying (issue #4)")],
+    ),
+    case!(mode_health, ["defaults", "    mode health"], [(2, 10, E, "'mode health' was removed from HAProxy (2.4)")]),
+    case!(
+        unknown_balance_algorithm,
+        ["defaults", "    balance wrr"],
+        [(2, 13, E, "unknown balance algorithm 'wrr'; expected roundrobin, static-rr, leastconn, first or source")],
+    ),
+    case!(
+        balance_uri_is_not_yet,
+        ["defaults", "    balance uri"],
+        [(2, 13, E, "'balance uri' is not supported yet; it arrives with health checks…(issue #5)")],
+    ),
+    case!(
+        option_httplog_is_not_yet,
+        ["defaults", "    option httplog"],
+        [(2, 5, E, "'option httplog' is not supported yet; it arrives with the admin socket…(issue #7)")],
+    ),
+    case!(
+        log_global_is_not_yet,
+        ["defaults", "    log global"],
+        [(2, 5, E, "'log' is not supported yet; it arrives with the admin socket…(issue #7)")],
+    ),
+    case!(
+        stats_socket_is_not_yet,
+        ["global", "    stats socket /run/pylon.sock mode 600 level admin"],
+        [(2, 5, E, "'stats socket' is not supported yet; it arrives with the admin socket…(issue #7)")],
+    ),
+    case!(
+        daemon_is_not_yet,
+        ["global", "    daemon"],
+        [(2, 5, E, "'daemon' is not supported yet; it arrives with operations…(issue #8)")],
+    ),
+    case!(
+        http_request_is_not_yet,
+        ["defaults", "    http-request deny"],
+        [(2, 5, E, "'http-request' is not supported yet; it arrives with HTTP proxying (issue #4)")],
+    ),
+    case!(
+        bind_option_ssl_is_not_yet,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8443 ssl",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [(7, 16, E, "bind option 'ssl' is not supported yet; it arrives with TLS (issue #6)")],
+    ),
+    case!(
+        bad_character_in_a_name,
+        ["frontend we/b", "    bind :8080"],
+        [(1, 12, E, "character '/' is not permitted in frontend name 'we/b'")],
+    ),
+    case!(
+        nbproc,
+        ["global", "    nbproc 2"],
+        [(2, 5, E, "'nbproc' is not supported by pylon: HAProxy 2.5 removed it too; use 'nbthread'")],
+    ),
+    // ---- several errors in one file, all reported in one run ----------------------------
+    case!(
+        several_errors_in_global,
+        ["global", "    maxcon 100", "    nbthread 0", "    tune.bufsize 512", "    daemon", "    cpu-map 2 0"],
+        [
+            (2, 5, E, "unknown keyword 'maxcon' in global; did you mean 'maxconn'?"),
+            (3, 14, E, "invalid value '0' for 'nbthread': expected a value from 1 to 1024"),
+            (4, 18, E, "invalid value '512' for 'tune.bufsize': expected a value from 1024 to 16777216"),
+            (5, 5, E, "'daemon' is not supported yet; it arrives with operations"),
+            (6, 13, E, "'2' does not include process (or thread group) 1"),
+        ],
+    ),
+    case!(
+        // One error from each stage: lexing, building, resolving and cross-checking.
+        several_errors_across_stages,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    bind :99999",
+            "    timeout client \"30s",
+            "    default_backend nope",
+            "backend app",
+            "    server s1 127.0.0.1:9000 weight 300",
+            "    server s2 db.invalid:5432",
+            "    server s1 127.0.0.1:9001",
+            "    balance wrr",
+        ],
+        [
+            (8, 11, E, "invalid port '99999': ports run from 1 to 65535"),
+            (9, 20, E, "unmatched double quote"),
+            (10, 21, E, "no backend named 'nope'"),
+            (12, 37, E, "invalid value '300' for 'weight'"),
+            (13, 15, E, "could not resolve address 'db.invalid' of server 'app/s2'"),
+            (14, 12, E, "backend 'app' has two servers named 's1'"),
+            (15, 13, E, "unknown balance algorithm 'wrr'"),
+        ],
+    ),
+    case!(
+        several_errors_in_acls_and_rules,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend web",
+            "    bind :8080",
+            "    acl internal src 10.0.0.0/8 192.168.1.0/255.0.255.0",
+            "    acl web dst_port eighty",
+            "    acl site path_beg /api",
+            "    use_backend app if or internal",
+            "    use_backend app if internal !",
+            "    use_backend app when internal",
+            "    use_backend app if METH_GET",
+            "    default_backend app",
+            "backend app",
+            "    server s1 127.0.0.1:9000",
+        ],
+        [
+            (8, 45, E, "'255.0.255.0' is not a contiguous netmask"),
+            (9, 22, E, "'eighty' is not an integer or a range such as 1024:65535"),
+            (10, 14, E, "fetch 'path_beg' is not supported yet; it arrives with HTTP proxying (issue #4)"),
+            (11, 24, E, "'or' must stand between two ACLs"),
+            (12, 33, E, "'!' must be followed by an ACL"),
+            (13, 21, E, "expected 'if' or 'unless', found 'when'"),
+            (14, 24, E, "predefined ACL 'METH_GET' is not supported yet; it arrives with HTTP proxying (issue #4)"),
+        ],
+    ),
+    case!(
+        several_errors_on_one_server_line,
+        [
+            "defaults",
+            "    mode tcp",
+            "    timeout connect 5s",
+            "    timeout server 30s",
+            "backend app",
+            "    server s1 127.0.0.1:9000 ssl verify none weight 999",
+            "    server s2 127.0.0.1:9000 check inter 2x rise 0 fall",
+        ],
+        [
+            (6, 30, E, "server option 'ssl' is not supported yet; it arrives with TLS (issue #6)"),
+            (6, 34, E, "server option 'verify' is not supported yet; it arrives with TLS (issue #6)"),
+            (6, 53, E, "invalid value '999' for 'weight': expected a value from 0 to 256"),
+            (7, 43, E, "invalid value '2x' for 'inter': unexpected 'x' after the number"),
+            (7, 50, E, "invalid value '0' for 'rise': expected a value from 1 to 1000"),
+            (7, 56, E, "server option 'fall' expects <count>"),
+        ],
+    ),
+    // ---- behaviours fixed after review ----------------------------------------------------
+    case!(
+        no_log_is_owned_by_the_logging_issue,
+        ["defaults", "    no log", "backend b"],
+        [(
+            2,
+            5,
+            E,
+            "'no log' is not supported yet; it arrives with the admin socket, statistics and access logs (issue #7)"
+        )],
+    ),
+    case!(
+        bare_ipv6_server_needs_brackets,
+        ["backend b", "    server s ::1"],
+        [(2, 14, E, "ambiguous IPv6 address '::1': write it in brackets, [::1] or [::1]:PORT")],
+    ),
+    case!(
+        server_at_the_clients_destination_is_not_supported,
+        ["backend b", "    server s 0.0.0.0:80"],
+        [(2, 14, E, "server address '0.0.0.0' (connect to the address the client connected to) is not supported")],
+    ),
+    case!(
+        reversed_cpu_range,
+        ["global", "    cpu-map 1/all 3-1"],
+        [(2, 19, E, "invalid CPU set: '3-1' has a range whose first number (3) is above its last (1)")],
+    ),
+    case!(
+        unclosed_if_points_at_the_if,
+        ["global", "    maxconn 10", ".if defined(X)", "    nbthread 2"],
+        [
+            (3, 1, E, "conditional blocks ('.if' ... '.endif') are not supported yet"),
+            (3, 1, E, "this '.if' block is not closed with '.endif'")
+        ],
+    ),
+    case!(
+        no_suggestion_of_a_keyword_the_section_refuses,
+        ["defaults", "    bnd :80"],
+        [(2, 5, E, "unknown keyword 'bnd' in defaults")],
+    ),
+    case!(
+        dual_stack_wildcard_overlaps_the_ipv4_wildcard,
+        [
+            "defaults",
+            "    timeout connect 5s",
+            "    timeout client 30s",
+            "    timeout server 30s",
+            "frontend v4",
+            "    bind :8081",
+            "    default_backend b",
+            "frontend v6",
+            "    bind :::8081",
+            "    default_backend b",
+            "backend b",
+        ],
+        [(9, 10, W, "[::]:8081 also accepts IPv4 connections, so it overlaps 0.0.0.0:8081; add 'v6only' to this bind")],
+    ),
+];
+
+/// True for the first line of a diagnostic (not a quoted source line, a caret line or a note).
+fn is_header(line: &str) -> bool {
+    !line.starts_with(' ')
+}
+
+/// The number of error diagnostics in `stderr`, located or not.
+fn error_lines(stderr: &str) -> usize {
+    stderr.lines().filter(|l| is_header(l) && l.contains(": error: ")).count()
+}
+
+/// True when the `…`-separated pieces of `pattern` appear in `text` in order.
+fn contains_in_order(text: &str, pattern: &str) -> bool {
+    let mut rest = text;
+    for piece in pattern.split('…') {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Checks that `stderr` holds `FILE:LINE:COL: SEVERITY: ...MESSAGE...` and that the caret line
+/// under it starts at column COL. Returns a description of the problem, if any.
+fn find_diagnostic(stderr: &str, file: &str, line: u32, col: u32, sev: &str, msg: &str) -> Result<(), String> {
+    let prefix = format!("{file}:{line}:{col}: {sev}: ");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let Some(i) = lines.iter().position(|l| l.strip_prefix(&prefix).is_some_and(|rest| contains_in_order(rest, msg)))
+    else {
+        return Err(format!("missing `{prefix}...{msg}...`"));
+    };
+    // The quoted line, then the carets: ` NN | text` and `    | ^^^`.
+    let carets = lines.get(i + 2).copied().unwrap_or("");
+    let Some((_, under)) = carets.split_once(" | ") else {
+        return Err(format!("no caret line after `{}`", lines[i]));
+    };
+    let caret_col = under.chars().position(|c| c == '^').map(|p| p as u32 + 1);
+    if caret_col != Some(col) {
+        return Err(format!("caret of `{}` is at column {caret_col:?}, not {col}", lines[i]));
+    }
+    Ok(())
+}
+
+/// Runs one case and returns what went wrong, if anything.
+fn check_case(case: &Case) -> Result<(), String> {
+    let mut text = case.lines.join("\n");
+    text.push('\n');
+    let run = check_config("bad.cfg", &text);
+    let mut problems = Vec::new();
+    let errors = case.expect.iter().filter(|(_, _, sev, _)| *sev == E).count();
+    let want_code = if errors > 0 { 1 } else { 0 };
+    if run.code != want_code {
+        problems.push(format!("exit code {} instead of {want_code}", run.code));
+    }
+    for &(line, col, sev, msg) in case.expect {
+        if let Err(p) = find_diagnostic(&run.stderr, "bad.cfg", line, col, sev, msg) {
+            problems.push(p);
+        }
+    }
+    let found = error_lines(&run.stderr);
+    if found != errors {
+        problems.push(format!("{found} error lines instead of {errors}"));
+    }
+    if errors > 0 {
+        let summary = format!("pylon: fatal errors found in configuration ({errors} error");
+        if !run.stderr.lines().any(|l| l.starts_with(&summary)) {
+            problems.push(format!("no summary line `{summary}...`"));
+        }
+    } else if run.stdout != "Configuration file is valid\n" {
+        problems.push(format!("stdout is {:?}", run.stdout));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("case {}:\n  {}\n--- stderr ---\n{}", case.name, problems.join("\n  "), run.stderr))
+    }
+}
+
+#[test]
+fn every_bad_configuration_gives_its_diagnostics() {
+    let failures: Vec<String> = CASES.iter().filter_map(|c| check_case(c).err()).collect();
+    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), CASES.len(), failures.join("\n\n"));
+}
+
+#[test]
+fn the_table_covers_enough_cases() {
+    assert!(CASES.len() >= 35, "{} cases", CASES.len());
+    let mut names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), CASES.len(), "two cases share a name");
+}
+
+/// Runs `pylon -c` with `args` inside `dir`.
+fn check_in(dir: &Path, args: &[&str]) -> Run {
+    pylon()
+        .arg("-c")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("run pylon")
+        .into()
+}
+
+/// Asserts every diagnostic and the exact error count of a multi-file run.
+fn assert_diagnostics(run: &Run, expect: &[(&str, u32, u32, &str, &str)]) {
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for &(file, line, col, sev, msg) in expect {
+        if let Err(p) = find_diagnostic(&run.stderr, file, line, col, sev, msg) {
+            panic!("{p}\n--- stderr ---\n{}", run.stderr);
+        }
+    }
+    let errors = expect.iter().filter(|e| e.3 == E).count();
+    assert_eq!(error_lines(&run.stderr), errors, "{}", run.stderr);
+}
+
+/// Position in `stderr` of the first diagnostic of `file`.
+fn first_mention(stderr: &str, file: &str) -> usize {
+    let needle = format!("{file}:");
+    stderr.lines().position(|l| l.starts_with(&needle)).unwrap_or_else(|| panic!("no diagnostic of {file}:\n{stderr}"))
+}
+
+#[test]
+fn errors_of_two_files_are_reported_together() {
+    let dir = TempDir::new();
+    dir.write(
+        "a.cfg",
+        "global\n    maxcon 100\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n    \
+         timeout server 30s\nbackend app\n    server s1 127.0.0.1:9000 weight 300\n",
+    );
+    // The second file uses the first one's defaults and backend, and names one that is nowhere.
+    dir.write("b.cfg", "frontend web\n    bind :8080\n    use_backend app if TRUE\n    default_backend nope\n");
+    let run = check_in(dir.path(), &["-f", "a.cfg", "-f", "b.cfg"]);
+    assert_diagnostics(
+        &run,
+        &[
+            ("a.cfg", 2, 5, E, "unknown keyword 'maxcon' in global; did you mean 'maxconn'?"),
+            ("a.cfg", 9, 37, E, "invalid value '300' for 'weight'"),
+            ("b.cfg", 4, 21, E, "no backend named 'nope'"),
+        ],
+    );
+    assert!(first_mention(&run.stderr, "a.cfg") < first_mention(&run.stderr, "b.cfg"), "{}", run.stderr);
+    assert!(run.stderr.contains("(3 errors"), "{}", run.stderr);
+}
+
+#[test]
+fn a_directory_is_read_in_name_order_without_hidden_and_other_files() {
+    let dir = TempDir::new();
+    // Byte order of names: digits, then capitals, then small letters.
+    dir.write(
+        "conf.d/10-defaults.cfg",
+        "defaults base\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n    \
+         bnd :80\n",
+    );
+    // `from base` only works when 10-defaults.cfg was read first.
+    dir.write("conf.d/20-web.cfg", "frontend web from base\n    bind :8080\n    default_backend nope\n");
+    dir.write("conf.d/Z-app.cfg", "backend app from base\n    server s1 127.0.0.1:70000\n");
+    dir.write("conf.d/a-more.cfg", "backend more from base\n    balance wrr\n");
+    // None of these is read: each would give an error.
+    dir.write("conf.d/.hidden.cfg", "garbage\n");
+    dir.write("conf.d/notes.txt", "garbage\n");
+    dir.write("conf.d/old.cfg.bak", "garbage\n");
+    dir.write("conf.d/sub.cfg/inner.cfg", "garbage\n");
+    let run = check_in(dir.path(), &["-f", "conf.d"]);
+    assert_diagnostics(
+        &run,
+        &[
+            ("conf.d/10-defaults.cfg", 6, 5, E, "unknown keyword 'bnd' in defaults 'base'"),
+            ("conf.d/20-web.cfg", 3, 21, E, "no backend named 'nope'"),
+            ("conf.d/Z-app.cfg", 2, 25, E, "invalid port '70000'"),
+            ("conf.d/a-more.cfg", 2, 13, E, "unknown balance algorithm 'wrr'"),
+        ],
+    );
+    let order: Vec<usize> = ["10-defaults.cfg", "20-web.cfg", "Z-app.cfg", "a-more.cfg"]
+        .iter()
+        .map(|f| first_mention(&run.stderr, &format!("conf.d/{f}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "files not in name order:\n{}", run.stderr);
+    for ignored in [".hidden.cfg", "notes.txt", "old.cfg.bak", "sub.cfg", "garbage"] {
+        assert!(!run.stderr.contains(ignored), "{ignored} was read:\n{}", run.stderr);
+    }
+}
