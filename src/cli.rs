@@ -36,7 +36,7 @@ pub struct Options {
     pub files: Vec<PathBuf>,
     /// `-c`: check the configuration and exit.
     pub check: bool,
-    /// `-d`: debug logging, in the foreground.
+    /// `-d`: debug logging.
     pub debug: bool,
     /// `-q`: no success line, no warnings.
     pub quiet: bool,

@@ -212,7 +212,7 @@ pub fn parse_file(file: FileId, path: &str, text: &str, env: &mut Env, diags: &m
             }
             let message = match owner {
                 Some(owner) => format!("section '{}' is not supported yet; it arrives with {owner}", first.text),
-                None => format!("section '{}' is not supported by pylon; its lines are skipped", first.text),
+                None => format!("section '{}' is not supported by pylon (its lines are not checked)", first.text),
             };
             diags.push(Diagnostic::error(first.loc, message));
             continue;

@@ -97,15 +97,24 @@ fn check_backend_ref(frontend: &Proxy, r: &NameRef, built: &Built, diags: &mut V
 fn missing_things(p: &Proxy, diags: &mut Vec<Diagnostic>) {
     let t = &p.timeouts;
     let unset = |d: Option<std::time::Duration>| d.is_none_or(|d| d.is_zero());
-    let missing_client = p.kind.has_frontend() && unset(t.client);
-    let missing_backend = p.kind.has_backend() && (unset(t.connect) || unset(t.server));
-    if missing_client || missing_backend {
+    let mut missing = Vec::new();
+    if p.kind.has_frontend() && unset(t.client) {
+        missing.push("'timeout client'");
+    }
+    if p.kind.has_backend() && unset(t.connect) {
+        missing.push("'timeout connect'");
+    }
+    if p.kind.has_backend() && unset(t.server) {
+        missing.push("'timeout server'");
+    }
+    if !missing.is_empty() {
         diags.push(Diagnostic::warning(
             p.loc,
             format!(
-                "missing timeouts for {} '{}': while not properly invalid, you will certainly encounter various problems with such a configuration; set 'timeout client', 'timeout connect' and 'timeout server' to non-zero values (in defaults, for example)",
+                "missing timeouts for {} '{}': while not properly invalid, you will certainly encounter various problems with such a configuration; set {} to a non-zero value (in defaults, for example)",
                 p.kind.keyword(),
-                p.name
+                p.name,
+                missing.join(" and ")
             ),
         ));
     }

@@ -102,7 +102,7 @@ pub fn predefined_not_yet(name: &str) -> Option<&'static str> {
         "WAIT_END",
         "RDP_COOKIE",
     ];
-    HTTP.contains(&name).then_some(fetch::OWNER_HTTP)
+    HTTP.contains(&name).then_some(crate::config::keywords::owner::HTTP)
 }
 
 /// True for a valid ACL name: letters, digits, `-`, `_`, `.` and `:` (HAProxy §7.1).
@@ -138,7 +138,7 @@ pub fn parse_term(words: &[Word], end: Loc) -> Result<AclTerm, Diagnostic> {
                     format!(
                         "ACL flag '{}' (patterns from a file) is not supported yet; it arrives with {}",
                         w.text,
-                        fetch::OWNER_HTTP
+                        crate::config::keywords::owner::HTTP
                     ),
                 ));
             }

@@ -97,12 +97,7 @@ pub enum FetchLookup {
 const SUPPORTED: [Fetch; 6] =
     [Fetch::Src, Fetch::SrcPort, Fetch::Dst, Fetch::DstPort, Fetch::AlwaysTrue, Fetch::AlwaysFalse];
 
-/// Who brings the HTTP fetches.
-pub const OWNER_HTTP: &str = "HTTP proxying (issue #4)";
-/// Who brings the TLS fetches.
-pub const OWNER_TLS: &str = "TLS (issue #6)";
-/// Who brings the server-state fetches.
-pub const OWNER_HEALTH: &str = "health checks and queueing (issue #5)";
+use crate::config::keywords::owner::{HEALTH as OWNER_HEALTH, HTTP as OWNER_HTTP, TLS as OWNER_TLS};
 
 /// Families of HAProxy fetch names, by prefix, and the issue that brings them.
 const NOT_YET: &[(&str, &str)] = &[

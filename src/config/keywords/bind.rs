@@ -53,7 +53,7 @@ pub static TABLE: &[Keyword<BindOptions>] = &[
     not_yet("mode", S, ONE, owner::OPS),
     not_yet("expose-fd", S, ONE, owner::OPS),
     not_yet("id", S, ONE, owner::ADMIN),
-    unsupported("process", S, ONE, "there is one process; use 'thread'-free binds, every worker accepts on every bind"),
+    unsupported("process", S, ONE, "there is one process, and every worker thread accepts on every bind"),
     unsupported("thread", S, ONE, "every worker thread accepts on every bind"),
     unsupported("interface", S, ONE, "binding to an interface is not implemented"),
     unsupported("namespace", S, ONE, "network namespaces are not implemented"),
