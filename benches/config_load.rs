@@ -26,7 +26,14 @@ fn generated_config(backends: usize, servers: usize) -> String {
     for b in 0..backends {
         let _ = writeln!(text, "backend be{b}\n  balance leastconn\n  default-server check inter 2s rise 2 fall 3");
         for s in 0..servers {
-            let _ = writeln!(text, "  server s{s} 10.{}.{}.{}:8080 weight {} maxconn 100", b / 256, b % 256, s + 1, s % 10 + 1);
+            let _ = writeln!(
+                text,
+                "  server s{s} 10.{}.{}.{}:8080 weight {} maxconn 100",
+                b / 256,
+                b % 256,
+                s + 1,
+                s % 10 + 1
+            );
         }
         text.push('\n');
     }

@@ -26,13 +26,16 @@ use nom::branch::alt;
 use nom::bytes::complete::{take_while, take_while1};
 use nom::character::complete::{anychar, char};
 use nom::error::{ErrorKind, ParseError};
-use nom::multi::many0;
 use nom::{IResult, Parser};
 
 use super::error::{FileId, Loc};
 
 /// HAProxy's `MAX_LINE_ARGS`: a line with more words than this is refused rather than cut.
 pub const MAX_WORDS_PER_LINE: usize = 64;
+
+/// The longest word, in bytes, after variable expansion. Without a bound, a few lines of
+/// `setenv A "$A$A$A$A"` would grow a word exponentially until memory runs out.
+pub const MAX_WORD_LEN: usize = 64 * 1024;
 
 /// One word of a line after unquoting, unescaping and variable expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +86,8 @@ pub enum LexErrorKind {
     WordExpansion,
     /// More than [`MAX_WORDS_PER_LINE`] words.
     TooManyWords,
+    /// A word longer than [`MAX_WORD_LEN`] bytes once variables are expanded.
+    WordTooLong,
     /// A NUL byte, which HAProxy would silently treat as the end of the line.
     NulByte,
 }
@@ -104,6 +109,9 @@ impl fmt::Display for LexErrorKind {
             LexErrorKind::UnmatchedBrace => f.write_str("'${' without a closing '}'"),
             LexErrorKind::WordExpansion => f.write_str("'${NAME[*]}' (expanding a variable into several words) is not supported yet"),
             LexErrorKind::TooManyWords => write!(f, "too many words on one line (at most {MAX_WORDS_PER_LINE})"),
+            LexErrorKind::WordTooLong => {
+                write!(f, "word longer than {MAX_WORD_LEN} bytes once its variables are expanded")
+            }
             LexErrorKind::NulByte => f.write_str("NUL byte in the line"),
         }
     }
@@ -133,17 +141,12 @@ pub fn lex_line(line: &str, file: FileId, line_no: u32, vars: &dyn VarLookup) ->
         let start = line.len() - rest.len();
         let result = word(vars).parse(rest);
         match result {
-            Ok((after, pieces)) => {
+            Ok((after, text)) => {
                 let end = line.len() - after.len();
                 if words.len() == MAX_WORDS_PER_LINE {
                     return Err(LexError { kind: LexErrorKind::TooManyWords, loc: loc_of(start, end) });
                 }
-                let raw = &line[start..end];
-                let mut text = String::with_capacity(raw.len());
-                for piece in pieces {
-                    piece.push_to(&mut text);
-                }
-                let plain = text == raw;
+                let plain = text == line[start..end];
                 words.push(Word { text, loc: loc_of(start, end), plain });
                 rest = after;
             }
@@ -151,7 +154,7 @@ pub fn lex_line(line: &str, file: FileId, line_no: u32, vars: &dyn VarLookup) ->
                 let at = line.len() - e.at.len();
                 let kind = e.kind.unwrap_or(LexErrorKind::UnterminatedQuote('"'));
                 let width_end = match kind {
-                    LexErrorKind::UnterminatedQuote(_) => line.len(),
+                    LexErrorKind::UnterminatedQuote(_) | LexErrorKind::WordTooLong => line.len(),
                     _ => (at + e.at.chars().next().map_or(0, char::len_utf8)).min(line.len()),
                 };
                 return Err(LexError { kind, loc: loc_of(at, width_end.max(at)) });
@@ -201,6 +204,14 @@ enum Piece<'a> {
 }
 
 impl Piece<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Piece::Text(s) => s.len(),
+            Piece::Char(c) => c.len_utf8(),
+            Piece::Owned(s) => s.len(),
+        }
+    }
+
     fn push_to(&self, out: &mut String) {
         match self {
             Piece::Text(s) => out.push_str(s),
@@ -210,15 +221,15 @@ impl Piece<'_> {
     }
 }
 
-/// One word: glued pieces of quoted, escaped and plain text.
-fn word<'a>(vars: &'a dyn VarLookup) -> impl Parser<&'a str, Output = Vec<Piece<'a>>, Error = PieceError<'a>> {
+/// One word: glued pieces of quoted, escaped and plain text, joined into its value.
+fn word<'a>(vars: &'a dyn VarLookup) -> impl Parser<&'a str, Output = String, Error = PieceError<'a>> {
     move |input: &'a str| {
-        let mut pieces = Vec::new();
+        let mut text = String::new();
         let mut rest = input;
         loop {
             match alt((single_quoted, |i| double_quoted(i, vars), |i| escape(i, false), plain_run)).parse(rest) {
                 Ok((after, piece)) => {
-                    pieces.push(piece);
+                    append_bounded(&mut text, &piece, input)?;
                     rest = after;
                 }
                 // Nothing more glued to this word: a blank, a comment or the end of the line.
@@ -226,11 +237,25 @@ fn word<'a>(vars: &'a dyn VarLookup) -> impl Parser<&'a str, Output = Vec<Piece<
                 Err(failure) => return Err(failure),
             }
         }
-        if pieces.is_empty() {
+        if rest.len() == input.len() {
             return Err(nom::Err::Error(PieceError { kind: None, at: input }));
         }
-        Ok((rest, pieces))
+        Ok((rest, text))
     }
+}
+
+/// Appends `piece` to `text` unless the word would exceed [`MAX_WORD_LEN`]; `word_start` is
+/// where the error points.
+fn append_bounded<'a>(
+    text: &mut String,
+    piece: &Piece<'_>,
+    word_start: &'a str,
+) -> Result<(), nom::Err<PieceError<'a>>> {
+    if text.len() + piece.len() > MAX_WORD_LEN {
+        return Err(nom::Err::Failure(PieceError { kind: Some(LexErrorKind::WordTooLong), at: word_start }));
+    }
+    piece.push_to(text);
+    Ok(())
 }
 
 /// Unquoted, unescaped characters.
@@ -256,15 +281,22 @@ fn double_quoted<'a>(i: &'a str, vars: &dyn VarLookup) -> PResult<'a, Piece<'a>>
         let (rest, run) = take_while1(|c| !matches!(c, '"' | '\\' | '$'))(i)?;
         Ok((rest, Piece::Text(run)))
     };
-    let (rest, parts) = many0(alt((dq_run, |i| escape(i, true), |i| variable(i, vars)))).parse(body)?;
-    match char::<&str, PieceError>('"')(rest) {
-        Ok((rest, _)) => {
-            let mut text = String::new();
-            for part in parts {
-                part.push_to(&mut text);
+    let mut text = String::new();
+    let mut rest = body;
+    loop {
+        match alt((dq_run, |i| escape(i, true), |i| variable(i, vars))).parse(rest) {
+            Ok((after, part)) => {
+                append_bounded(&mut text, &part, i)?;
+                rest = after;
             }
-            Ok((rest, Piece::Owned(text)))
+            // The closing quote (or the end of the line, checked below).
+            Err(nom::Err::Error(_)) => break,
+            // A bad escape or variable is the line's error.
+            Err(failure) => return Err(failure),
         }
+    }
+    match char::<&str, PieceError>('"')(rest) {
+        Ok((rest, _)) => Ok((rest, Piece::Owned(text))),
         Err(_) => fail(LexErrorKind::UnterminatedQuote('"'), i),
     }
 }
@@ -435,6 +467,19 @@ mod tests {
         let many = vec!["w"; MAX_WORDS_PER_LINE + 1].join(" ");
         assert_eq!(error(&many).0, LexErrorKind::TooManyWords);
         assert!(lex_line(&vec!["w"; MAX_WORDS_PER_LINE].join(" "), 0, 1, &vars()).is_ok());
+    }
+
+    #[test]
+    fn expansion_cannot_grow_a_word_without_bound() {
+        struct Big;
+        impl VarLookup for Big {
+            fn var(&self, _: &str) -> Option<String> {
+                Some("x".repeat(MAX_WORD_LEN / 4 + 1))
+            }
+        }
+        let e = lex_line(r#"setenv A "$A$A$A$A""#, 0, 1, &Big).unwrap_err();
+        assert_eq!((e.kind, e.loc.col), (LexErrorKind::WordTooLong, 10));
+        assert!(lex_line(r#"setenv A "$A$A$A""#, 0, 1, &Big).is_ok());
     }
 
     #[test]

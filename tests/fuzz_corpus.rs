@@ -1,0 +1,54 @@
+//! Replays the fuzzing seed corpus (`fuzz/corpus/config/`) through the loader, as the fuzz
+//! target does, so that every seed and every saved crash reproducer stays fixed without
+//! needing cargo-fuzz: loading and rendering the report must never panic.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use pylon::config::{LoadOptions, load_str};
+
+/// Fewer files than this means the corpus went missing, and the test would check nothing.
+const MIN_CORPUS_FILES: usize = 20;
+
+fn corpus_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/config");
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut files: Vec<PathBuf> = entries.map(|e| e.expect("corpus entry").path()).filter(|p| p.is_file()).collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_corpus_file_loads_and_renders_without_panicking() {
+    let files = corpus_files();
+    assert!(
+        files.len() >= MIN_CORPUS_FILES,
+        "expected at least {MIN_CORPUS_FILES} corpus files, found {}",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // The fuzz target skips non-UTF-8 input; lossy decoding still gives such files a use.
+        let text = String::from_utf8_lossy(&bytes);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let loaded = load_str("fuzz.cfg", &text, LoadOptions::isolated());
+            loaded.report.render()
+        }));
+        if let Err(panic) = outcome {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(non-string panic payload)".to_string());
+            failures.push(format!("{}: {message}", path.file_name().unwrap_or_default().to_string_lossy()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus files panicked:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
