@@ -14,6 +14,21 @@ use std::path::PathBuf;
 use crate::config::{self, LoadOptions, Report};
 use crate::logging;
 
+/// Writes a line to standard output. A closed pipe (`pylon -c | head -0`) or a full disk is
+/// ignored: there is nowhere left to report it, and `println!` would panic instead.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Writes a line to standard error, ignoring a closed stream (see `say!`).
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
 /// Exit code: invalid configuration, or could not start.
@@ -57,7 +72,7 @@ pub enum UsageError {
     MissingValue(&'static str),
     /// An HAProxy option that a later part of pylon brings.
     NotYet { option: String, owner: &'static str },
-    /// An argument that is not valid Unicode.
+    /// An option name that is not valid Unicode.
     NotUnicode(OsString),
 }
 
@@ -93,25 +108,22 @@ const NOT_YET: &[(&str, &str)] = &[
 /// Reads the arguments (without the program name).
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
     let mut options = Options::default();
-    let mut args = args.into_iter().map(|a| a.into_string().map_err(UsageError::NotUnicode));
+    // Paths stay as the system gave them (they need not be Unicode); option names must be.
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let arg = arg?;
-        match arg.as_str() {
+        let name = arg.to_str().ok_or_else(|| UsageError::NotUnicode(arg.clone()))?;
+        match name {
             "-h" | "--help" => return Ok(Command::Help),
             "-v" | "--version" => return Ok(Command::Version { verbose: false }),
             "-vv" => return Ok(Command::Version { verbose: true }),
-            "-f" => options.files.push(PathBuf::from(args.next().ok_or(UsageError::MissingValue("-f"))??)),
-            "-p" => options.pidfile = Some(PathBuf::from(args.next().ok_or(UsageError::MissingValue("-p"))??)),
+            "-f" => options.files.push(PathBuf::from(args.next().ok_or(UsageError::MissingValue("-f"))?)),
+            "-p" => options.pidfile = Some(PathBuf::from(args.next().ok_or(UsageError::MissingValue("-p"))?)),
             "-c" => options.check = true,
             "-d" => options.debug = true,
             "-q" => options.quiet = true,
             "-V" => options.verbose = true,
             "-dW" => options.zero_warning = true,
-            "--" => {
-                for rest in args.by_ref() {
-                    options.files.push(PathBuf::from(rest?));
-                }
-            }
+            "--" => options.files.extend(args.by_ref().map(PathBuf::from)),
             other => {
                 if let Some((option, owner)) = NOT_YET.iter().find(|(o, _)| *o == other) {
                     return Err(UsageError::NotYet { option: option.to_string(), owner });
@@ -155,20 +167,20 @@ pub fn main() -> i32 {
     let command = match parse_args(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("pylon: {e}\nTry 'pylon -h' for help.");
+            say_err!("pylon: {e}\nTry 'pylon -h' for help.");
             return EXIT_USAGE;
         }
     };
     match command {
         Command::Help => {
-            print!("{USAGE}");
+            let _ = write!(std::io::stdout().lock(), "{USAGE}");
             EXIT_OK
         }
         Command::Version { verbose } => {
-            println!("pylon version {}", env!("CARGO_PKG_VERSION"));
+            say!("pylon version {}", env!("CARGO_PKG_VERSION"));
             if verbose {
-                println!("Running on: {} {}", std::env::consts::OS, std::env::consts::ARCH);
-                println!("Configuration parser: nom; TLS: not built yet; HTTP: not built yet");
+                say!("Running on: {} {}", std::env::consts::OS, std::env::consts::ARCH);
+                say!("Configuration parser: nom; TLS: not built yet; HTTP: not built yet");
             }
             EXIT_OK
         }
@@ -186,19 +198,20 @@ fn run(options: &Options) -> i32 {
         log::LevelFilter::Info
     });
     if options.files.is_empty() {
-        eprintln!("pylon: no configuration file given (use -f FILE)\nTry 'pylon -h' for help.");
+        say_err!("pylon: no configuration file given (use -f FILE)\nTry 'pylon -h' for help.");
         return EXIT_USAGE;
     }
     let loaded = config::load_paths(&options.files, LoadOptions::system());
-    print_report(&loaded.report, options.quiet);
+    // Under -dW the warnings are the reason for failing, so -q does not hide them.
+    print_report(&loaded.report, options.quiet && !options.zero_warning);
     let errors = loaded.report.error_count();
     let warnings = loaded.report.warning_count();
     let Some(config) = loaded.config else {
-        eprintln!("pylon: fatal errors found in configuration ({})", counts(errors, warnings));
+        say_err!("pylon: fatal errors found in configuration ({})", counts(errors, warnings));
         return EXIT_FAILURE;
     };
     if options.zero_warning && warnings > 0 {
-        eprintln!("pylon: {} and zero-warning mode (-dW) is on", counts(0, warnings));
+        say_err!("pylon: {} and zero-warning mode (-dW) is on", counts(0, warnings));
         return EXIT_FAILURE;
     }
     log::debug!(
@@ -208,24 +221,30 @@ fn run(options: &Options) -> i32 {
     );
     if options.check {
         if !options.quiet {
-            println!("Configuration file is valid");
+            say!("Configuration file is valid");
         }
         return EXIT_OK;
     }
-    eprintln!(
+    say_err!(
         "pylon: the configuration is valid, but the runtime that carries traffic is not built yet (it arrives with issue #3); use -c to check a configuration"
     );
     EXIT_FAILURE
 }
 
+/// The most diagnostics printed: a generated or corrupt file can hold millions of errors, and
+/// the first few hundred say what is wrong.
+pub const MAX_DIAGNOSTICS_SHOWN: usize = 500;
+
 fn print_report(report: &Report, quiet: bool) {
     let mut err = std::io::stderr().lock();
-    for d in &report.diagnostics {
-        if quiet && !d.is_error() {
-            continue;
-        }
+    let shown = report.diagnostics.iter().filter(|d| !quiet || d.is_error());
+    let total = shown.clone().count();
+    for d in shown.take(MAX_DIAGNOSTICS_SHOWN) {
         // Nothing useful can be done if stderr is closed.
         let _ = err.write_all(d.render(&report.sources).as_bytes());
+    }
+    if total > MAX_DIAGNOSTICS_SHOWN {
+        let _ = writeln!(err, "pylon: {} more diagnostics not shown", total - MAX_DIAGNOSTICS_SHOWN);
     }
 }
 

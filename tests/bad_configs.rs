@@ -840,6 +840,55 @@ static CASES: &[Case] = &[
         ],
         [(9, 10, W, "[::]:8081 also accepts IPv4 connections, so it overlaps 0.0.0.0:8081; add 'v6only' to this bind")],
     ),
+    case!(
+        balance_with_junk_in_parentheses,
+        ["backend b", "    balance roundrobin(x)"],
+        [(2, 13, E, "'balance roundrobin' takes no parameter in parentheses")],
+    ),
+    case!(
+        cpu_map_process_set_must_hold_one,
+        ["global", "    cpu-map 2-3 0", "    cpu-map 1-x 0"],
+        [
+            (2, 13, E, "'2-3' does not include process (or thread group) 1"),
+            (3, 13, E, "'1-x' does not include process")
+        ],
+    ),
+    case!(
+        integer_operator_beyond_the_limits,
+        ["frontend f", "    acl a dst_port gt 9223372036854775807"],
+        [(2, 23, E, "no integer is greater than 9223372036854775807")],
+    ),
+    case!(
+        port_range_bound_twice_is_one_error,
+        [
+            "defaults",
+            "    timeout client 30s",
+            "frontend a",
+            "    bind 127.0.0.1:8000-8009",
+            "    bind 127.0.0.1:8000-8009",
+        ],
+        [(5, 10, E, "address 127.0.0.1:8000 (and 9 more addresses of this bind) is already bound by this section")],
+    ),
+    case!(
+        section_header_with_a_word_after_from,
+        ["defaults base", "frontend f from base extra"],
+        [(2, 22, E, "unexpected 'extra' after 'from base'")],
+    ),
+    case!(
+        thread_set_error_points_at_the_set,
+        ["global", "    cpu-map 1/0-3 0"],
+        [(2, 15, E, "invalid thread set: '0-3' is out of range")],
+    ),
+    case!(
+        no_option_tcplog_is_refused_as_in_haproxy,
+        ["defaults", "    no option tcplog"],
+        [(2, 5, E, "'option tcplog' cannot be negated with 'no'")],
+    ),
+    case!(
+        log_without_facility,
+        ["global", "    log stdout format raw"],
+        [(2, 26, E, "'log' expects a facility such as local0 after the target")],
+    ),
 ];
 
 /// True for the first line of a diagnostic (not a quoted source line, a caret line or a note).

@@ -144,3 +144,48 @@ fn the_readme_tour_configuration_is_valid() {
     assert_eq!(warnings.len(), 1, "{}", r.stderr);
     assert!(warnings[0].contains("server 'pg_pool/pg3' starts in maintenance"), "{}", r.stderr);
 }
+
+/// Output written to a full or closed stream is dropped, never a panic (Rust's `println!`
+/// panics on such errors).
+#[test]
+fn a_full_stdout_does_not_make_pylon_panic() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("\n!!!!! SKIPPED: /dev/full is missing on this system !!!!!\n");
+        return;
+    };
+    let path = support::root().join("conf/pylon.cfg");
+    let out = support::pylon().args(["-c", "-f"]).arg(&path).stdout(full).output().expect("run pylon");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A device has no size: the limit on configuration files is enforced while reading.
+#[test]
+fn an_endless_file_is_refused_at_the_size_limit() {
+    let r = run(&["-c", "-f", "/dev/zero"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("/dev/zero: file is larger than 67108864 bytes"), "{}", r.stderr);
+}
+
+/// A file of a few kilobytes can hold a million errors; the first 500 are shown.
+#[test]
+fn diagnostics_shown_are_capped() {
+    let text = format!("global\n{}", "  bogus\n".repeat(600));
+    let r = check_config("many.cfg", &text);
+    assert_eq!(r.code, 1);
+    // 600 errors and the warning that nothing binds: 500 shown, 101 counted.
+    let shown = r.stderr.lines().filter(|l| l.contains(": error: ") || l.contains(": warning: ")).count();
+    assert_eq!(shown, 500);
+    assert!(r.stderr.contains("pylon: 101 more diagnostics not shown"), "{}", r.stderr);
+    assert!(r.stderr.contains("(600 errors, 1 warning)"), "{}", r.stderr);
+}
+
+/// Words are quoted in messages; control characters in them are shown escaped.
+#[test]
+fn control_characters_in_messages_are_escaped() {
+    let r = check_config("esc.cfg", "global\n  maxconn \"\\x1b[31mRED\"\n");
+    assert_eq!(r.code, 1);
+    assert!(!r.stderr.contains('\x1b'), "{:?}", r.stderr);
+    assert!(r.stderr.contains("invalid value '\\u{1b}[31mRED' for 'maxconn'"), "{}", r.stderr);
+}

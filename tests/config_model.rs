@@ -208,9 +208,39 @@ fn an_unused_named_defaults_section_may_be_redefined() {
 }
 
 #[test]
-fn no_prefix_turns_an_inherited_option_off() {
-    let c = load(&format!(
-        "defaults\n{TIMEOUTS}  option tcplog\nfrontend f\n  bind :7000\n  no option tcplog\n  default_backend b\nbackend b\n"
-    ));
-    assert!(!c.frontend("f").unwrap().tcplog);
+fn no_prefix_turns_an_inherited_option_off_where_haproxy_allows_it() {
+    let c = load(&format!("defaults\n{TIMEOUTS}  option redispatch\nbackend b\n  no option redispatch\n"));
+    assert_eq!(c.backend("b").unwrap().redispatch, None);
+    let loaded = load_str("t.cfg", "frontend f\n  no option tcplog\n", LoadOptions::isolated());
+    assert!(loaded.config.is_none());
+    assert!(loaded.report.render().contains("t.cfg:2:3: error: 'option tcplog' cannot be negated with 'no'"));
+}
+
+#[test]
+fn address_family_prefixes_filter_what_names_resolve_to() {
+    let resolver =
+        StaticResolver::new().with("dual", "::1".parse().unwrap()).with("dual", "127.0.0.1".parse().unwrap());
+    let text = format!(
+        "defaults\n{TIMEOUTS}frontend f\n  bind ipv6@dual:8080\n  bind dual:8081\n  default_backend b\nbackend b\n  server s ipv6@dual:80\n"
+    );
+    let c = load_with(&text, LoadOptions { env: Env::new(false), resolver: &resolver });
+    let f = c.frontend("f").unwrap();
+    assert_eq!(f.binds[0].addrs[0].addr, "[::1]:8080".parse::<SocketAddr>().unwrap());
+    // Without a prefix, IPv4 is preferred whatever the resolver's order.
+    assert_eq!(f.binds[1].addrs[0].addr, "127.0.0.1:8081".parse::<SocketAddr>().unwrap());
+    assert_eq!(c.backend("b").unwrap().servers[0].addr.resolved, Some("::1".parse().unwrap()));
+}
+
+#[test]
+fn variable_expansion_is_bounded_over_the_whole_configuration() {
+    // 16 doublings make a 64 KiB value; each acl line then expands it 64 times (4 MiB).
+    let mut text = String::from("global\n  setenv A x\n");
+    text.push_str(&"  setenv A \"$A$A\"\n".repeat(16));
+    text.push_str("frontend f\n");
+    let line = format!("  acl \"$A\" {}\n", vec!["\"$A\""; 62].join(" "));
+    text.push_str(&line.repeat(100));
+    let loaded = load_str("t.cfg", &text, LoadOptions::isolated());
+    assert!(loaded.config.is_none());
+    let report = loaded.report.render();
+    assert!(report.contains("variable expansion adds more than 16777216 bytes to the configuration"), "{report}");
 }

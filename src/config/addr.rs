@@ -28,6 +28,8 @@ pub enum BindHost {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindSpec {
     pub host: BindHost,
+    /// The family forced by a prefix, which a host name's addresses must belong to.
+    pub family: Family,
     pub ports: RangeInclusive<u16>,
     /// Byte range of this address inside the word, for pointing at it.
     pub span: Range<usize>,
@@ -44,11 +46,25 @@ fn err(message: impl Into<String>, span: Range<usize>) -> AddrError {
     AddrError { message: message.into(), span }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Family {
+/// The address family a `ipv4@`/`ipv6@` prefix asks for; it also filters what a host name
+/// resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    #[default]
     Any,
     V4,
     V6,
+}
+
+impl Family {
+    /// True when `ip` belongs to this family.
+    pub fn admits(self, ip: IpAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
 }
 
 /// Strips a `proto@` prefix and reports the ones pylon does not listen or connect with.
@@ -169,13 +185,15 @@ fn parse_bind_addr(text: &str, span: Range<usize>) -> Result<BindSpec, AddrError
     }
     let host_span = span.start..port_start.saturating_sub(1).max(span.start);
     let host = host_of(host, family, host_span)?;
-    Ok(BindSpec { host, ports: first as u16..=last as u16, span })
+    Ok(BindSpec { host, family, ports: first as u16..=last as u16, span })
 }
 
 /// A parsed server address, before name resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSpec {
     pub host: Host,
+    /// The family forced by a prefix, which a host name's addresses must belong to.
+    pub family: Family,
     pub port: PortSpec,
 }
 
@@ -206,7 +224,8 @@ pub fn parse_server_addr(text: &str) -> Result<ServerSpec, AddrError> {
         }
     };
     let port_spec = match port {
-        None => PortSpec::SameAsClient,
+        // As in HAProxy, no port, an empty one and port 0 all mean the client's port.
+        None | Some("") | Some("0") => PortSpec::SameAsClient,
         Some(p) => {
             let span = text.len() - p.len()..text.len();
             let parsed: IResult<&str, (Option<char>, u32)> = all_consuming((opt(one_of("+-")), port_number)).parse(p);
@@ -217,7 +236,9 @@ pub fn parse_server_addr(text: &str) -> Result<ServerSpec, AddrError> {
                 }
                 _ => {
                     return Err(err(
-                        format!("invalid port '{p}': expected 1-65535, or +N/-N for an offset from the client's port"),
+                        format!(
+                            "invalid port '{p}': expected 1-65535, +N/-N for an offset from the client's port, or none for the client's port"
+                        ),
                         span,
                     ));
                 }
@@ -235,7 +256,7 @@ pub fn parse_server_addr(text: &str) -> Result<ServerSpec, AddrError> {
         BindHost::Ip(ip) => Host::Ip(ip),
         BindHost::Name(n) => Host::Name(n),
     };
-    Ok(ServerSpec { host, port: port_spec })
+    Ok(ServerSpec { host, family, port: port_spec })
 }
 
 #[cfg(test)]
@@ -290,18 +311,25 @@ mod tests {
     #[test]
     fn server_forms() {
         let s = |t: &str| parse_server_addr(t).unwrap_or_else(|e| panic!("{t}: {}", e.message));
-        assert_eq!(s("10.0.0.1:80"), ServerSpec { host: Host::Ip([10, 0, 0, 1].into()), port: PortSpec::Fixed(80) });
+        assert_eq!(
+            s("10.0.0.1:80"),
+            ServerSpec { host: Host::Ip([10, 0, 0, 1].into()), family: Family::Any, port: PortSpec::Fixed(80) }
+        );
         assert_eq!(s("10.0.0.1").port, PortSpec::SameAsClient);
         assert_eq!(s("10.0.0.1:+1000").port, PortSpec::Offset(1000));
         assert_eq!(s("10.0.0.1:-1").port, PortSpec::Offset(-1));
         assert_eq!(s("[::1]:80").host, Host::Ip("::1".parse().unwrap()));
         assert_eq!(s("db1.internal:5432").host, Host::Name("db1.internal".into()));
-        assert!(parse_server_addr("10.0.0.1:0").is_err());
+        assert_eq!(s("10.0.0.1:0").port, PortSpec::SameAsClient);
+        assert_eq!(s("10.0.0.1:").port, PortSpec::SameAsClient);
         assert!(parse_server_addr("10.0.0.1:99999").is_err());
         assert!(parse_server_addr("0.0.0.0:80").is_err());
         assert!(parse_server_addr(":80").is_err());
         assert!(parse_server_addr("::1").unwrap_err().message.contains("[::1]:PORT"));
-        assert_eq!(s("::1:80"), ServerSpec { host: Host::Ip("::1".parse().unwrap()), port: PortSpec::Fixed(80) });
+        assert_eq!(
+            s("::1:80"),
+            ServerSpec { host: Host::Ip("::1".parse().unwrap()), family: Family::Any, port: PortSpec::Fixed(80) }
+        );
         assert!(parse_server_addr("/run/app.sock").is_err());
     }
 }

@@ -91,6 +91,7 @@ pub fn build(sections: &[Section], diags: &mut Vec<Diagnostic>) -> Built {
 
 fn proxy_kind(kind: SectionKind) -> ProxyKind {
     match kind {
+        // `build` applies global sections through their own table and never gets here with one.
         SectionKind::Defaults | SectionKind::Global => ProxyKind::Defaults,
         SectionKind::Frontend => ProxyKind::Frontend,
         SectionKind::Backend => ProxyKind::Backend,
@@ -150,7 +151,12 @@ fn apply_line<C>(
     let keyword_words = &line[..n + usize::from(negated)];
     let loc = keywords::span(keyword_words);
     if negated && !k.negatable() {
-        diags.push(Diagnostic::error(line[0].loc, format!("'no' applies only to options, not to '{}'", k.name)));
+        let message = if k.name.starts_with("option ") {
+            format!("'{}' cannot be negated with 'no' (HAProxy refuses it too)", k.name)
+        } else {
+            format!("'no' applies only to options, not to '{}'", k.name)
+        };
+        diags.push(Diagnostic::error(line[0].loc, message));
         return;
     }
     if !in_scope(k, section, loc, diags) {

@@ -72,7 +72,7 @@ impl Diagnostic {
     }
 
     /// An error tied to no place in the text (a file that cannot be read, no file at all).
-    pub fn global_error(message: impl Into<String>) -> Self {
+    pub fn error_global(message: impl Into<String>) -> Self {
         Diagnostic { severity: Severity::Error, loc: None, message: message.into(), related: None }
     }
 
@@ -95,12 +95,19 @@ impl Diagnostic {
     /// Renders the diagnostic with its source line and a caret line under the offending word.
     pub fn render(&self, sources: &Sources) -> String {
         let mut out = String::new();
+        // A message quotes words of the file, which may hold control characters (`\x1b`):
+        // show them escaped rather than send them to a terminal.
+        let message: String = self
+            .message
+            .chars()
+            .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+            .collect();
         match self.loc {
             Some(loc) => {
-                out.push_str(&format!("{}: {}: {}\n", sources.position(loc), self.severity, self.message));
+                out.push_str(&format!("{}: {}: {}\n", sources.position(loc), self.severity, message));
                 sources.excerpt(loc, &mut out);
             }
-            None => out.push_str(&format!("pylon: {}: {}\n", self.severity, self.message)),
+            None => out.push_str(&format!("pylon: {}: {}\n", self.severity, message)),
         }
         if let Some((loc, note)) = &self.related {
             out.push_str(&format!("{}: note: {}\n", sources.position(*loc), note));
@@ -108,6 +115,12 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// The part of a raw line (split on `\n`) that is read: up to its first CR, which ends a
+/// line in HAProxy (so CRLF files read as expected). The parser and the excerpts share it.
+pub fn line_text(raw: &str) -> &str {
+    raw.split('\r').next().unwrap_or("")
 }
 
 /// The text of every configuration file read, so diagnostics can quote it.
@@ -125,7 +138,7 @@ struct SourceFile {
 impl Sources {
     /// Registers a file's text and returns its id.
     pub fn add(&mut self, path: &Path, text: &str) -> FileId {
-        let lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()).collect();
+        let lines = text.split('\n').map(|l| line_text(l).to_string()).collect();
         self.files.push(SourceFile { path: path.to_path_buf(), lines });
         (self.files.len() - 1) as FileId
     }

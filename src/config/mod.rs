@@ -68,12 +68,12 @@ pub fn load_paths(paths: &[PathBuf], options: LoadOptions<'_>) -> Loaded {
     let mut report = Report::default();
     let mut texts = Vec::new();
     if paths.is_empty() {
-        report.diagnostics.push(Diagnostic::global_error("no configuration file given (use -f FILE)"));
+        report.diagnostics.push(Diagnostic::error_global("no configuration file given (use -f FILE)"));
     }
     for path in expand_paths(paths, &mut report.diagnostics) {
         match read_file(&path) {
             Ok(text) => texts.push((path, text)),
-            Err(message) => report.diagnostics.push(Diagnostic::global_error(format!("{}: {message}", path.display()))),
+            Err(message) => report.diagnostics.push(Diagnostic::error_global(format!("{}: {message}", path.display()))),
         }
     }
     load_texts(texts, options, report)
@@ -124,7 +124,7 @@ fn expand_paths(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> 
                 }
                 out.extend(files);
             }
-            Err(e) => diags.push(Diagnostic::global_error(format!("{}: cannot list directory: {e}", path.display()))),
+            Err(e) => diags.push(Diagnostic::error_global(format!("{}: cannot list directory: {e}", path.display()))),
         }
     }
     out
@@ -133,10 +133,17 @@ fn expand_paths(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> 
 /// Reads a file as text. Invalid UTF-8 is replaced (and reported by the lexer as odd words)
 /// rather than refusing the whole file.
 fn read_file(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(format!("file is {} bytes; configuration files are limited to {MAX_FILE_SIZE}", meta.len()));
+    use std::io::Read;
+    // The limit is applied while reading, since a device or a pipe (`-f /dev/stdin`) has no size.
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(format!("file is larger than {MAX_FILE_SIZE} bytes, the limit for a configuration file"));
     }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    // A UTF-8 byte-order mark, as some editors write, is not part of the first keyword.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     Ok(String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-pub use super::addr::BindHost;
+pub use super::addr::{BindHost, Family};
 use super::error::Loc;
 use crate::route::{Acl, Condition};
 
@@ -406,6 +406,8 @@ pub struct Bind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindTarget {
     pub host: BindHost,
+    /// `ipv4@`/`ipv6@`: the family a host name must resolve to.
+    pub family: Family,
     pub ports: RangeInclusive<u16>,
     pub loc: Loc,
 }
@@ -453,6 +455,8 @@ pub struct Server {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddr {
     pub host: Host,
+    /// `ipv4@`/`ipv6@`: the family a host name must resolve to.
+    pub family: Family,
     pub port: PortSpec,
     pub loc: Loc,
     /// The address used at start-up, filled in by validation (`None`: the server had no

@@ -75,25 +75,31 @@ const OTHER_SECTIONS: &[(&str, Option<&str>)] = &[
 
 /// Where variables come from: the process environment (unless disabled, for tests and
 /// fuzzing), overlaid by the configuration's own `setenv` family.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Env {
     use_process_env: bool,
+    /// Bytes that variable expansion may still add over the whole load: each word is bounded
+    /// by the lexer, and this bounds their sum, so a small file cannot expand into gigabytes.
+    expansion_budget: usize,
     /// Variables set (`Some`) or unset (`None`) by the configuration.
     overrides: HashMap<String, Option<String>>,
     /// After `resetenv`: only these process variables remain visible.
     reset_keep: Option<HashSet<String>>,
 }
 
+/// The most bytes variable expansion may add to a whole configuration.
+pub const MAX_EXPANSION_BYTES: usize = 16 << 20;
+
 impl Env {
     /// An environment that reads the process's variables (`use_process_env`) or none.
     pub fn new(use_process_env: bool) -> Self {
-        Env { use_process_env, ..Env::default() }
+        Env { use_process_env, expansion_budget: MAX_EXPANSION_BYTES, overrides: HashMap::new(), reset_keep: None }
     }
 
     /// An environment with exactly these variables, for tests.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let overrides = pairs.into_iter().map(|(k, v)| (k.to_string(), Some(v.to_string()))).collect();
-        Env { use_process_env: false, overrides, reset_keep: None }
+        Env { overrides, ..Env::new(false) }
     }
 
     fn get(&self, name: &str) -> Option<String> {
@@ -123,7 +129,12 @@ impl Env {
             }
             ("resetenv", keep) => {
                 self.overrides.retain(|k, _| keep.contains(&k.as_str()));
-                self.reset_keep = Some(keep.iter().map(|k| k.to_string()).collect());
+                // A second resetenv can only narrow what the first kept.
+                let keep: HashSet<String> = keep.iter().map(|k| k.to_string()).collect();
+                self.reset_keep = Some(match self.reset_keep.take() {
+                    Some(before) => before.intersection(&keep).cloned().collect(),
+                    None => keep,
+                });
             }
             _ => {} // wrong arity: the keyword table reports it
         }
@@ -169,15 +180,27 @@ pub fn parse_file(file: FileId, path: &str, text: &str, env: &mut Env, diags: &m
     let mut open_if: Option<Loc> = None;
     for (index, raw_line) in text.split('\n').enumerate() {
         let line_no = index as u32 + 1;
-        // A CR ends the line, as in HAProxy (this also takes CRLF files).
-        let line = raw_line.split('\r').next().unwrap_or("");
+        let line = super::error::line_text(raw_line);
         let section_name = match &current {
             Current::Section(s) => s.name.as_ref().map_or(s.kind.keyword(), |w| w.text.as_str()),
             _ => "",
         };
         let vars = LineVars { env, file: path, line: line_no, section: section_name };
         let words = match lex::lex_line(line, file, line_no, &vars) {
-            Ok(words) => words,
+            Ok(words) => {
+                let grown = words.iter().map(|w| w.text.len()).sum::<usize>().saturating_sub(line.len());
+                if grown > env.expansion_budget {
+                    let loc = words.first().map_or(Loc { file, line: line_no, col: 1, width: 1 }, |w| w.loc);
+                    diags.push(Diagnostic::error(
+                        loc,
+                        format!("variable expansion adds more than {MAX_EXPANSION_BYTES} bytes to the configuration; reading stops here"),
+                    ));
+                    env.expansion_budget = 0;
+                    break;
+                }
+                env.expansion_budget -= grown;
+                words
+            }
             Err(e) => {
                 if skip_depth == 0 {
                     diags.push(Diagnostic::error(e.loc, e.kind.to_string()));
@@ -321,6 +344,10 @@ fn section_header(kind: SectionKind, words: &[Word], diags: &mut Vec<Diagnostic>
         [from, name] if from.text == "from" => section.from = Some(name.clone()),
         [from] if from.text == "from" => {
             diags.push(Diagnostic::error(from.loc, "'from' needs the name of a defaults section"));
+        }
+        [from, name, extra, ..] if from.text == "from" => {
+            section.from = Some(name.clone());
+            diags.push(Diagnostic::error(extra.loc, format!("unexpected '{}' after 'from {}'", extra.text, name.text)));
         }
         [extra, ..] => {
             diags.push(Diagnostic::error(

@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use super::build::Built;
 use super::error::Diagnostic;
-use super::model::{BindAddr, BindHost, Host, InitAddr, ServerAddr};
+use super::model::{BindAddr, BindHost, Family, Host, InitAddr, ServerAddr};
 
 /// Turns host names into addresses.
 pub trait Resolver {
@@ -60,10 +60,12 @@ impl Resolver for StaticResolver {
     }
 }
 
-/// Prefers an IPv4 address, as most backends listen on one, so that the choice does not
-/// depend on the order the resolver returns.
-fn pick(ips: &[IpAddr]) -> Option<IpAddr> {
-    ips.iter().find(|ip| ip.is_ipv4()).or(ips.first()).copied()
+/// The address to use among `ips`: one of the forced `family`, preferring IPv4 (most backends
+/// listen on one) so that the choice does not depend on the resolver's order.
+fn pick(ips: &[IpAddr], family: Family) -> Option<IpAddr> {
+    let mut usable = ips.iter().filter(|ip| family.admits(**ip));
+    let first = usable.clone().next();
+    usable.find(|ip| ip.is_ipv4()).or(first).copied()
 }
 
 /// Resolves every bind and server address of `built`.
@@ -75,10 +77,16 @@ pub fn resolve(built: &mut Built, resolver: &dyn Resolver, diags: &mut Vec<Diagn
             for t in &bind.targets {
                 let ip = match &t.host {
                     BindHost::Ip(ip) => *ip,
-                    BindHost::Name(name) => match lookup(name).map(|ips| pick(&ips)) {
-                        Ok(Some(ip)) => ip,
-                        Ok(None) | Err(_) => {
-                            let why = lookup(name).err().unwrap_or_else(|| "no address found".into());
+                    BindHost::Name(name) => match lookup(name) {
+                        Ok(ips) => match pick(&ips, t.family) {
+                            Some(ip) => ip,
+                            None => {
+                                let message = format!("bind address '{name}' has no address of the family asked for");
+                                diags.push(Diagnostic::error(t.loc, message));
+                                continue;
+                            }
+                        },
+                        Err(why) => {
                             diags
                                 .push(Diagnostic::error(t.loc, format!("cannot resolve bind address '{name}': {why}")));
                             continue;
@@ -115,12 +123,13 @@ fn resolve_server(
         match method {
             InitAddr::Last => {}
             InitAddr::Libc => match lookup(&name) {
-                Ok(ips) => {
-                    if let Some(ip) = pick(&ips) {
+                Ok(ips) => match pick(&ips, addr.family) {
+                    Some(ip) => {
                         addr.resolved = Some(ip);
                         return;
                     }
-                }
+                    None => why = "no address of the family asked for".to_string(),
+                },
                 Err(e) => why = e,
             },
             InitAddr::Ip(ip) => {

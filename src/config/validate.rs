@@ -5,20 +5,26 @@
 //! frontends listen on the same address; and warns, as HAProxy does, about proxies with missing
 //! timeouts or without a `bind`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use super::build::Built;
 use super::error::{Diagnostic, Loc};
 use super::model::{Mode, NameRef, Proxy};
 
-/// Checks `built`, appending problems to `diags`.
+/// Checks `built`, appending problems to `diags`. Names are indexed once, so the checks take
+/// linear time in the size of the configuration.
 pub fn validate(built: &Built, diags: &mut Vec<Diagnostic>) {
-    duplicate_proxies(built, diags);
+    let names = Names::index(built, diags);
+    // A reference inherited from `defaults` is shared by every proxy after it: report it once.
+    let mut reported: HashSet<Loc> = HashSet::new();
     for p in &built.proxies {
         duplicate_servers(p, diags);
         if p.kind.has_frontend() {
-            backend_references(p, built, diags);
+            let refs = p.default_backend.iter().chain(p.use_backends.iter().map(|u| &u.backend));
+            for r in refs.filter(|r| reported.insert(r.loc)) {
+                check_backend_ref(p, r, &names, diags);
+            }
         }
         missing_things(p, diags);
     }
@@ -30,48 +36,63 @@ pub fn validate(built: &Built, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-fn duplicate_proxies(built: &Built, diags: &mut Vec<Diagnostic>) {
-    for (i, p) in built.proxies.iter().enumerate() {
-        let earlier = built.proxies[..i].iter().find(|q| {
-            q.name == p.name
-                && ((q.kind.has_frontend() && p.kind.has_frontend()) || (q.kind.has_backend() && p.kind.has_backend()))
-        });
-        if let Some(q) = earlier {
-            diags.push(
-                Diagnostic::error(
-                    p.loc,
-                    format!("{} '{}' has the same name as {} '{}'", p.kind.keyword(), p.name, q.kind.keyword(), q.name),
-                )
-                .with_related(q.loc, "first declared here"),
-            );
+/// The proxies by name, per capability; building it reports duplicate names.
+struct Names<'a> {
+    frontends: HashMap<&'a str, &'a Proxy>,
+    backends: HashMap<&'a str, &'a Proxy>,
+}
+
+impl<'a> Names<'a> {
+    fn index(built: &'a Built, diags: &mut Vec<Diagnostic>) -> Self {
+        let mut names = Names { frontends: HashMap::new(), backends: HashMap::new() };
+        for p in &built.proxies {
+            let mut earlier = None;
+            if p.kind.has_frontend() {
+                earlier = earlier.or(names.frontends.insert(&p.name, p));
+            }
+            if p.kind.has_backend() {
+                earlier = earlier.or(names.backends.insert(&p.name, p));
+            }
+            if let Some(q) = earlier {
+                diags.push(
+                    Diagnostic::error(
+                        p.loc,
+                        format!(
+                            "{} '{}' has the same name as {} '{}'",
+                            p.kind.keyword(),
+                            p.name,
+                            q.kind.keyword(),
+                            q.name
+                        ),
+                    )
+                    .with_related(q.loc, "first declared here"),
+                );
+            }
         }
+        names
     }
 }
 
 fn duplicate_servers(p: &Proxy, diags: &mut Vec<Diagnostic>) {
-    for (i, s) in p.servers.iter().enumerate() {
-        if let Some(first) = p.servers[..i].iter().find(|t| t.name == s.name) {
+    let mut seen: HashMap<&str, Loc> = HashMap::with_capacity(p.servers.len());
+    for s in &p.servers {
+        if let Some(first) = seen.get(s.name.as_str()) {
             diags.push(
                 Diagnostic::error(
                     s.loc,
                     format!("{} '{}' has two servers named '{}'", p.kind.keyword(), p.name, s.name),
                 )
-                .with_related(first.loc, "first declared here"),
+                .with_related(*first, "first declared here"),
             );
+        } else {
+            seen.insert(&s.name, s.loc);
         }
     }
 }
 
-fn backend_references(frontend: &Proxy, built: &Built, diags: &mut Vec<Diagnostic>) {
-    let refs = frontend.default_backend.iter().chain(frontend.use_backends.iter().map(|u| &u.backend));
-    for r in refs {
-        check_backend_ref(frontend, r, built, diags);
-    }
-}
-
-fn check_backend_ref(frontend: &Proxy, r: &NameRef, built: &Built, diags: &mut Vec<Diagnostic>) {
-    let Some(backend) = built.proxies.iter().find(|b| b.kind.has_backend() && b.name == r.name) else {
-        let message = match built.proxies.iter().find(|b| b.name == r.name) {
+fn check_backend_ref(frontend: &Proxy, r: &NameRef, names: &Names<'_>, diags: &mut Vec<Diagnostic>) {
+    let Some(backend) = names.backends.get(r.name.as_str()) else {
+        let message = match names.frontends.get(r.name.as_str()) {
             Some(other) => format!("'{}' is a {}, not a backend", r.name, other.kind.keyword()),
             None => format!("no backend named '{}'", r.name),
         };
@@ -140,13 +161,18 @@ fn missing_things(p: &Proxy, diags: &mut Vec<Diagnostic>) {
 }
 
 fn bind_conflicts(built: &Built, diags: &mut Vec<Diagnostic>) {
+    // Every address once, in declaration order, with its proxy and place.
     let mut seen: HashMap<SocketAddr, (&Proxy, Loc)> = HashMap::new();
-    // IPv6 wildcards that also take IPv4 (no `v6only`): port -> where.
-    let mut dual_stack: Vec<(u16, Loc)> = Vec::new();
+    let mut order: Vec<SocketAddr> = Vec::new();
+    // Conflicts grouped by (place, place of the other): a port range clashing with another
+    // gives one diagnostic, not one per port.
+    let mut duplicates = Grouped::default();
+    // IPv6 wildcards that also take IPv4 (no `v6only`), with their place.
+    let mut dual_stack: Vec<(SocketAddr, Loc)> = Vec::new();
     for p in built.proxies.iter().filter(|p| p.kind.has_frontend()) {
         for (b, a) in p.binds.iter().flat_map(|b| b.addrs.iter().map(move |a| (b, a))) {
             if a.addr.is_ipv6() && a.addr.ip().is_unspecified() && b.options.v6only != Some(true) {
-                dual_stack.push((a.addr.port(), a.loc));
+                dual_stack.push((a.addr, a.loc));
             }
             match seen.get(&a.addr) {
                 Some((q, first)) => {
@@ -155,57 +181,103 @@ fn bind_conflicts(built: &Built, diags: &mut Vec<Diagnostic>) {
                     } else {
                         format!("{} '{}'", q.kind.keyword(), q.name)
                     };
-                    diags.push(
-                        Diagnostic::error(a.loc, format!("address {} is already bound by {owner}", a.addr))
-                            .with_related(*first, "first bound here"),
-                    );
+                    duplicates.add(a.loc, *first, a.addr, owner);
                 }
                 None => {
                     seen.insert(a.addr, (p, a.loc));
+                    order.push(a.addr);
                 }
             }
         }
     }
+    for g in duplicates.into_iter() {
+        diags.push(
+            Diagnostic::error(g.loc, format!("address {}{} is already bound by {}", g.addr, and_more(g.more), g.text))
+                .with_related(g.other, "first bound here"),
+        );
+    }
     // On Linux an IPv6 wildcard socket also receives IPv4 unless it is v6only, so it collides
     // with an IPv4 wildcard on the same port.
-    for (port, loc) in dual_stack {
-        if let Some((_, v4loc)) = seen.get(&SocketAddr::from(([0, 0, 0, 0], port))) {
-            diags.push(
-                Diagnostic::warning(
-                    loc,
-                    format!("[::]:{port} also accepts IPv4 connections, so it overlaps 0.0.0.0:{port}; add 'v6only' to this bind (or drop the IPv4 one and use 'v4v6')"),
-                )
-                .with_related(*v4loc, "IPv4 wildcard bound here"),
-            );
+    let mut overlaps = Grouped::default();
+    for (addr, loc) in dual_stack {
+        if let Some((_, v4loc)) = seen.get(&SocketAddr::from(([0, 0, 0, 0], addr.port()))) {
+            overlaps.add(loc, *v4loc, addr, String::new());
         }
+    }
+    for g in overlaps.into_iter() {
+        let port = g.addr.port();
+        diags.push(
+            Diagnostic::warning(
+                g.loc,
+                format!("[::]:{port}{} also accepts IPv4 connections, so it overlaps 0.0.0.0:{port}; add 'v6only' to this bind (or drop the IPv4 one and use 'v4v6')", and_more(g.more)),
+            )
+            .with_related(g.other, "IPv4 wildcard bound here"),
+        );
     }
     // A wildcard and a specific address on the same port are both allowed by the kernel, but
     // connections then go to whichever is more specific: worth a warning when two proxies do it.
-    for (addr, (p, loc)) in &seen {
-        if addr.ip().is_unspecified() {
-            continue;
-        }
-        let wildcard = SocketAddr::new(
-            if addr.is_ipv4() { [0, 0, 0, 0].into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() },
-            addr.port(),
-        );
-        if let Some((q, wloc)) = seen.get(&wildcard).filter(|(q, _)| !std::ptr::eq(*q, *p)) {
-            diags.push(
-                Diagnostic::warning(
-                    *loc,
-                    format!(
-                        "{} overlaps {} of {} '{}': connections to {} go to {} '{}' only",
-                        addr,
-                        wildcard,
-                        q.kind.keyword(),
-                        q.name,
-                        addr,
-                        p.kind.keyword(),
-                        p.name
-                    ),
-                )
-                .with_related(*wloc, "wildcard bound here"),
+    let mut shadowed = Grouped::default();
+    for addr in order.iter().filter(|a| !a.ip().is_unspecified()) {
+        let (p, loc) = seen[addr];
+        let any: std::net::IpAddr =
+            if addr.is_ipv4() { [0, 0, 0, 0].into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() };
+        if let Some((q, wloc)) = seen.get(&SocketAddr::new(any, addr.port())).filter(|(q, _)| !std::ptr::eq(*q, p)) {
+            let message = format!(
+                "overlaps the wildcard of {} '{}': connections to it go to {} '{}' only",
+                q.kind.keyword(),
+                q.name,
+                p.kind.keyword(),
+                p.name
             );
+            shadowed.add(loc, *wloc, *addr, message);
         }
+    }
+    for g in shadowed.into_iter() {
+        diags.push(
+            Diagnostic::warning(g.loc, format!("{}{} {}", g.addr, and_more(g.more), g.text))
+                .with_related(g.other, "wildcard bound here"),
+        );
+    }
+}
+
+/// Findings grouped by a pair of places, in the order first found.
+#[derive(Default)]
+struct Grouped {
+    index: HashMap<(Loc, Loc), usize>,
+    groups: Vec<Group>,
+}
+
+/// Addresses of one place that clash with one other place.
+struct Group {
+    loc: Loc,
+    other: Loc,
+    /// The first address found.
+    addr: SocketAddr,
+    /// How many more addresses clash the same way.
+    more: usize,
+    text: String,
+}
+
+impl Grouped {
+    fn add(&mut self, loc: Loc, other: Loc, addr: SocketAddr, text: String) {
+        match self.index.get(&(loc, other)) {
+            Some(&i) => self.groups[i].more += 1,
+            None => {
+                self.index.insert((loc, other), self.groups.len());
+                self.groups.push(Group { loc, other, addr, more: 0, text });
+            }
+        }
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = Group> {
+        self.groups.into_iter()
+    }
+}
+
+fn and_more(more: usize) -> String {
+    match more {
+        0 => String::new(),
+        1 => " (and 1 more address of this bind)".to_string(),
+        n => format!(" (and {n} more addresses of this bind)"),
     }
 }

@@ -69,7 +69,8 @@ pub fn predefined(name: &str, loc: Loc) -> Option<AclTerm> {
     let (fetch, matcher) = match name {
         "TRUE" => (Fetch::AlwaysTrue, Matcher::Bool),
         "FALSE" => (Fetch::AlwaysFalse, Matcher::Bool),
-        "LOCALHOST" => (Fetch::Src, Matcher::Ip(vec![net("127.0.0.1/8"), net("::1")])),
+        // HAProxy §7.4: `src 127.0.0.1/8`, IPv4 only.
+        "LOCALHOST" => (Fetch::Src, Matcher::Ip(vec![net("127.0.0.1/8")])),
         _ => return None,
     };
     Some(AclTerm { fetch, matcher, loc })
@@ -103,11 +104,6 @@ pub fn predefined_not_yet(name: &str) -> Option<&'static str> {
         "RDP_COOKIE",
     ];
     HTTP.contains(&name).then_some(crate::config::keywords::owner::HTTP)
-}
-
-/// True for a valid ACL name: letters, digits, `-`, `_`, `.` and `:` (HAProxy §7.1).
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
 /// Parses a criterion: `FETCH [flags] [operator] [values…]`, the words after `acl NAME` or

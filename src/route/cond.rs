@@ -210,6 +210,8 @@ mod tests {
         assert!(eval("if ! { dst_port lt 1024 }", "9.9.9.9", 2000));
         assert!(eval("if LOCALHOST", "127.0.0.1", 1));
         assert!(!eval("if LOCALHOST", "10.0.0.1", 1));
+        // As in HAProxy, LOCALHOST is IPv4 only.
+        assert!(!eval("if LOCALHOST", "::1", 1));
         assert!(eval("if TRUE", "10.0.0.1", 1));
         assert!(!eval("if FALSE", "10.0.0.1", 1));
         assert!(eval("if { src ::1 } or { dst_port 8080 }", "::1", 1));

@@ -131,9 +131,15 @@ impl IntRange {
         Ok(match op {
             IntOp::Eq => IntRange { min: Some(value), max: Some(value) },
             IntOp::Ge => IntRange { min: Some(value), max: None },
-            IntOp::Gt => IntRange { min: value.checked_add(1), max: None },
+            IntOp::Gt => IntRange {
+                min: Some(value.checked_add(1).ok_or_else(|| format!("no integer is greater than {value}"))?),
+                max: None,
+            },
             IntOp::Le => IntRange { min: None, max: Some(value) },
-            IntOp::Lt => IntRange { min: None, max: value.checked_sub(1) },
+            IntOp::Lt => IntRange {
+                min: None,
+                max: Some(value.checked_sub(1).ok_or_else(|| format!("no integer is less than {value}"))?),
+            },
         })
     }
 

@@ -9,7 +9,7 @@ use nom::combinator::{all_consuming, opt};
 use nom::multi::separated_list1;
 use nom::{IResult, Parser};
 
-use super::{Action, Args, Arity, Keyword, Scope, kw, not_yet, owner, unsupported};
+use super::{Args, Arity, Keyword, Scope, kw, not_yet, owner, unsupported};
 use crate::config::error::Diagnostic;
 use crate::config::model::{CpuMap, Facility, Global, Level, LogDest, LogFormat, LogTarget};
 
@@ -143,8 +143,10 @@ fn cpu_map(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         Some((p, t)) => (p, Some(t)),
         None => (spec, None),
     };
-    // There is one process (HAProxy 2.5+ has no nbproc), and one thread group.
-    if !matches!(process, "1" | "all" | "odd") && !process.starts_with("1-") {
+    // There is one process (HAProxy 2.5+ has no nbproc), and one thread group: the set must
+    // include number 1.
+    let includes_one = matches!(process, "all" | "odd") || number_set(process, 1, 64).is_ok_and(|set| set.contains(&1));
+    if !includes_one {
         return Err(Diagnostic::error(
             first.loc,
             format!("'{process}' does not include process (or thread group) 1, the only one there is"),
@@ -154,10 +156,13 @@ fn cpu_map(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         None | Some("all") => None,
         Some("odd") => Some((1..=MAX_THREADS as u32).step_by(2).collect()),
         Some("even") => Some((2..=MAX_THREADS as u32).step_by(2).collect()),
-        Some(t) => Some(
-            number_set(t, 1, MAX_THREADS as u32)
-                .map_err(|e| Diagnostic::error(first.loc, format!("invalid thread set: {e}")))?,
-        ),
+        Some(t) => {
+            let start = first.text.len() - t.len();
+            let set = number_set(t, 1, MAX_THREADS as u32).map_err(|e| {
+                Diagnostic::error(first.sub_loc(start, first.text.len()), format!("invalid thread set: {e}"))
+            })?;
+            Some(set)
+        }
     };
     let mut cpus = Vec::new();
     for w in a.from(1) {
@@ -212,7 +217,7 @@ fn log(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     };
     let mut i = 1;
     loop {
-        match a.text(i)? {
+        match a.all().get(i).map(|w| w.text.as_str()).unwrap_or("") {
             "len" => {
                 t.max_len = Some(a.uint(i + 1, 80, 65535)? as u32);
                 i += 2;
@@ -251,11 +256,6 @@ fn log(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 /// True when `name` is handled by the parser as it reads (the environment directives).
 pub fn is_env_directive(name: &str) -> bool {
     matches!(name, "setenv" | "presetenv" | "unsetenv" | "resetenv")
-}
-
-/// The keywords of this table that are handled, for documentation checks.
-pub fn handled_names() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().filter(|k| matches!(k.action, Action::Parse(_))).map(|k| k.name)
 }
 
 #[cfg(test)]

@@ -41,11 +41,6 @@ impl Scope {
     /// For option tables, where sections do not apply.
     pub const ANY: Scope = Scope(15);
 
-    /// True when every section of `other` is in `self`.
-    pub fn contains(self, other: Scope) -> bool {
-        self.0 & other.0 == other.0
-    }
-
     /// True when some section of `other` is in `self`.
     pub fn intersects(self, other: Scope) -> bool {
         self.0 & other.0 != 0
@@ -102,12 +97,16 @@ pub struct Keyword<C> {
     /// The arguments as shown in usage messages (`"<time>"`).
     pub usage: &'static str,
     pub action: Action<C>,
+    /// True for the handled keywords that accept a `no` prefix (see [`Keyword::negatable`]).
+    pub no_prefix: bool,
 }
 
 impl<C> Keyword<C> {
-    /// True for keywords that accept a `no` prefix: the `option` family, as in HAProxy.
+    /// True when `no` may precede the keyword. HAProxy accepts it only on some options
+    /// (`no option redispatch`, but not `no option tcplog`); options pylon does not handle yet
+    /// accept it too, so that their message says they are not supported yet.
     pub fn negatable(&self) -> bool {
-        self.name.starts_with("option ")
+        self.no_prefix || (self.name.starts_with("option ") && !matches!(self.action, Action::Parse(_)))
     }
 }
 
@@ -119,18 +118,29 @@ pub const fn kw<C>(
     usage: &'static str,
     handler: fn(&mut C, &mut Args<'_>) -> Result<(), Diagnostic>,
 ) -> Keyword<C> {
-    Keyword { name, scope, args, usage, action: Action::Parse(handler) }
+    Keyword { name, scope, args, usage, action: Action::Parse(handler), no_prefix: false }
+}
+
+/// A handled keyword that `no` may precede (some `option`s).
+pub const fn kw_no<C>(
+    name: &'static str,
+    scope: Scope,
+    args: Arity,
+    usage: &'static str,
+    handler: fn(&mut C, &mut Args<'_>) -> Result<(), Diagnostic>,
+) -> Keyword<C> {
+    Keyword { name, scope, args, usage, action: Action::Parse(handler), no_prefix: true }
 }
 
 /// A keyword that a later issue brings. Its arity is kept so that option lists can be skipped
 /// over and every unsupported option of a line reported.
 pub const fn not_yet<C>(name: &'static str, scope: Scope, args: Arity, owner: &'static str) -> Keyword<C> {
-    Keyword { name, scope, args, usage: "", action: Action::NotYet(owner) }
+    Keyword { name, scope, args, usage: "", action: Action::NotYet(owner), no_prefix: false }
 }
 
 /// A keyword pylon does not support.
 pub const fn unsupported<C>(name: &'static str, scope: Scope, args: Arity, why: &'static str) -> Keyword<C> {
-    Keyword { name, scope, args, usage: "", action: Action::Unsupported(why) }
+    Keyword { name, scope, args, usage: "", action: Action::Unsupported(why), no_prefix: false }
 }
 
 /// The issues that bring keywords later, as named in messages.

@@ -4,7 +4,7 @@
 //! valid only in frontends is ignored with a warning in a backend, and refused in `defaults`
 //! when it cannot be inherited.
 
-use super::{Args, Arity, Keyword, Scope, apply_options, kw, not_yet, owner, unsupported};
+use super::{Args, Arity, Keyword, Scope, apply_options, kw, kw_no, not_yet, owner, unsupported};
 use crate::config::addr;
 use crate::config::error::Diagnostic;
 use crate::config::lex::Word;
@@ -49,8 +49,8 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     kw("timeout queue", DB, ONE, "<time>", timeout),
     kw("maxconn", DF, ONE, "<number>", maxconn),
     kw("retries", DB, ONE, "<number>", retries),
-    kw("option redispatch", DB, Arity::Between(0, 1), "[<interval>]", redispatch),
-    kw("option tcplog", DF, Arity::Between(0, 1), "", tcplog),
+    kw_no("option redispatch", DB, Arity::Between(0, 1), "[<interval>]", redispatch),
+    kw("option tcplog", ALL, Arity::Exactly(0), "", tcplog),
     // Owned by later issues.
     not_yet("timeout http-request", ALL, ANY_ARGS, owner::HTTP),
     not_yet("timeout http-keep-alive", ALL, ANY_ARGS, owner::HTTP),
@@ -155,11 +155,6 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     unsupported("rspdel", ALL, ANY_ARGS, "HAProxy removed it in 2.1; use 'http-response del-header'"),
 ];
 
-/// True for a valid proxy, server or defaults name (HAProxy: letters, digits, `-_.:`).
-pub fn valid_name(name: &str) -> bool {
-    acl::valid_name(name)
-}
-
 /// Checks a name word, pointing at the first character HAProxy would refuse.
 pub fn check_name(w: &Word, what: &str) -> Result<(), Diagnostic> {
     match w.text.char_indices().find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))) {
@@ -204,7 +199,12 @@ fn bind(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     }
     let targets = specs
         .into_iter()
-        .map(|s| BindTarget { host: s.host, ports: s.ports, loc: w.sub_loc(s.span.start, s.span.end) })
+        .map(|s| BindTarget {
+            host: s.host,
+            family: s.family,
+            ports: s.ports,
+            loc: w.sub_loc(s.span.start, s.span.end),
+        })
         .collect();
     let mut options = BindOptions::default();
     apply_options(super::bind::TABLE, &mut options, a.from(1), "bind", &mut a.extra);
@@ -240,12 +240,7 @@ fn use_backend(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 
 fn acl(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let name = a.word(0)?;
-    if !acl::valid_name(&name.text) {
-        return Err(Diagnostic::error(
-            name.loc,
-            format!("invalid ACL name '{}': letters, digits, '-', '_', '.' and ':' only", name.text),
-        ));
-    }
+    check_name(name, "ACL")?;
     let index = match p.acl_index(&name.text) {
         Some(i) => i,
         None => {
@@ -262,7 +257,11 @@ fn acl(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 
 fn balance(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let w = a.word(0)?;
+    // Only the algorithms that take a parameter are written with parentheses.
     let algo = w.text.split('(').next().unwrap_or("");
+    if algo != w.text && !matches!(algo, "random" | "hdr" | "rdp-cookie") {
+        return Err(Diagnostic::error(w.loc, format!("'balance {algo}' takes no parameter in parentheses")));
+    }
     p.balance = match algo {
         "roundrobin" => Balance::RoundRobin,
         "static-rr" => Balance::StaticRr,
@@ -302,7 +301,7 @@ fn server(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         name: name.text.clone(),
         loc: name.loc,
         id: p.servers.len() as u32 + 1,
-        addr: ServerAddr { host: spec.host, port: spec.port, loc: addr_word.loc, resolved: None },
+        addr: ServerAddr { host: spec.host, family: spec.family, port: spec.port, loc: addr_word.loc, resolved: None },
         options,
     });
     Ok(())
@@ -323,7 +322,8 @@ fn timeout(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         "timeout tunnel" => t.tunnel = d,
         "timeout client-fin" => t.client_fin = d,
         "timeout server-fin" => t.server_fin = d,
-        _ => t.queue = d,
+        "timeout queue" => t.queue = d,
+        other => return Err(Diagnostic::error(a.keyword_loc(), format!("internal error: no field for '{other}'"))),
     }
     Ok(())
 }
@@ -355,13 +355,7 @@ fn redispatch(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-fn tcplog(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
-    if let Some(w) = a.all().first() {
-        return Err(Diagnostic::error(
-            w.loc,
-            format!("'option tcplog {}' is not supported yet; it arrives with {}", w.text, owner::ADMIN),
-        ));
-    }
-    p.tcplog = !a.negated;
+fn tcplog(p: &mut Proxy, _: &mut Args<'_>) -> Result<(), Diagnostic> {
+    p.tcplog = true;
     Ok(())
 }
