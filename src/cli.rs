@@ -39,9 +39,15 @@ pub const EXIT_USAGE: i32 = 2;
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// Check the configuration (`-c`) or start with it.
     Run(Options),
+    /// `-h` / `--help`: print [`USAGE`] and exit.
     Help,
-    Version { verbose: bool },
+    /// `-v` / `-vv`: print the version and exit.
+    Version {
+        /// `-vv`: also print the platform and how pylon was built.
+        verbose: bool,
+    },
 }
 
 /// The options of a check or a run.
@@ -71,7 +77,13 @@ pub enum UsageError {
     /// An option that needs a value was last.
     MissingValue(&'static str),
     /// An HAProxy option that a later part of pylon brings.
-    NotYet { option: String, owner: &'static str },
+    NotYet {
+        /// The option as written (`-D`).
+        option: String,
+        /// The part of pylon that brings it, as [`owner`](crate::config::keywords::owner)
+        /// names it.
+        owner: &'static str,
+    },
     /// An option name that is not valid Unicode.
     NotUnicode(OsString),
 }

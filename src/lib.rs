@@ -4,6 +4,8 @@
 //! The library exposes the modules that `tests/`, `benches/` and `fuzz/` reach directly; the
 //! `pylon` binary (`main.rs`) is a thin wrapper around [`cli::main`].
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod logging;

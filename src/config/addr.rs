@@ -19,6 +19,7 @@ use super::model::{Host, PortSpec};
 /// The host part of a bind address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindHost {
+    /// A literal address; an empty host or `*` is 0.0.0.0 (`::` under `ipv6@`).
     Ip(IpAddr),
     /// A name to resolve at start-up.
     Name(String),
@@ -27,9 +28,11 @@ pub enum BindHost {
 /// One address of a bind word, before name resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindSpec {
+    /// The host as written, not yet resolved.
     pub host: BindHost,
     /// The family forced by a prefix, which a host name's addresses must belong to.
     pub family: Family,
+    /// The port, or the inclusive range `FIRST-LAST`, within 1-65535.
     pub ports: RangeInclusive<u16>,
     /// Byte range of this address inside the word, for pointing at it.
     pub span: Range<usize>,
@@ -38,7 +41,9 @@ pub struct BindSpec {
 /// An address that cannot be used, and the byte range of the word at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddrError {
+    /// What is wrong, worded to be a diagnostic's message.
     pub message: String,
+    /// Byte range inside the word of the part at fault (a port, a host, one address).
     pub span: Range<usize>,
 }
 
@@ -51,8 +56,11 @@ fn err(message: impl Into<String>, span: Range<usize>) -> AddrError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Family {
     #[default]
+    /// No prefix, or `tcp@`: either family (a name resolving to both gives its IPv4 one).
     Any,
+    /// `ipv4@` or `tcp4@`: IPv4 only.
     V4,
+    /// `ipv6@` or `tcp6@`: IPv6 only; an empty host or `*` is then `::`.
     V6,
 }
 
@@ -191,9 +199,11 @@ fn parse_bind_addr(text: &str, span: Range<usize>) -> Result<BindSpec, AddrError
 /// A parsed server address, before name resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSpec {
+    /// The host: a literal address (never a wildcard) or a name to resolve.
     pub host: Host,
     /// The family forced by a prefix, which a host name's addresses must belong to.
     pub family: Family,
+    /// The port: fixed, the client's destination port (none, empty or 0), or `+N`/`-N`.
     pub port: PortSpec,
 }
 

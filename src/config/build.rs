@@ -15,7 +15,10 @@ use super::parse::{Section, SectionKind};
 /// The result of building: global settings and proxies, not yet resolved or cross-checked.
 #[derive(Debug, Clone, Default)]
 pub struct Built {
+    /// The settings of every `global` section, applied in order.
     pub global: Global,
+    /// Frontends, backends and listens in declaration order, numbered from 1; `defaults`
+    /// sections are not kept, only copied into the proxies that follow them.
     pub proxies: Vec<Proxy>,
 }
 

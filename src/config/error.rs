@@ -25,9 +25,13 @@ pub type FileId = u32;
 /// of characters to underline (at least one is drawn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Loc {
+    /// The file, as an index into [`Sources`].
     pub file: FileId,
+    /// Line number, 1-based.
     pub line: u32,
+    /// Column of the first character, 1-based, counted in characters (a tab is one).
     pub col: u32,
+    /// Characters to underline (0 still draws one caret).
     pub width: u32,
 }
 
@@ -35,7 +39,9 @@ pub struct Loc {
 /// (unless the user asked for zero warnings with `-dW`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// Shown, but the configuration is still used (unless `-dW`).
     Warning,
+    /// The load yields no configuration: pylon never starts half-configured.
     Error,
 }
 
@@ -51,6 +57,7 @@ impl fmt::Display for Severity {
 /// One problem found in a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Whether the problem stops the configuration from being used.
     pub severity: Severity,
     /// Where the problem is; `None` for problems with no place (an unreadable file).
     pub loc: Option<Loc>,
@@ -180,7 +187,10 @@ impl Sources {
 /// they were found.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
+    /// The text of every file read, to quote lines when rendering.
     pub sources: Sources,
+    /// Every problem found; after a load, sorted by file, line and column (those with no
+    /// place first).
     pub diagnostics: Vec<Diagnostic>,
 }
 

@@ -95,7 +95,10 @@ pub enum LexErrorKind {
 /// A line that could not be cut into words, and where the problem starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LexError {
+    /// What is wrong.
     pub kind: LexErrorKind,
+    /// Where the problem is: the offending character, or the rest of the line for an
+    /// unterminated quote or an overlong word.
     pub loc: Loc,
 }
 

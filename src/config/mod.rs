@@ -38,13 +38,18 @@ pub const MAX_FILE_SIZE: u64 = 64 << 20;
 /// The outcome of a load: the configuration when there was no error, and every diagnostic.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The checked configuration; `None` when any diagnostic is an error.
     pub config: Option<Config>,
+    /// Every diagnostic of the load, with the source text needed to render them.
     pub report: Report,
 }
 
 /// What loading needs from the outside: variables and name resolution.
 pub struct LoadOptions<'a> {
+    /// The variables `$NAME` expands to; `setenv` and its family change them while reading.
     pub env: Env,
+    /// Turns bind and server host names into addresses: the system's resolver in the
+    /// binary, a fixed table in tests and fuzzing.
     pub resolver: &'a dyn Resolver,
 }
 

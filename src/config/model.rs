@@ -18,6 +18,7 @@ use crate::route::{Acl, Condition};
 /// A whole, checked configuration.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// The `global` section's settings; several `global` sections add up in order.
     pub global: Global,
     /// Frontends, backends and listens in declaration order (their `id`s follow that order).
     pub proxies: Vec<Proxy>,
@@ -79,14 +80,18 @@ pub struct CpuMap {
     pub threads: Option<Vec<u32>>,
     /// CPU numbers (0-based, as the kernel counts them).
     pub cpus: Vec<u32>,
+    /// The `cpu-map` keyword's place, for diagnostics about this line.
     pub loc: Loc,
 }
 
 /// Where `log` lines go. Only the standard streams exist until the logging issue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogTarget {
+    /// `log <target>`: where lines are written.
     pub dest: LogDest,
+    /// `format <fmt>`: the line layout; `rfc3164` when not given.
     pub format: LogFormat,
+    /// The syslog facility (required after the target); it sets each line's PRI value.
     pub facility: Facility,
     /// The most verbose level sent (`None`: all).
     pub max_level: Option<Level>,
@@ -99,49 +104,83 @@ pub struct LogTarget {
 /// A log destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogDest {
+    /// `stdout` or `fd@1`: standard output, as containers collect it.
     Stdout,
+    /// `stderr` or `fd@2`: standard error.
     Stderr,
 }
 
 /// The `format` of a log target (HAProxy's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// `rfc3164`: BSD syslog, `<PRI>timestamp host tag[pid]: text` (pylon's default).
     Rfc3164,
+    /// `rfc5424`: IETF syslog, with an ISO 8601 timestamp and structured fields.
     Rfc5424,
+    /// `priority`: `<PRI>` (facility and level) then the text, for a local log server.
     Priority,
+    /// `short`: `<level>` then the text, the form systemd's journal reads from a stream.
     Short,
+    /// `timed`: like `short` with an ISO date after the level.
     Timed,
+    /// `iso`: an ISO date then the text, with no level.
     Iso,
+    /// `local`: like `rfc3164` without the host name, for a syslog on the same host.
     Local,
+    /// `raw`: the text alone; the stream chosen (stdout or stderr) is the only severity.
     Raw,
 }
 
 /// Syslog facilities, in syslog's numbering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Facility {
+    /// `kern` (0): kernel messages.
     Kern,
+    /// `user` (1): user-level messages.
     User,
+    /// `mail` (2): the mail system.
     Mail,
+    /// `daemon` (3): system daemons.
     Daemon,
+    /// `auth` (4): security and authorization.
     Auth,
+    /// `syslog` (5): the syslog daemon's own messages.
     Syslog,
+    /// `lpr` (6): the line printer subsystem.
     Lpr,
+    /// `news` (7): network news.
     News,
+    /// `uucp` (8): UUCP.
     Uucp,
+    /// `cron` (9): the clock (cron) daemon.
     Cron,
+    /// `auth2` (10): private security and authorization (`authpriv`).
     Auth2,
+    /// `ftp` (11): the FTP daemon.
     Ftp,
+    /// `ntp` (12): NTP.
     Ntp,
+    /// `audit` (13): log audit.
     Audit,
+    /// `alert` (14): log alert.
     Alert,
+    /// `cron2` (15): the second clock daemon facility.
     Cron2,
+    /// `local0` (16): reserved for local use (HAProxy's examples log there).
     Local0,
+    /// `local1` (17): reserved for local use.
     Local1,
+    /// `local2` (18): reserved for local use.
     Local2,
+    /// `local3` (19): reserved for local use.
     Local3,
+    /// `local4` (20): reserved for local use.
     Local4,
+    /// `local5` (21): reserved for local use.
     Local5,
+    /// `local6` (22): reserved for local use.
     Local6,
+    /// `local7` (23): reserved for local use.
     Local7,
 }
 
@@ -178,13 +217,21 @@ impl Facility {
 /// Syslog severities, most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// `emerg` (0): the system is unusable.
     Emerg,
+    /// `alert` (1): action must be taken at once.
     Alert,
+    /// `crit` (2): critical conditions.
     Crit,
+    /// `err` (3): error conditions.
     Err,
+    /// `warning` (4): warning conditions.
     Warning,
+    /// `notice` (5): normal but significant conditions.
     Notice,
+    /// `info` (6): informational messages; HAProxy logs traffic at this level.
     Info,
+    /// `debug` (7): debugging detail.
     Debug,
 }
 
@@ -206,9 +253,14 @@ impl Level {
 /// one section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyKind {
+    /// `defaults [NAME]`: settings the following sections start from; only exists while
+    /// building (a [`Config`] holds none).
     Defaults,
+    /// `frontend NAME`: accepts connections on its `bind`s and picks a backend for each.
     Frontend,
+    /// `backend NAME`: holds servers and balances the connections it is given over them.
     Backend,
+    /// `listen NAME`: a frontend and a backend in one section.
     Listen,
 }
 
@@ -257,20 +309,28 @@ impl Mode {
 /// A reference to another section by name, kept with its place for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameRef {
+    /// The referenced section's name, as written.
     pub name: String,
+    /// The name word's place, where an undefined or mismatched reference is reported.
     pub loc: Loc,
 }
 
 /// A frontend, backend or listen section (and, while parsing, a defaults section).
 #[derive(Debug, Clone)]
 pub struct Proxy {
+    /// The section keyword that declared it, which gives its capabilities.
     pub kind: ProxyKind,
+    /// The name written after the section keyword (empty for an unnamed `defaults`); unique
+    /// among frontends and among backends, a `listen` counting as both.
     pub name: String,
-    /// The section's name (or, for an unnamed `defaults`, its keyword).
+    /// Where the section's name is written (for an unnamed `defaults`, where its keyword is).
     pub loc: Loc,
     /// HAProxy's `iid`: 1-based, in declaration order over frontends, backends and listens.
     pub id: u32,
+    /// `mode tcp|http`; `tcp` unless set here or in `defaults`. An HTTP frontend can only
+    /// use HTTP backends.
     pub mode: Mode,
+    /// The `timeout` lines of the section and its `defaults`.
     pub timeouts: Timeouts,
     /// `maxconn` of a frontend: its concurrent connections.
     pub maxconn: Option<u32>,
@@ -280,14 +340,21 @@ pub struct Proxy {
     pub redispatch: Option<Redispatch>,
     /// `option tcplog`: one log line per connection in HAProxy's TCP format.
     pub tcplog: bool,
+    /// `balance`: the backend's algorithm; `roundrobin` unless set.
     pub balance: Balance,
     /// `default-server`: the options every server of the section starts from.
     pub default_server: ServerOptions,
+    /// `default_backend NAME`: where connections go when no `use_backend` rule picked a
+    /// backend (`None`: a listen keeps them for its own servers, a frontend refuses them).
     pub default_backend: Option<NameRef>,
+    /// The `bind` lines of a frontend or listen, in order.
     pub binds: Vec<Bind>,
     /// Named ACLs in declaration order; a condition refers to them by index.
     pub acls: Vec<Acl>,
+    /// `use_backend` rules in declaration order; the first whose condition holds picks the
+    /// backend.
     pub use_backends: Vec<UseBackend>,
+    /// The `server` lines of a backend or listen, in declaration order (so by `id`).
     pub servers: Vec<Server>,
 }
 
@@ -343,12 +410,23 @@ impl Proxy {
 /// infinite, and so warns about the ones that matter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Timeouts {
+    /// `timeout connect`: the longest wait for a server connection to be established.
     pub connect: Option<Duration>,
+    /// `timeout client`: the longest inactivity on the client side.
     pub client: Option<Duration>,
+    /// `timeout server`: the longest inactivity on the server side.
     pub server: Option<Duration>,
+    /// `timeout tunnel`: the longest inactivity in both directions once the connection is a
+    /// tunnel (a TCP connection with its server, an upgraded HTTP one); it replaces `client` and
+    /// `server` there.
     pub tunnel: Option<Duration>,
+    /// `timeout client-fin`: the longest client-side inactivity once one direction is shut
+    /// down, so that half-closed connections do not linger for the whole `timeout client`.
     pub client_fin: Option<Duration>,
+    /// `timeout server-fin`: the same as `client_fin` on the server side.
     pub server_fin: Option<Duration>,
+    /// `timeout queue`: the longest a connection waits in a queue for a server connection
+    /// slot (when servers are at their `maxconn`).
     pub queue: Option<Duration>,
 }
 
@@ -399,22 +477,27 @@ pub struct Bind {
     /// Every address of the line, names resolved and port ranges expanded (filled in when the
     /// configuration is resolved, after parsing).
     pub addrs: Vec<BindAddr>,
+    /// The options written after the addresses.
     pub options: BindOptions,
 }
 
 /// One address of a `bind` line as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindTarget {
+    /// The host as written: an address (empty or `*` is 0.0.0.0, `::` under `ipv6@`) or a name.
     pub host: BindHost,
     /// `ipv4@`/`ipv6@`: the family a host name must resolve to.
     pub family: Family,
+    /// The port, or the inclusive range `FIRST-LAST`, within 1-65535; each port is one listener.
     pub ports: RangeInclusive<u16>,
+    /// This address's part of the bind word, for diagnostics about it.
     pub loc: Loc,
 }
 
 /// One listening address of a `bind` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BindAddr {
+    /// The resolved address and port to listen on.
     pub addr: SocketAddr,
     /// The part of the line that named this address.
     pub loc: Loc,
@@ -436,30 +519,39 @@ pub struct BindOptions {
 /// `use_backend NAME [if|unless COND]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UseBackend {
+    /// The backend to use, by name (dynamic `%[...]` names are refused until HTTP).
     pub backend: NameRef,
+    /// The rule's `if`/`unless` condition; `None` when the rule always applies.
     pub cond: Option<Condition>,
 }
 
 /// One `server` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
+    /// The name after `server`: unique within its backend; logs show it as `backend/name`.
     pub name: String,
+    /// The name word's place.
     pub loc: Loc,
     /// HAProxy's `sid`: 1-based, in declaration order within the backend.
     pub id: u32,
+    /// The address word, parsed, and the address it resolved to.
     pub addr: ServerAddr,
+    /// The section's `default-server` options with the line's own applied over them.
     pub options: ServerOptions,
 }
 
 /// A server's address as written, and what it resolved to at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddr {
+    /// The host part: an address or a name to resolve.
     pub host: Host,
     /// `ipv4@`/`ipv6@`: the family a host name must resolve to.
     pub family: Family,
+    /// The port part: fixed, the client's destination port, or an offset from it.
     pub port: PortSpec,
+    /// The address word's place.
     pub loc: Loc,
-    /// The address used at start-up, filled in by validation (`None`: the server had no
+    /// The address used at start-up, filled in by the resolve stage (`None`: the server had no
     /// address and starts in maintenance because `init-addr` allowed `none`).
     pub resolved: Option<IpAddr>,
 }
@@ -467,6 +559,7 @@ pub struct ServerAddr {
 /// The host part of a server address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
+    /// A literal IPv4 or IPv6 address, used as written.
     Ip(IpAddr),
     /// A name resolved with the system's resolver at start-up.
     Name(String),
@@ -475,6 +568,7 @@ pub enum Host {
 /// The port part of a server address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortSpec {
+    /// `HOST:PORT`: always this port (1-65535).
     Fixed(u16),
     /// No port: connect to the port the client connected to.
     SameAsClient,
@@ -489,7 +583,11 @@ pub struct ServerOptions {
     pub weight: u16,
     /// `maxconn`: concurrent connections to this server (`None`: no limit).
     pub maxconn: Option<u32>,
+    /// `backup` / `no-backup`: the server gets traffic only when no non-backup server of
+    /// the backend is up. Off by default.
     pub backup: bool,
+    /// `disabled` / `enabled`: the server starts in maintenance and gets no traffic until it
+    /// is enabled at run time. Off by default.
     pub disabled: bool,
     /// `check`: health-check this server.
     pub check: bool,

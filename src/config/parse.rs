@@ -23,10 +23,15 @@ use super::lex::{self, VarLookup, Word};
 /// The kind of a section pylon reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SectionKind {
+    /// `global`: process-wide settings; takes no name.
     Global,
+    /// `defaults [NAME] [from NAME]`: settings the following proxy sections start from.
     Defaults,
+    /// `frontend NAME [from NAME]`: accepts connections.
     Frontend,
+    /// `backend NAME [from NAME]`: holds servers.
     Backend,
+    /// `listen NAME [from NAME]`: a frontend and a backend in one section.
     Listen,
 }
 
@@ -46,9 +51,11 @@ impl SectionKind {
 /// A section: its header and its lines, each already cut into words.
 #[derive(Debug, Clone)]
 pub struct Section {
+    /// The section keyword.
     pub kind: SectionKind,
     /// The section keyword's place.
     pub loc: Loc,
+    /// The name after the keyword; `None` for `global` and an unnamed `defaults`.
     pub name: Option<Word>,
     /// The defaults section named by `from`.
     pub from: Option<Word>,

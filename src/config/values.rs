@@ -24,7 +24,12 @@ pub enum ValueError {
     /// The word does not start with a digit.
     NotANumber,
     /// The number does not fit the type or the keyword's range.
-    OutOfRange { min: u64, max: u64 },
+    OutOfRange {
+        /// The smallest value accepted.
+        min: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
     /// A unit or character that is not allowed after the number.
     BadSuffix(String),
     /// A time above [`MAX_TIME_MS`].
@@ -48,7 +53,10 @@ impl fmt::Display for ValueError {
 /// (as it does for `15min`, read as 15 minutes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParsedTime<'a> {
+    /// The time read (microsecond precision, `us` being the finest unit).
     pub duration: Duration,
+    /// What followed a valid unit and was ignored (`in` of `15min`); `None` when the whole
+    /// word was read.
     pub ignored_suffix: Option<&'a str>,
 }
 

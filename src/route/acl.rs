@@ -14,9 +14,11 @@ use super::pattern::{IntOp, IntRange, IpNet};
 /// A named ACL: matches when any of its alternatives matches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Acl {
+    /// The name after `acl` (letters, digits, `-`, `_`, `.`, `:`); conditions use it.
     pub name: String,
     /// Where it was first declared.
     pub loc: Loc,
+    /// One term per `acl` line with this name, in order.
     pub alternatives: Vec<AclTerm>,
 }
 
@@ -30,7 +32,9 @@ impl Acl {
 /// One fetch with its match method and patterns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AclTerm {
+    /// Where the sample comes from (`src`, `dst_port`, …).
     pub fetch: Fetch,
+    /// How the sample is compared, with its patterns parsed at load time.
     pub matcher: Matcher,
     /// The fetch word's place.
     pub loc: Loc,

@@ -25,7 +25,9 @@ pub struct Condition {
 /// One ACL in a condition, possibly negated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CondTerm {
+    /// True after `!` (glued or a word of its own); two `!` cancel out.
     pub negated: bool,
+    /// The ACL evaluated.
     pub acl: AclRef,
 }
 

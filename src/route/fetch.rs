@@ -26,16 +26,22 @@ pub enum Fetch {
 /// What kind of value a fetch gives, which decides how its patterns are read and matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SampleType {
+    /// An address (`src`, `dst`); patterns are addresses and networks.
     Ip,
+    /// An integer (`src_port`, `dst_port`); patterns are values, ranges or an operator.
     Int,
+    /// A boolean (`always_true`, `always_false`); it takes no pattern.
     Bool,
 }
 
 /// A fetched value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SampleValue {
+    /// An address; an IPv4 client on a dual-stack socket appears IPv4-mapped.
     Ip(std::net::IpAddr),
+    /// An integer, such as a port.
     Int(i64),
+    /// A boolean.
     Bool(bool),
 }
 
@@ -86,11 +92,16 @@ impl Fetch {
 /// What a fetch name means to pylon today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchLookup {
+    /// A fetch pylon evaluates today.
     Supported(Fetch),
     /// An HAProxy fetch that a later part of pylon brings.
     NotYet {
+        /// The part of pylon that brings it, as [`owner`](crate::config::keywords::owner)
+        /// names it.
         owner: &'static str,
     },
+    /// A name pylon neither evaluates nor expects later: a typo, or an HAProxy fetch it does
+    /// not know; the error lists the supported fetches.
     Unknown,
 }
 

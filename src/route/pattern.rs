@@ -13,7 +13,9 @@ use nom::{IResult, Parser};
 /// An address with a prefix length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpNet {
+    /// The network's address, host bits cleared.
     pub addr: IpAddr,
+    /// Prefix length: 0-32 for IPv4, 0-128 for IPv6 (a lone address is 32 or 128).
     pub prefix_len: u8,
 }
 
@@ -76,17 +78,24 @@ fn mask(addr: IpAddr, prefix_len: u8) -> IpAddr {
 /// An inclusive integer range; `None` ends are open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntRange {
+    /// The lowest value matched; `None`: no lower bound (`:1023`, `le`, `lt`).
     pub min: Option<i64>,
+    /// The highest value matched; `None`: no upper bound (`1024:`, `ge`, `gt`).
     pub max: Option<i64>,
 }
 
 /// HAProxy's integer operators, written before the values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntOp {
+    /// `eq`: equal to the value (the default, and the only operator ranges allow).
     Eq,
+    /// `ge`: greater than or equal to the value.
     Ge,
+    /// `gt`: greater than the value.
     Gt,
+    /// `le`: less than or equal to the value.
     Le,
+    /// `lt`: less than the value.
     Lt,
 }
 

@@ -17,8 +17,9 @@ use crate::config::model::{CpuMap, Facility, Global, Level, LogDest, LogFormat, 
 pub const MAX_THREADS: u64 = 1024;
 /// The most CPUs `cpu-map` can name (glibc's `CPU_SETSIZE`).
 pub const MAX_CPUS: u32 = 1024;
-/// Bounds of `tune.bufsize`.
+/// The smallest `tune.bufsize` pylon accepts: 1 KiB (`1k`).
 pub const MIN_BUFSIZE: u64 = 1024;
+/// The largest `tune.bufsize` pylon accepts: 16 MiB (`16m`), bounding per-connection memory.
 pub const MAX_BUFSIZE: u64 = 16 << 20;
 /// The highest global `maxconn`.
 pub const MAX_GLOBAL_MAXCONN: u64 = 16_000_000;

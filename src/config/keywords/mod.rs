@@ -26,9 +26,13 @@ use super::values::{self, ValueError};
 pub struct Scope(u8);
 
 impl Scope {
+    /// The `global` section.
     pub const GLOBAL: Scope = Scope(1);
+    /// `defaults` sections.
     pub const DEFAULTS: Scope = Scope(2);
+    /// Sections that accept connections: `frontend` (and `listen`).
     pub const FRONTEND: Scope = Scope(4);
+    /// Sections that hold servers: `backend` (and `listen`).
     pub const BACKEND: Scope = Scope(8);
     /// Defaults, frontends, backends and listens.
     pub const PROXIES: Scope = Scope(2 | 4 | 8);
@@ -50,8 +54,11 @@ impl Scope {
 /// How many argument words a keyword takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arity {
+    /// Exactly this many words.
     Exactly(u8),
+    /// This many words or more.
     AtLeast(u8),
+    /// From the first count to the second, inclusive.
     Between(u8, u8),
 }
 
@@ -92,10 +99,15 @@ pub enum Action<C> {
 pub struct Keyword<C> {
     /// The keyword's words, space-separated (`"timeout connect"`).
     pub name: &'static str,
+    /// The sections the keyword may appear in; elsewhere it is refused in `defaults` and
+    /// ignored with a warning in other sections, as HAProxy does.
     pub scope: Scope,
+    /// How many argument words follow, checked before the handler runs; in option tables,
+    /// the minimum is how many words the option consumes.
     pub args: Arity,
     /// The arguments as shown in usage messages (`"<time>"`).
     pub usage: &'static str,
+    /// What the keyword does: apply a handler, or say why pylon does not take it (yet).
     pub action: Action<C>,
     /// True for the handled keywords that accept a `no` prefix (see [`Keyword::negatable`]).
     pub no_prefix: bool,
@@ -145,11 +157,18 @@ pub const fn unsupported<C>(name: &'static str, scope: Scope, args: Arity, why: 
 
 /// The issues that bring keywords later, as named in messages.
 pub mod owner {
+    /// The event loop that carries traffic, and TCP load balancing.
     pub const RUNTIME: &str = "the runtime and TCP load balancing (issue #3)";
+    /// HTTP/1.1 parsing, routing and rewriting.
     pub const HTTP: &str = "HTTP proxying (issue #4)";
+    /// Health checks, server queues, persistence and the hash-based algorithms.
     pub const HEALTH: &str = "health checks, queueing and persistence (issue #5)";
+    /// TLS on binds and servers, and with it the PROXY protocol and `tcp-request` rules.
     pub const TLS: &str = "TLS (issue #6)";
+    /// The admin socket, statistics, and logging (syslog targets, proxy `log` lines, formats).
     pub const ADMIN: &str = "the admin socket, statistics and access logs (issue #7)";
+    /// Process operations: reloads, privilege dropping, daemon and master-worker modes, server
+    /// state files.
     pub const OPS: &str = "operations: reload, privileges and daemon mode (issue #8)";
 }
 
@@ -306,9 +325,13 @@ pub enum Lookup<'t, C> {
     Found(&'t Keyword<C>, usize),
     /// The first word names a family (`timeout`, `option`) but the rest matches no member.
     UnknownMember {
+        /// The family word as the table writes it (`timeout`).
         family: &'t str,
+        /// Every member the table lists (`connect`, `client`, …), handled or not; messages
+        /// name the handled ones.
         members: Vec<&'static str>,
     },
+    /// No keyword of the table starts the line; a "did you mean" hint may still apply.
     Unknown,
 }
 
