@@ -137,8 +137,9 @@ fn apply_line<C>(
 ) {
     // `no` negates an option, unless the table has a keyword of its own starting with it
     // (`no log`).
-    let own_no_keyword = matches!(keywords::lookup(table, line), Lookup::Found(k, _) if k.name.starts_with("no "));
-    let negated = !own_no_keyword && line.len() > 1 && line[0].text == "no";
+    let starts_with_no = line.len() > 1 && line[0].text == "no";
+    let negated =
+        starts_with_no && !matches!(keywords::lookup(table, line), Lookup::Found(k, _) if k.name.starts_with("no "));
     let words = if negated { &line[1..] } else { line };
     let (k, n) = match keywords::lookup(table, words) {
         Lookup::Found(k, n) => (k, n),

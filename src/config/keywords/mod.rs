@@ -338,7 +338,9 @@ pub enum Lookup<'t, C> {
 /// Finds the longest keyword of `table` that `words` start with.
 pub fn lookup<'t, C>(table: &'t [Keyword<C>], words: &[Word]) -> Lookup<'t, C> {
     let mut best: Option<(&Keyword<C>, usize)> = None;
-    for k in table {
+    let Some(first) = words.first() else { return Lookup::Unknown };
+    // Most rows differ from the line in their first bytes: skip them before splitting.
+    for k in table.iter().filter(|k| k.name.starts_with(first.text.as_str())) {
         let n = k.name.split(' ').count();
         if n <= words.len() && k.name.split(' ').zip(words).all(|(p, w)| p == w.text) && best.is_none_or(|(_, m)| n > m)
         {
@@ -348,7 +350,6 @@ pub fn lookup<'t, C>(table: &'t [Keyword<C>], words: &[Word]) -> Lookup<'t, C> {
     if let Some((k, n)) = best {
         return Lookup::Found(k, n);
     }
-    let Some(first) = words.first() else { return Lookup::Unknown };
     let members: Vec<&'static str> = table
         .iter()
         .filter_map(|k| k.name.split_once(' ').filter(|(f, _)| *f == first.text).map(|(_, rest)| rest))
