@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod balance;
 pub mod cli;
 pub mod config;
 pub mod logging;

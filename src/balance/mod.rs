@@ -1,0 +1,228 @@
+//! Load-balancing algorithms: one file each behind one trait.
+//!
+//! A [`Balancer`] is owned by one worker thread and holds only that worker's selection state
+//! (a round-robin position, say). It works on a [`ServerSet`]: the backend's servers as the
+//! balancer needs them, rebuilt off the request path whenever weights or states change (an
+//! epoch counter tells the worker), and on the live connection counts every worker shares
+//! through atomics. [`Balancer::pick`] only reads: it allocates nothing and takes no lock.
+//!
+//! Which servers may be picked is decided here, once for every algorithm: a server with weight
+//! 0, one that is disabled, and one at its `maxconn` are skipped; `backup` servers are used only
+//! when no active server is usable (the first usable backup, as HAProxy does without
+//! `option allbackups`).
+
+pub mod first;
+pub mod hash;
+pub mod leastconn;
+pub mod roundrobin;
+pub mod source;
+pub mod static_rr;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::config::model::Balance;
+
+/// One server as balancers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerView {
+    /// Effective weight (0 takes the server out of rotation).
+    pub weight: u32,
+    /// `backup`: used only when no active server is usable.
+    pub backup: bool,
+    /// False when the server is disabled (maintenance) or, later, down.
+    pub up: bool,
+    /// `maxconn`: the most connections at once (`None`: no limit).
+    pub maxconn: Option<u32>,
+}
+
+/// A backend's servers for one rebuild: their views, in declaration order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerSet {
+    /// One view per server of the backend, indexed like its servers.
+    pub servers: Vec<ServerView>,
+}
+
+/// Live connection counts per server, shared by every worker (and so counted across all of
+/// them, as `leastconn` and `maxconn` need).
+#[derive(Debug, Default)]
+pub struct ConnCounts {
+    counts: Vec<AtomicU32>,
+}
+
+impl ConnCounts {
+    /// Counters for `n` servers, all zero.
+    pub fn new(n: usize) -> Self {
+        ConnCounts { counts: (0..n).map(|_| AtomicU32::new(0)).collect() }
+    }
+
+    /// Current connections to server `i`.
+    pub fn get(&self, i: usize) -> u32 {
+        self.counts.get(i).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Counts a new connection to server `i`.
+    pub fn acquire(&self, i: usize) {
+        if let Some(c) = self.counts.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a connection to server `i` as finished.
+    pub fn release(&self, i: usize) {
+        if let Some(c) = self.counts.get(i) {
+            // Never wraps below zero, even if a release were doubled by mistake.
+            let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+    }
+}
+
+/// What a pick may depend on besides the servers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PickContext {
+    /// The client's address, for `source` hashing.
+    pub client: Option<IpAddr>,
+    /// A server to avoid (the one that just failed, when redispatching).
+    pub avoid: Option<usize>,
+}
+
+/// A load-balancing algorithm. `rebuild` runs off the request path; `pick` on it.
+pub trait Balancer: Send {
+    /// Prepares for `set` (called at start and whenever weights or states change).
+    fn rebuild(&mut self, set: &ServerSet);
+    /// The server to use, or `None` when no server is usable.
+    fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize>;
+}
+
+/// A balancer for `algorithm`, already rebuilt for `set`.
+pub fn new_balancer(algorithm: Balance, set: &ServerSet) -> Box<dyn Balancer> {
+    let mut b: Box<dyn Balancer> = match algorithm {
+        Balance::RoundRobin => Box::new(roundrobin::RoundRobin::default()),
+        Balance::StaticRr => Box::new(static_rr::StaticRr::default()),
+        Balance::LeastConn => Box::new(leastconn::LeastConn::default()),
+        Balance::First => Box::new(first::First),
+        Balance::Source => Box::new(source::Source::default()),
+    };
+    b.rebuild(set);
+    b
+}
+
+/// Which group of servers picks are made from now: the active ones when any is usable,
+/// otherwise the first usable backup alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Any usable active (non-backup) server.
+    Active,
+    /// Only this backup server.
+    Backup(usize),
+    /// No server is usable.
+    None,
+}
+
+impl ServerSet {
+    /// True when server `i` may receive a connection now: up, weighted, not full, not avoided.
+    pub fn usable(&self, i: usize, conns: &ConnCounts, ctx: &PickContext) -> bool {
+        let Some(s) = self.servers.get(i) else { return false };
+        s.up && s.weight > 0 && s.maxconn.is_none_or(|m| conns.get(i) < m) && ctx.avoid != Some(i)
+    }
+
+    /// The tier picks come from now.
+    pub fn tier(&self, conns: &ConnCounts, ctx: &PickContext) -> Tier {
+        let mut first_backup = None;
+        for (i, s) in self.servers.iter().enumerate() {
+            if !self.usable(i, conns, ctx) {
+                continue;
+            }
+            if !s.backup {
+                return Tier::Active;
+            }
+            first_backup.get_or_insert(i);
+        }
+        first_backup.map_or(Tier::None, Tier::Backup)
+    }
+
+    /// True when server `i` belongs to the active tier and is usable now.
+    pub fn active_usable(&self, i: usize, conns: &ConnCounts, ctx: &PickContext) -> bool {
+        self.servers.get(i).is_some_and(|s| !s.backup) && self.usable(i, conns, ctx)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Servers with these weights, all up, no limit, no backup.
+    pub fn weighted(weights: &[u32]) -> ServerSet {
+        ServerSet {
+            servers: weights
+                .iter()
+                .map(|&weight| ServerView { weight, backup: false, up: true, maxconn: None })
+                .collect(),
+        }
+    }
+
+    /// How many of `n` picks went to each server (holding no connection open).
+    pub fn distribution(b: &mut dyn Balancer, set: &ServerSet, n: usize) -> Vec<usize> {
+        let conns = ConnCounts::new(set.servers.len());
+        let mut counts = vec![0; set.servers.len()];
+        for _ in 0..n {
+            let i = b.pick(set, &conns, &PickContext::default()).expect("a usable server");
+            counts[i] += 1;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn backups_take_over_only_when_no_active_server_is_usable() {
+        let mut set = weighted(&[1, 1, 1]);
+        set.servers[2].backup = true;
+        let conns = ConnCounts::new(3);
+        let ctx = PickContext::default();
+        assert_eq!(set.tier(&conns, &ctx), Tier::Active);
+        set.servers[0].up = false;
+        set.servers[1].weight = 0;
+        assert_eq!(set.tier(&conns, &ctx), Tier::Backup(2));
+        set.servers[2].up = false;
+        assert_eq!(set.tier(&conns, &ctx), Tier::None);
+    }
+
+    #[test]
+    fn every_algorithm_skips_unusable_servers_and_uses_the_backup_last() {
+        for algo in [Balance::RoundRobin, Balance::StaticRr, Balance::LeastConn, Balance::First, Balance::Source] {
+            let mut set = weighted(&[1, 0, 1, 1]);
+            set.servers[2].up = false;
+            set.servers[3].backup = true;
+            let mut b = new_balancer(algo, &set);
+            assert_eq!(distribution(b.as_mut(), &set, 100), vec![100, 0, 0, 0], "{algo:?}");
+            set.servers[0].maxconn = Some(1);
+            let conns = ConnCounts::new(4);
+            conns.acquire(0);
+            b.rebuild(&set);
+            assert_eq!(
+                b.pick(&set, &conns, &PickContext::default()),
+                Some(3),
+                "{algo:?}: the backup when the active one is full"
+            );
+            set.servers[3].up = false;
+            b.rebuild(&set);
+            assert_eq!(b.pick(&set, &conns, &PickContext::default()), None, "{algo:?}");
+        }
+    }
+
+    #[test]
+    fn conn_counts_never_wrap() {
+        let c = ConnCounts::new(1);
+        c.release(0);
+        assert_eq!(c.get(0), 0);
+        c.acquire(0);
+        c.acquire(0);
+        c.release(0);
+        assert_eq!(c.get(0), 1);
+    }
+}
