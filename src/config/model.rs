@@ -60,11 +60,21 @@ pub struct Global {
     pub tune_bufsize: u32,
     /// `log` targets for the process's own messages (and, later, access logs).
     pub logs: Vec<LogTarget>,
+    /// `hard-stop-after`: how long a soft stop (SIGUSR1) may wait for live sessions before
+    /// they are cut (`None`: as long as they last).
+    pub hard_stop_after: Option<std::time::Duration>,
 }
 
 impl Default for Global {
     fn default() -> Self {
-        Global { maxconn: None, nbthread: None, cpu_maps: Vec::new(), tune_bufsize: DEFAULT_BUFSIZE, logs: Vec::new() }
+        Global {
+            maxconn: None,
+            nbthread: None,
+            cpu_maps: Vec::new(),
+            tune_bufsize: DEFAULT_BUFSIZE,
+            logs: Vec::new(),
+            hard_stop_after: None,
+        }
     }
 }
 

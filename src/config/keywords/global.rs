@@ -38,7 +38,7 @@ pub static TABLE: &[Keyword<Global>] = &[
     kw("presetenv", G, Arity::Exactly(2), "<name> <value>", env_directive),
     kw("unsetenv", G, Arity::AtLeast(1), "<name>...", env_directive),
     kw("resetenv", G, ANY_ARGS, "[<name>...]", env_directive),
-    not_yet("hard-stop-after", G, ANY_ARGS, owner::RUNTIME),
+    kw("hard-stop-after", G, Arity::Exactly(1), "<time>", hard_stop_after),
     not_yet("daemon", G, ANY_ARGS, owner::OPS),
     not_yet("master-worker", G, ANY_ARGS, owner::OPS),
     not_yet("user", G, ANY_ARGS, owner::OPS),
@@ -85,6 +85,11 @@ fn maxconn(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 
 fn nbthread(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     g.nbthread = Some(a.uint(0, 1, MAX_THREADS)? as u16);
+    Ok(())
+}
+
+fn hard_stop_after(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    g.hard_stop_after = Some(a.time(0)?);
     Ok(())
 }
 

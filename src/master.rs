@@ -1,0 +1,225 @@
+//! The control plane: compiles the configuration, binds every listener, starts the workers,
+//! then waits for signals.
+//!
+//! Signals, as HAProxy (management guide §4): SIGUSR1 is a soft stop (workers close their
+//! listeners, let live sessions finish, and the process exits 0 when the last one ends or when
+//! `hard-stop-after` runs out); SIGTERM and SIGINT stop at once. Signals are blocked in every
+//! thread and taken synchronously here with `sigtimedwait`, so no code runs in a signal
+//! handler. (Reloads arrive with the operations issue; SIGUSR2 and SIGHUP are logged and
+//! otherwise ignored until then.)
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use mio::Waker;
+
+use crate::config::Config;
+use crate::config::model::CpuMap;
+use crate::runtime::Runtime;
+use crate::worker::{self, Control, Worker};
+
+/// File descriptors kept aside from `maxconn` for listeners, logs and the like.
+const RESERVED_FDS: u64 = 100;
+
+/// Runs the proxy until it is stopped; returns the process exit code.
+pub fn run(config: &Config) -> i32 {
+    let default_maxconn = raise_fd_limit();
+    let runtime = Arc::new(Runtime::compile(config, default_maxconn));
+    let signals = match block_signals() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("cannot block signals: {e}");
+            return 1;
+        }
+    };
+    // Bind everything before starting anything: a port in use is a start-up error.
+    let mut per_worker = Vec::with_capacity(runtime.nbthread);
+    for _ in 0..runtime.nbthread {
+        let mut sockets = Vec::new();
+        for (f, fe) in runtime.frontends.iter().enumerate() {
+            for spec in &fe.listeners {
+                match worker::listener::bind(spec) {
+                    Ok(s) => sockets.push((s, f)),
+                    Err(e) => {
+                        log::error!("[fe={}] cannot bind {}: {e}", fe.name, spec.addr);
+                        return 1;
+                    }
+                }
+            }
+        }
+        per_worker.push(sockets);
+    }
+    let mut workers: Vec<(JoinHandle<()>, Sender<Control>, Arc<Waker>)> = Vec::new();
+    for (id, sockets) in per_worker.into_iter().enumerate() {
+        let (tx, rx) = crossbeam_channel::bounded(16);
+        let (worker, waker) = match Worker::new(id, runtime.clone(), sockets, rx) {
+            Ok(w) => w,
+            Err(e) => {
+                log::error!("cannot start worker {id}: {e}");
+                return 1;
+            }
+        };
+        let cpus = cpus_for(&runtime.cpu_maps, id + 1, runtime.nbthread);
+        let handle = std::thread::Builder::new().name(format!("pylon-w{id}")).spawn(move || {
+            if let Some(cpus) = cpus {
+                pin_to(&cpus);
+            }
+            worker.run();
+        });
+        match handle {
+            Ok(h) => workers.push((h, tx, waker)),
+            Err(e) => {
+                log::error!("cannot start worker {id}: {e}");
+                return 1;
+            }
+        }
+    }
+    let addrs: Vec<String> =
+        runtime.frontends.iter().flat_map(|f| f.listeners.iter().map(|l| l.addr.to_string())).collect();
+    log::info!(
+        "pylon {} ready: {} workers, maxconn {}, listening on {}",
+        env!("CARGO_PKG_VERSION"),
+        runtime.nbthread,
+        runtime.maxconn,
+        if addrs.is_empty() { "nothing".to_string() } else { addrs.join(" ") }
+    );
+    wait_for_signals(&signals, &workers, runtime.hard_stop_after)
+}
+
+/// Waits for a stop signal, and for the workers to finish after a soft stop.
+fn wait_for_signals(
+    signals: &libc::sigset_t,
+    workers: &[(JoinHandle<()>, Sender<Control>, Arc<Waker>)],
+    hard_stop_after: Option<Duration>,
+) -> i32 {
+    let mut soft_stop_since: Option<Instant> = None;
+    loop {
+        if workers.iter().all(|(h, _, _)| h.is_finished()) {
+            if soft_stop_since.is_some() {
+                log::info!("soft stop complete: every session ended");
+                return 0;
+            }
+            log::error!("every worker exited unexpectedly");
+            return 1;
+        }
+        if let (Some(since), Some(limit)) = (soft_stop_since, hard_stop_after)
+            && since.elapsed() >= limit
+        {
+            log::warn!("hard-stop-after ({limit:?}) reached: closing the remaining sessions");
+            return 0;
+        }
+        match wait_signal(signals, Duration::from_millis(50)) {
+            Some(libc::SIGTERM) | Some(libc::SIGINT) => {
+                log::info!("stopping now (SIGTERM/SIGINT)");
+                return 0;
+            }
+            Some(libc::SIGUSR1) if soft_stop_since.is_none() => {
+                log::info!("soft stop (SIGUSR1): no new connection; waiting for live sessions to end");
+                soft_stop_since = Some(Instant::now());
+                for (_, tx, waker) in workers {
+                    let _ = tx.try_send(Control::SoftStop);
+                    let _ = waker.wake();
+                }
+            }
+            Some(libc::SIGUSR2) => log::warn!("SIGUSR2 (reload) is not supported yet; it arrives with issue #8"),
+            Some(libc::SIGHUP) => log::info!("SIGHUP: server state logging arrives with issue #5"),
+            _ => {}
+        }
+    }
+}
+
+/// The signals pylon takes, blocked in this thread and so in every thread it starts.
+fn block_signals() -> std::io::Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before any other use, and
+    // pthread_sigmask only reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc));
+        }
+        Ok(set)
+    }
+}
+
+/// Waits up to `timeout` for one of `signals`.
+fn wait_signal(signals: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+    let ts =
+        libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as libc::c_long };
+    // SAFETY: the set was initialised by block_signals; a null info pointer is allowed.
+    let sig = unsafe { libc::sigtimedwait(signals, std::ptr::null_mut(), &ts) };
+    (sig > 0).then_some(sig)
+}
+
+/// Raises the soft file-descriptor limit to the hard one and returns the `maxconn` it allows
+/// (two descriptors per proxied connection, as HAProxy computes it).
+fn raise_fd_limit() -> usize {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write the struct passed, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    let fds = lim.rlim_cur.min(1 << 24);
+    (fds.saturating_sub(RESERVED_FDS) / 2).max(1) as usize
+}
+
+/// The CPUs worker `thread` (1-based) may run on, from the last `cpu-map` line naming it.
+pub fn cpus_for(maps: &[CpuMap], thread: usize, nbthread: usize) -> Option<Vec<u32>> {
+    let mut result = None;
+    for m in maps {
+        let threads: Vec<usize> = match &m.threads {
+            Some(t) => t.iter().map(|&t| t as usize).collect(),
+            None => (1..=nbthread).collect(),
+        };
+        let Some(pos) = threads.iter().position(|&t| t == thread) else { continue };
+        result = if m.auto {
+            // `auto:` pairs the n-th thread with the n-th CPU.
+            m.cpus.get(pos).map(|&c| vec![c])
+        } else {
+            Some(m.cpus.clone())
+        };
+    }
+    result
+}
+
+/// Pins the calling thread to `cpus` (a failure is logged: the thread runs unpinned).
+fn pin_to(cpus: &[u32]) {
+    // SAFETY: cpu_set_t is plain data, initialised by CPU_ZERO before use; CPU_SET is given
+    // numbers below CPU_SETSIZE (cpu-map bounds them at 1023).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        for &c in cpus {
+            libc::CPU_SET(c as usize, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            log::warn!("cpu-map: cannot pin a worker to CPUs {cpus:?}: {}", std::io::Error::last_os_error());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Loc;
+
+    #[test]
+    fn cpu_maps() {
+        let auto = CpuMap { auto: true, threads: Some(vec![1, 2, 3, 4]), cpus: vec![4, 5, 6, 7], loc: Loc::default() };
+        assert_eq!(cpus_for(std::slice::from_ref(&auto), 3, 4), Some(vec![6]));
+        let all = CpuMap { auto: false, threads: None, cpus: vec![0, 1], loc: Loc::default() };
+        assert_eq!(cpus_for(&[auto, all.clone()], 3, 4), Some(vec![0, 1]));
+        assert_eq!(cpus_for(&[], 1, 4), None);
+    }
+}

@@ -1,0 +1,87 @@
+//! A fixed-capacity linear buffer: bytes are read into its free tail and written from its
+//! filled middle; when the tail runs out, the data is moved back to the start. Its capacity is
+//! `tune.bufsize` and never grows, which is what bounds a session's memory and gives
+//! backpressure: a full buffer stops reading from the side that fills it.
+
+use std::io::{self, Read, Write};
+
+/// A buffer of `tune.bufsize` bytes.
+#[derive(Debug)]
+pub struct Buffer {
+    bytes: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Buffer {
+    /// An empty buffer of `capacity` bytes.
+    pub fn new(capacity: usize) -> Self {
+        Buffer { bytes: vec![0; capacity].into_boxed_slice(), start: 0, end: 0 }
+    }
+
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// True when nothing waits to be written.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// True when no byte can be read in.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.bytes.len()
+    }
+
+    /// Reads once from `src` into the free space. `Ok(0)` means end of stream (or a full
+    /// buffer, which callers check first).
+    pub fn read_from(&mut self, src: &mut impl Read) -> io::Result<usize> {
+        if self.end == self.bytes.len() {
+            self.shift();
+        }
+        let n = src.read(&mut self.bytes[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Writes once from the waiting bytes to `dst`.
+    pub fn write_to(&mut self, dst: &mut impl Write) -> io::Result<usize> {
+        let n = dst.write(&self.bytes[self.start..self.end])?;
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        Ok(n)
+    }
+
+    /// Moves the waiting bytes to the start, making the free space contiguous.
+    fn shift(&mut self) {
+        self.bytes.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_writes_and_shifts() {
+        let mut b = Buffer::new(8);
+        let mut src: &[u8] = b"abcdefghij";
+        assert_eq!(b.read_from(&mut src).unwrap(), 8);
+        assert!(b.is_full());
+        let mut out = Vec::new();
+        let mut small = [0u8; 3];
+        let n = b.write_to(&mut &mut small[..]).unwrap();
+        out.extend_from_slice(&small[..n]);
+        assert_eq!(b.len(), 5);
+        assert_eq!(b.read_from(&mut src).unwrap(), 2);
+        b.write_to(&mut out).unwrap();
+        assert_eq!(out, b"abcdefghij");
+        assert!(b.is_empty());
+    }
+}

@@ -1,0 +1,4 @@
+//! Proxying sessions. Only the TCP tunnel exists so far; HTTP arrives with its issue.
+
+pub mod tcp;
+pub mod tcplog;

@@ -1,0 +1,533 @@
+//! The TCP session: a client connection tunnelled to a server.
+//!
+//! A session goes through two states. `Connecting`: a server was picked and a non-blocking
+//! connect is in flight, bounded by `timeout connect`; a failed or refused connect is retried
+//! up to `retries` times, on another server when `option redispatch` says so, and at once
+//! (HAProxy waits up to a second; pylon does not, so a client with no reachable server is
+//! closed quickly). `Tunnel`: bytes flow both ways through two fixed buffers of `tune.bufsize`
+//! bytes; a full buffer stops reading from the side that fills it (backpressure); an end of
+//! stream on one side becomes `shutdown(Write)` on the other once the buffer toward it drains;
+//! the session ends when both directions are closed and drained, or on an error or timeout.
+//!
+//! Timeouts are inactivity timers per side: `timeout client` (or `client-fin` once the client
+//! has half-closed) since the client side last moved, `timeout server` (or `server-fin`)
+//! likewise, both replaced by `timeout tunnel` when it is set.
+
+use std::io::{self, ErrorKind};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use crate::balance::{Balancer, PickContext};
+use crate::net::buffer::Buffer;
+use crate::net::readiness::Readiness;
+use crate::route::SampleSource;
+use crate::runtime::Runtime;
+
+use super::tcplog::TcpLogLine;
+
+/// Which socket of a session an event is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The accepted connection.
+    Client,
+    /// The connection to the server.
+    Server,
+}
+
+/// What the worker should do with a session after it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Wait for the next event or timer.
+    Wait,
+    /// Run it again soon: it stopped with work left so that others get their turn.
+    Again,
+    /// Close it.
+    Close,
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Choosing a server; no connect in flight.
+    Routing,
+    /// A connect to `server` is in flight since `since`.
+    Connecting { since: Instant },
+    /// Both sides connected; bytes flow.
+    Tunnel,
+}
+
+/// The most read/write rounds one run makes before yielding to other sessions.
+const MAX_ROUNDS: usize = 32;
+
+/// The worker's resources a session uses while it runs.
+pub struct Ctx<'a> {
+    /// The worker's poll registry.
+    pub registry: &'a Registry,
+    /// The configuration.
+    pub runtime: &'a Runtime,
+    /// The worker's balancer for each backend.
+    pub balancers: &'a mut [Box<dyn Balancer>],
+    /// Now, read once per loop.
+    pub now: Instant,
+}
+
+/// A TCP session.
+pub struct TcpSession {
+    /// The frontend that accepted it.
+    pub frontend: usize,
+    client: TcpStream,
+    client_addr: SocketAddr,
+    local_addr: SocketAddr,
+    server_token: Token,
+    server: Option<TcpStream>,
+    backend: Option<usize>,
+    server_index: Option<usize>,
+    state: State,
+    /// Connect attempts made.
+    attempts: u32,
+    /// Client to server, server to client.
+    c2s: Buffer,
+    s2c: Buffer,
+    client_ready: Readiness,
+    server_ready: Readiness,
+    client_eof: bool,
+    server_eof: bool,
+    server_shut: bool,
+    client_shut: bool,
+    client_last: Instant,
+    server_last: Instant,
+    accepted: Instant,
+    accepted_wall: SystemTime,
+    connect_time: Option<Duration>,
+    bytes_to_client: u64,
+    termination: [u8; 2],
+}
+
+struct Addrs {
+    src: SocketAddr,
+    dst: SocketAddr,
+}
+
+impl SampleSource for Addrs {
+    fn src(&self) -> Option<SocketAddr> {
+        Some(self.src)
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        Some(self.dst)
+    }
+}
+
+impl TcpSession {
+    /// A session for an accepted client, registered under `client_token`; the server socket
+    /// will use `server_token`.
+    pub fn new(
+        frontend: usize,
+        mut client: TcpStream,
+        client_addr: SocketAddr,
+        tokens: (Token, Token),
+        ctx: &mut Ctx<'_>,
+    ) -> io::Result<Self> {
+        let local_addr = client.local_addr()?;
+        client.set_nodelay(true)?;
+        ctx.registry.register(&mut client, tokens.0, Interest::READABLE | Interest::WRITABLE)?;
+        let bufsize = ctx.runtime.bufsize;
+        Ok(TcpSession {
+            frontend,
+            client,
+            client_addr,
+            local_addr,
+            server_token: tokens.1,
+            server: None,
+            backend: None,
+            server_index: None,
+            state: State::Routing,
+            attempts: 0,
+            c2s: Buffer::new(bufsize),
+            s2c: Buffer::new(bufsize),
+            client_ready: Readiness::default(),
+            server_ready: Readiness::default(),
+            client_eof: false,
+            server_eof: false,
+            server_shut: false,
+            client_shut: false,
+            client_last: ctx.now,
+            server_last: ctx.now,
+            accepted: ctx.now,
+            accepted_wall: SystemTime::now(),
+            connect_time: None,
+            bytes_to_client: 0,
+            termination: *b"--",
+        })
+    }
+
+    /// Routes the session to a backend and starts connecting to a server.
+    pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let fe = &ctx.runtime.frontends[self.frontend];
+        let sample = Addrs { src: self.client_addr, dst: self.local_addr };
+        let chosen = fe
+            .rules
+            .iter()
+            .find(|(_, cond)| cond.as_ref().is_none_or(|c| c.matches(&fe.acls, &sample)))
+            .map(|(b, _)| *b)
+            .or(fe.default_backend);
+        let Some(backend) = chosen else {
+            log::info!("[fe={} {}] no backend matched and no default_backend: closing", fe.name, self.client_addr);
+            self.termination = *b"PR";
+            return Step::Close;
+        };
+        self.backend = Some(backend);
+        self.connect(ctx, None)
+    }
+
+    /// Handles readiness of one of the session's sockets.
+    pub fn ready(&mut self, side: Side, event: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
+        match side {
+            Side::Client => self.client_ready.add(event),
+            Side::Server => self.server_ready.add(event),
+        }
+        self.run(ctx)
+    }
+
+    /// Advances the session as far as it can go without blocking.
+    pub fn run(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        match self.state {
+            State::Routing => Step::Wait,
+            State::Connecting { .. } => self.check_connect(ctx),
+            State::Tunnel => self.pump(ctx),
+        }
+    }
+
+    /// The time at which the session times out, if any timeout applies.
+    pub fn deadline(&self, rt: &Runtime) -> Option<Instant> {
+        let fe = &rt.frontends[self.frontend];
+        let be = self.backend.map(|b| &rt.backends[b]);
+        match self.state {
+            State::Routing => None,
+            State::Connecting { since } => be.and_then(|b| b.timeouts.connect).map(|t| since + t),
+            State::Tunnel => {
+                let tunnel = be.and_then(|b| b.timeouts.tunnel);
+                let client = tunnel.or(if self.client_eof {
+                    fe.timeouts.client_fin.or(fe.timeouts.client)
+                } else {
+                    fe.timeouts.client
+                });
+                let server = tunnel.or_else(|| {
+                    let t = be.map(|b| b.timeouts)?;
+                    if self.server_eof { t.server_fin.or(t.server) } else { t.server }
+                });
+                let c = client.map(|t| self.client_last + t);
+                let s = server.map(|t| self.server_last + t);
+                match (c, s) {
+                    (Some(c), Some(s)) => Some(c.min(s)),
+                    (c, s) => c.or(s),
+                }
+            }
+        }
+    }
+
+    /// Called when the deadline passed: a connect that took too long is retried; an idle
+    /// tunnel is closed.
+    pub fn timed_out(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        match self.state {
+            State::Connecting { .. } => {
+                log::info!(
+                    "[be={}] connect to {} timed out",
+                    self.backend_name(ctx.runtime),
+                    self.server_label(ctx.runtime)
+                );
+                self.connect_failed(ctx)
+            }
+            _ => {
+                let client_idle = ctx.runtime.frontends[self.frontend]
+                    .timeouts
+                    .client
+                    .is_some_and(|t| self.client_last + t <= ctx.now);
+                self.termination = if client_idle { *b"cD" } else { *b"sD" };
+                Step::Close
+            }
+        }
+    }
+
+    /// Releases everything the session holds and writes its log line.
+    pub fn close(mut self, ctx: &mut Ctx<'_>) {
+        let _ = ctx.registry.deregister(&mut self.client);
+        self.drop_server(ctx);
+        let rt = ctx.runtime;
+        let fe = &rt.frontends[self.frontend];
+        let feconn = fe.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed).saturating_sub(1);
+        let actconn = rt.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed).saturating_sub(1);
+        if fe.tcplog {
+            let be = self.backend.map(|b| &rt.backends[b]);
+            let line = TcpLogLine {
+                client: self.client_addr,
+                accepted: self.accepted_wall,
+                frontend: &fe.name,
+                backend: be.map_or("<NOSRV>", |b| b.name.as_str()),
+                server: self.server_name(rt),
+                connect_time: self.connect_time,
+                total_time: ctx.now.saturating_duration_since(self.accepted),
+                bytes_to_client: self.bytes_to_client,
+                termination: self.termination,
+                actconn,
+                feconn,
+                beconn: 0,
+                srv_conn: match (be, self.server_index) {
+                    (Some(b), Some(i)) => b.conns.get(i),
+                    _ => 0,
+                },
+                retries: self.attempts.saturating_sub(1),
+            };
+            // Access logs go to stderr until the logging issue brings syslog targets.
+            eprintln!("{}", line.render());
+        }
+    }
+
+    fn backend_name<'r>(&self, rt: &'r Runtime) -> &'r str {
+        self.backend.map_or("<NOSRV>", |b| rt.backends[b].name.as_str())
+    }
+
+    fn server_name<'r>(&self, rt: &'r Runtime) -> &'r str {
+        match (self.backend, self.server_index) {
+            (Some(b), Some(i)) => rt.backends[b].servers[i].name.as_str(),
+            _ => "<NOSRV>",
+        }
+    }
+
+    fn server_label(&self, rt: &Runtime) -> String {
+        format!("{}/{}", self.backend_name(rt), self.server_name(rt))
+    }
+
+    /// Drops the server connection, if any, and gives its slot back.
+    fn drop_server(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(mut s) = self.server.take() {
+            let _ = ctx.registry.deregister(&mut s);
+            if let (Some(b), Some(i)) = (self.backend, self.server_index) {
+                ctx.runtime.backends[b].conns.release(i);
+            }
+        }
+        self.server_ready = Readiness::default();
+    }
+
+    /// Picks a server and starts a connect, retrying at once on immediate failures.
+    /// `failed` is the server whose connect just failed, if any.
+    fn connect(&mut self, ctx: &mut Ctx<'_>, mut failed: Option<usize>) -> Step {
+        let Some(b) = self.backend else { return Step::Close };
+        let be = &ctx.runtime.backends[b];
+        loop {
+            if self.attempts > be.retries {
+                log::info!(
+                    "[fe={} be={} {}] giving up after {} connect attempts",
+                    ctx.runtime.frontends[self.frontend].name,
+                    be.name,
+                    self.client_addr,
+                    self.attempts
+                );
+                self.termination = *b"SC";
+                return Step::Close;
+            }
+            let server = match failed {
+                Some(f) if !redispatch_now(be.redispatch, self.attempts, be.retries) => Some(f),
+                _ => {
+                    let pick = PickContext { client: Some(self.client_addr.ip()), avoid: failed };
+                    // When the only usable server is the one that failed, try it again.
+                    ctx.balancers[b]
+                        .pick(&be.server_set, &be.conns, &pick)
+                        .or_else(|| failed.filter(|_| be.server_set.servers.len() == 1))
+                }
+            };
+            let Some(server) = server else {
+                log::info!(
+                    "[fe={} be={} {}] no server available",
+                    ctx.runtime.frontends[self.frontend].name,
+                    be.name,
+                    self.client_addr
+                );
+                self.termination = *b"SC";
+                return Step::Close;
+            };
+            self.attempts += 1;
+            self.server_index = Some(server);
+            let Some(addr) = be.servers[server].addr_for(self.local_addr.port()) else {
+                failed = Some(server);
+                continue;
+            };
+            match TcpStream::connect(addr) {
+                Ok(mut stream) => {
+                    if ctx
+                        .registry
+                        .register(&mut stream, self.server_token, Interest::READABLE | Interest::WRITABLE)
+                        .is_err()
+                    {
+                        failed = Some(server);
+                        continue;
+                    }
+                    be.conns.acquire(server);
+                    self.server = Some(stream);
+                    self.state = State::Connecting { since: ctx.now };
+                    return Step::Wait;
+                }
+                Err(e) => {
+                    log::info!("[be={}/{}] connect to {addr} failed: {e}", be.name, be.servers[server].name);
+                    failed = Some(server);
+                }
+            }
+        }
+    }
+
+    /// Checks a connect in flight after readiness on the server socket.
+    fn check_connect(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        if !self.server_ready.writable && !self.server_ready.readable {
+            return Step::Wait;
+        }
+        let Some(server) = self.server.as_ref() else { return Step::Close };
+        let outcome = match server.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => match server.peer_addr() {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::NotConnected => Ok(false),
+                Err(e) => Err(e),
+            },
+        };
+        match outcome {
+            Ok(false) => {
+                self.server_ready = Readiness::default();
+                Step::Wait
+            }
+            Ok(true) => {
+                if let State::Connecting { since } = self.state {
+                    self.connect_time = Some(ctx.now.saturating_duration_since(since));
+                }
+                if let Some(s) = self.server.as_ref() {
+                    let _ = s.set_nodelay(true);
+                }
+                self.state = State::Tunnel;
+                self.server_last = ctx.now;
+                self.pump(ctx)
+            }
+            Err(e) => {
+                log::info!(
+                    "[be={}] connect to {} failed: {e}",
+                    self.backend_name(ctx.runtime),
+                    self.server_label(ctx.runtime)
+                );
+                self.connect_failed(ctx)
+            }
+        }
+    }
+
+    fn connect_failed(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let failed = self.server_index;
+        self.drop_server(ctx);
+        self.state = State::Routing;
+        self.connect(ctx, failed)
+    }
+
+    /// Moves bytes both ways until nothing more can move now.
+    fn pump(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        for _ in 0..MAX_ROUNDS {
+            let mut progress = false;
+            let Some(server) = self.server.as_mut() else { return Step::Close };
+            // Client to server.
+            if self.client_ready.readable && !self.client_eof && !self.c2s.is_full() {
+                match self.c2s.read_from(&mut self.client) {
+                    Ok(0) => self.client_eof = true,
+                    Ok(_) => self.client_last = ctx.now,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => self.client_ready.readable = false,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        self.termination = *b"CD";
+                        return Step::Close;
+                    }
+                }
+                progress = true;
+            }
+            if self.server_ready.writable && !self.c2s.is_empty() {
+                match self.c2s.write_to(server) {
+                    Ok(_) => self.server_last = ctx.now,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => self.server_ready.writable = false,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        self.termination = *b"SD";
+                        return Step::Close;
+                    }
+                }
+                progress = true;
+            }
+            if self.client_eof && self.c2s.is_empty() && !self.server_shut {
+                let _ = server.shutdown(Shutdown::Write);
+                self.server_shut = true;
+                progress = true;
+            }
+            // Server to client.
+            if self.server_ready.readable && !self.server_eof && !self.s2c.is_full() {
+                match self.s2c.read_from(server) {
+                    Ok(0) => self.server_eof = true,
+                    Ok(_) => self.server_last = ctx.now,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => self.server_ready.readable = false,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        self.termination = *b"SD";
+                        return Step::Close;
+                    }
+                }
+                progress = true;
+            }
+            if self.client_ready.writable && !self.s2c.is_empty() {
+                match self.s2c.write_to(&mut self.client) {
+                    Ok(n) => {
+                        self.bytes_to_client += n as u64;
+                        self.client_last = ctx.now;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => self.client_ready.writable = false,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        self.termination = *b"CD";
+                        return Step::Close;
+                    }
+                }
+                progress = true;
+            }
+            if self.server_eof && self.s2c.is_empty() && !self.client_shut {
+                let _ = self.client.shutdown(Shutdown::Write);
+                self.client_shut = true;
+                progress = true;
+            }
+            if self.client_shut && self.server_shut {
+                return Step::Close;
+            }
+            if !progress {
+                return Step::Wait;
+            }
+        }
+        Step::Again
+    }
+}
+
+/// Whether the retry after `attempts` attempts goes to another server (HAProxy's
+/// `option redispatch <interval>`: positive N, every Nth retry; negative N, the Nth retry
+/// before the last; `None`, never).
+fn redispatch_now(interval: Option<i32>, attempts: u32, retries: u32) -> bool {
+    let Some(n) = interval else { return false };
+    let retry = attempts as i64; // the retry about to be made, 1-based
+    if n > 0 { retry % i64::from(n) == 0 } else { retry == i64::from(retries) + 1 + i64::from(n) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redispatch_now;
+
+    #[test]
+    fn redispatch_intervals() {
+        // retries 3, default -1: only the last retry moves.
+        let moves: Vec<bool> = (1..=3).map(|r| redispatch_now(Some(-1), r, 3)).collect();
+        assert_eq!(moves, [false, false, true]);
+        let every: Vec<bool> = (1..=3).map(|r| redispatch_now(Some(1), r, 3)).collect();
+        assert_eq!(every, [true, true, true]);
+        let second: Vec<bool> = (1..=4).map(|r| redispatch_now(Some(2), r, 4)).collect();
+        assert_eq!(second, [false, true, false, true]);
+        assert!(!redispatch_now(None, 3, 3));
+    }
+}

@@ -1,0 +1,211 @@
+//! The compiled configuration that workers run: frontends and backends by dense index, every
+//! name resolved to an index and every address to a socket address, shared read-only as an
+//! `Arc<Runtime>` by all threads.
+//!
+//! A `listen` section becomes one frontend and one backend; its frontend falls back to its own
+//! servers when no rule matches and it has no `default_backend`. The live connection counts of
+//! servers live here too, behind atomics, because `leastconn` and `maxconn` must count across
+//! every worker.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use crate::balance::{ConnCounts, ServerSet, ServerView};
+use crate::config::Config;
+use crate::config::model::{Balance, CpuMap, Mode, PortSpec, Proxy, Timeouts};
+use crate::route::{Acl, Condition};
+
+/// Everything the workers need, compiled from a [`Config`].
+#[derive(Debug)]
+pub struct Runtime {
+    /// Worker threads to start.
+    pub nbthread: usize,
+    /// `cpu-map` lines.
+    pub cpu_maps: Vec<CpuMap>,
+    /// Global `maxconn`: connections accepted at once by the whole process.
+    pub maxconn: usize,
+    /// `tune.bufsize`: bytes per direction buffer.
+    pub bufsize: usize,
+    /// `hard-stop-after`: the longest a soft stop waits for live sessions.
+    pub hard_stop_after: Option<Duration>,
+    /// Frontends (and the frontend half of listens), in declaration order.
+    pub frontends: Vec<Frontend>,
+    /// Backends (and the backend half of listens), in declaration order.
+    pub backends: Vec<Backend>,
+    /// Connections open now, over all frontends (checked against `maxconn`).
+    pub current_conns: AtomicUsize,
+}
+
+/// A frontend: where connections come in and how they are routed.
+#[derive(Debug)]
+pub struct Frontend {
+    /// The section's name.
+    pub name: String,
+    /// `mode`.
+    pub mode: Mode,
+    /// Every address to listen on, with its bind options.
+    pub listeners: Vec<ListenerSpec>,
+    /// `maxconn` of the frontend (`None`: only the global limit applies).
+    pub maxconn: Option<usize>,
+    /// Connections open now on this frontend.
+    pub current_conns: AtomicUsize,
+    /// Named ACLs, which conditions refer to by index.
+    pub acls: Vec<Acl>,
+    /// `use_backend` rules in order: the first whose condition holds wins.
+    pub rules: Vec<(usize, Option<Condition>)>,
+    /// The backend used when no rule matches (`None`: the connection is closed).
+    pub default_backend: Option<usize>,
+    /// `timeout client`, `client-fin` (the client side of the proxy's timeouts).
+    pub timeouts: Timeouts,
+    /// `option tcplog`.
+    pub tcplog: bool,
+}
+
+/// One listening address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerSpec {
+    /// The address and port.
+    pub addr: SocketAddr,
+    /// `backlog` (default: the frontend's maxconn, or 1024).
+    pub backlog: u32,
+    /// `v6only`/`v4v6` (`None`: the system's default).
+    pub v6only: Option<bool>,
+}
+
+/// A backend: servers and how to pick one.
+#[derive(Debug)]
+pub struct Backend {
+    /// The section's name.
+    pub name: String,
+    /// `mode`.
+    pub mode: Mode,
+    /// `balance`.
+    pub balance: Balance,
+    /// The servers in declaration order.
+    pub servers: Vec<Server>,
+    /// The balancer's view of the servers at start-up.
+    pub server_set: ServerSet,
+    /// Live connections per server, shared by all workers.
+    pub conns: Arc<ConnCounts>,
+    /// `retries`.
+    pub retries: u32,
+    /// `option redispatch` interval (`None`: never redispatch).
+    pub redispatch: Option<i32>,
+    /// `timeout connect`, `server`, `server-fin`, `tunnel`, `queue`.
+    pub timeouts: Timeouts,
+}
+
+/// A server of a backend.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// The server's name.
+    pub name: String,
+    /// The address resolved at start-up (`None`: no address, the server is in maintenance).
+    pub ip: Option<IpAddr>,
+    /// The port, fixed or relative to the client's destination port.
+    pub port: PortSpec,
+}
+
+impl Server {
+    /// The address to connect to for a client that connected to local port `dst_port`.
+    pub fn addr_for(&self, dst_port: u16) -> Option<SocketAddr> {
+        let port = match self.port {
+            PortSpec::Fixed(p) => p,
+            PortSpec::SameAsClient => dst_port,
+            PortSpec::Offset(d) => u16::try_from(i32::from(dst_port) + d).ok()?,
+        };
+        Some(SocketAddr::new(self.ip?, port))
+    }
+}
+
+/// The default number of workers: one per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Runtime {
+    /// Compiles a checked configuration. `default_maxconn` is the global `maxconn` to use when
+    /// the configuration sets none (derived from the file-descriptor limit by the caller).
+    pub fn compile(config: &Config, default_maxconn: usize) -> Runtime {
+        let backend_proxies: Vec<&Proxy> = config.backends().collect();
+        let backend_index = |name: &str| backend_proxies.iter().position(|b| b.name == name);
+        let backends = backend_proxies.iter().map(|p| compile_backend(p)).collect();
+        let frontends = config
+            .frontends()
+            .map(|p| {
+                let rules = p
+                    .use_backends
+                    .iter()
+                    .filter_map(|u| backend_index(&u.backend.name).map(|b| (b, u.cond.clone())))
+                    .collect();
+                let default_backend = match &p.default_backend {
+                    Some(r) => backend_index(&r.name),
+                    // A listen routes to its own servers by default.
+                    None if p.kind.has_backend() => backend_index(&p.name),
+                    None => None,
+                };
+                let maxconn = p.maxconn.map(|m| m as usize);
+                let listeners = p
+                    .binds
+                    .iter()
+                    .flat_map(|b| {
+                        let backlog = b.options.backlog.or(b.options.maxconn).or(p.maxconn).unwrap_or(1024);
+                        b.addrs.iter().map(move |a| ListenerSpec { addr: a.addr, backlog, v6only: b.options.v6only })
+                    })
+                    .collect();
+                Frontend {
+                    name: p.name.clone(),
+                    mode: p.mode,
+                    listeners,
+                    maxconn,
+                    current_conns: AtomicUsize::new(0),
+                    acls: p.acls.clone(),
+                    rules,
+                    default_backend,
+                    timeouts: p.timeouts,
+                    tcplog: p.tcplog,
+                }
+            })
+            .collect();
+        Runtime {
+            nbthread: config.global.nbthread.map_or_else(default_threads, usize::from),
+            cpu_maps: config.global.cpu_maps.clone(),
+            maxconn: config.global.maxconn.map_or(default_maxconn, |m| m as usize),
+            bufsize: config.global.tune_bufsize as usize,
+            hard_stop_after: config.global.hard_stop_after,
+            frontends,
+            backends,
+            current_conns: AtomicUsize::new(0),
+        }
+    }
+}
+
+fn compile_backend(p: &Proxy) -> Backend {
+    let servers: Vec<Server> =
+        p.servers.iter().map(|s| Server { name: s.name.clone(), ip: s.addr.resolved, port: s.addr.port }).collect();
+    let server_set = ServerSet {
+        servers: p
+            .servers
+            .iter()
+            .map(|s| ServerView {
+                weight: u32::from(s.options.weight),
+                backup: s.options.backup,
+                up: !s.options.disabled && s.addr.resolved.is_some(),
+                maxconn: s.options.maxconn,
+            })
+            .collect(),
+    };
+    Backend {
+        name: p.name.clone(),
+        mode: p.mode,
+        balance: p.balance,
+        conns: Arc::new(ConnCounts::new(servers.len())),
+        servers,
+        server_set,
+        retries: p.retries,
+        redispatch: p.redispatch.map(|r| r.interval),
+        timeouts: p.timeouts,
+    }
+}

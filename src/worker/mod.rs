@@ -1,0 +1,327 @@
+//! A worker thread: one `mio::Poll`, its own `SO_REUSEPORT` listeners, a slab of sessions,
+//! their timers, and a channel of control messages.
+//!
+//! The loop: wait for events (or the next timer, or zero when sessions asked to run again),
+//! accept on ready listeners up to the `maxconn` limits, run each ready session, run the
+//! sessions that yielded, fire expired timers, obey control messages. Nothing here takes a
+//! lock; the shared state is the `Arc<Runtime>` (read-only) and atomics in it.
+//!
+//! Tokens: 0 is the waker, 1..=L the listeners, and session `k` uses `FIRST_SESSION + 2k` for
+//! its client socket and `FIRST_SESSION + 2k + 1` for its server socket.
+
+pub mod listener;
+pub mod timer;
+
+use std::io::ErrorKind;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::balance::{self, Balancer};
+use crate::proxy::tcp::{Ctx, Side, Step, TcpSession};
+use crate::runtime::Runtime;
+use timer::Timers;
+
+/// What the control plane can tell a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Stop accepting, finish live sessions, then exit.
+    SoftStop,
+    /// Exit now.
+    HardStop,
+}
+
+const WAKER: Token = Token(0);
+const FIRST_LISTENER: usize = 1;
+/// Room for 65,535 listeners per worker before session tokens start.
+const FIRST_SESSION: usize = 1 << 16;
+/// How long a listener pauses after the process ran out of file descriptors.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// How often a worker at its connection limit looks again for a free slot.
+const LIMIT_RECHECK: Duration = Duration::from_millis(20);
+
+/// One accepting socket of this worker.
+struct Listener {
+    socket: TcpListener,
+    frontend: usize,
+}
+
+/// A worker and everything it owns.
+pub struct Worker {
+    id: usize,
+    poll: Poll,
+    runtime: Arc<Runtime>,
+    listeners: Vec<Listener>,
+    sessions: Slab<(TcpSession, u64)>,
+    next_session_id: u64,
+    balancers: Vec<Box<dyn Balancer>>,
+    timers: Timers,
+    /// Sessions that yielded with work left.
+    again: Vec<usize>,
+    control: Receiver<Control>,
+    stopping: bool,
+    /// Accepting is paused (connection limit, or no file descriptor) until this time.
+    accept_paused_until: Option<Instant>,
+}
+
+impl Worker {
+    /// A worker with its already bound listeners (one per listening address, in the order of
+    /// `runtime`'s frontends). Returns it with the waker the control plane uses.
+    pub fn new(
+        id: usize,
+        runtime: Arc<Runtime>,
+        sockets: Vec<(std::net::TcpListener, usize)>,
+        control: Receiver<Control>,
+    ) -> std::io::Result<(Worker, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut listeners = Vec::with_capacity(sockets.len());
+        for (i, (std_socket, frontend)) in sockets.into_iter().enumerate() {
+            let mut socket = TcpListener::from_std(std_socket);
+            poll.registry().register(&mut socket, Token(FIRST_LISTENER + i), Interest::READABLE)?;
+            listeners.push(Listener { socket, frontend });
+        }
+        let balancers = runtime.backends.iter().map(|b| balance::new_balancer(b.balance, &b.server_set)).collect();
+        let worker = Worker {
+            id,
+            poll,
+            runtime,
+            listeners,
+            sessions: Slab::new(),
+            next_session_id: 0,
+            balancers,
+            timers: Timers::default(),
+            again: Vec::new(),
+            control,
+            stopping: false,
+            accept_paused_until: None,
+        };
+        Ok((worker, waker))
+    }
+
+    /// Runs the event loop until stopped.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let now = Instant::now();
+            let mut timeout = self.timers.next_deadline().map(|d| d.saturating_duration_since(now));
+            if let Some(until) = self.accept_paused_until {
+                let wait = until.saturating_duration_since(now);
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
+            if !self.again.is_empty() {
+                timeout = Some(Duration::ZERO);
+            }
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("[w{}] poll failed: {e}; worker exits", self.id);
+                return;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {
+                        if self.obey_control() {
+                            return;
+                        }
+                    }
+                    Token(t) if t < FIRST_SESSION => self.accept_on(t - FIRST_LISTENER),
+                    Token(t) => {
+                        let key = (t - FIRST_SESSION) / 2;
+                        let side = if (t - FIRST_SESSION) % 2 == 0 { Side::Client } else { Side::Server };
+                        self.with_session(key, |s, ctx| s.ready(side, event, ctx));
+                    }
+                }
+            }
+            for key in std::mem::take(&mut self.again) {
+                self.with_session(key, |s, ctx| s.run(ctx));
+            }
+            self.fire_timers();
+            if self.accept_paused_until.is_some_and(|t| t <= Instant::now()) {
+                self.accept_paused_until = None;
+                for i in 0..self.listeners.len() {
+                    self.accept_on(i);
+                }
+            }
+            if self.stopping && self.sessions.is_empty() {
+                log::debug!("[w{}] soft stop: no session left, exiting", self.id);
+                return;
+            }
+        }
+    }
+
+    /// Handles pending control messages; true when the worker must exit now.
+    fn obey_control(&mut self) -> bool {
+        while let Ok(message) = self.control.try_recv() {
+            match message {
+                Control::HardStop => return true,
+                Control::SoftStop => {
+                    self.stopping = true;
+                    for mut l in self.listeners.drain(..) {
+                        let _ = self.poll.registry().deregister(&mut l.socket);
+                    }
+                }
+            }
+        }
+        self.stopping && self.sessions.is_empty()
+    }
+
+    /// Accepts on listener `i` until it has no more connections or a limit is reached.
+    fn accept_on(&mut self, i: usize) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listeners.get(i) else { return };
+            let frontend = listener.frontend;
+            if !self.reserve_slot(frontend) {
+                // At a connection limit: look again soon (a slot may free in another worker).
+                self.accept_paused_until = Some(Instant::now() + LIMIT_RECHECK);
+                return;
+            }
+            match listener.socket.accept() {
+                Ok((stream, addr)) => self.open_session(frontend, stream, addr),
+                Err(e) => {
+                    self.release_slot(frontend);
+                    match e.kind() {
+                        ErrorKind::WouldBlock => return,
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted => continue,
+                        _ if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                        ) =>
+                        {
+                            log::warn!("[w{}] accept failed: {e}; pausing listeners for {ACCEPT_PAUSE:?}", self.id);
+                            self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                            return;
+                        }
+                        _ => {
+                            log::warn!("[w{}] accept failed: {e}", self.id);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes a connection slot under the global and the frontend `maxconn`; false at a limit.
+    fn reserve_slot(&self, frontend: usize) -> bool {
+        let rt = &self.runtime;
+        if rt.current_conns.fetch_add(1, Ordering::Relaxed) >= rt.maxconn {
+            rt.current_conns.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        let fe = &rt.frontends[frontend];
+        if fe.current_conns.fetch_add(1, Ordering::Relaxed) >= fe.maxconn.unwrap_or(usize::MAX) {
+            fe.current_conns.fetch_sub(1, Ordering::Relaxed);
+            rt.current_conns.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn release_slot(&self, frontend: usize) {
+        self.runtime.frontends[frontend].current_conns.fetch_sub(1, Ordering::Relaxed);
+        self.runtime.current_conns.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn open_session(&mut self, frontend: usize, stream: mio::net::TcpStream, addr: std::net::SocketAddr) {
+        let entry = self.sessions.vacant_entry();
+        let key = entry.key();
+        let tokens = (Token(FIRST_SESSION + 2 * key), Token(FIRST_SESSION + 2 * key + 1));
+        let mut ctx = Ctx {
+            registry: self.poll.registry(),
+            runtime: &self.runtime,
+            balancers: &mut self.balancers,
+            now: Instant::now(),
+        };
+        let mut session = match TcpSession::new(frontend, stream, addr, tokens, &mut ctx) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("[w{}] cannot set up a session for {addr}: {e}", self.id);
+                self.release_slot(frontend);
+                return;
+            }
+        };
+        let step = session.start(&mut ctx);
+        let id = self.next_session_id;
+        self.next_session_id += 1;
+        entry.insert((session, id));
+        self.after(key, step);
+    }
+
+    /// Runs `f` on session `key` and does what it asks.
+    fn with_session(&mut self, key: usize, f: impl FnOnce(&mut TcpSession, &mut Ctx<'_>) -> Step) {
+        let Some((session, _)) = self.sessions.get_mut(key) else { return };
+        let mut ctx = Ctx {
+            registry: self.poll.registry(),
+            runtime: &self.runtime,
+            balancers: &mut self.balancers,
+            now: Instant::now(),
+        };
+        let step = f(session, &mut ctx);
+        self.after(key, step);
+    }
+
+    /// Closes, reschedules or re-arms the timer of session `key` after it ran.
+    fn after(&mut self, key: usize, step: Step) {
+        match step {
+            Step::Close => {
+                if let Some((session, _)) = self.sessions.try_remove(key) {
+                    let mut ctx = Ctx {
+                        registry: self.poll.registry(),
+                        runtime: &self.runtime,
+                        balancers: &mut self.balancers,
+                        now: Instant::now(),
+                    };
+                    session.close(&mut ctx);
+                }
+                if self.stopping && self.sessions.is_empty() {
+                    // The loop exits on its next turn.
+                    self.again.clear();
+                }
+                // A slot freed: accepting may resume.
+                if self.accept_paused_until.is_some() && !self.stopping {
+                    self.accept_paused_until = Some(Instant::now());
+                }
+            }
+            Step::Again => {
+                self.again.push(key);
+                self.arm_timer(key);
+            }
+            Step::Wait => self.arm_timer(key),
+        }
+    }
+
+    fn arm_timer(&mut self, key: usize) {
+        if let Some((session, id)) = self.sessions.get(key)
+            && let Some(deadline) = session.deadline(&self.runtime)
+        {
+            self.timers.schedule(deadline, key, *id);
+        }
+    }
+
+    /// Runs the sessions whose deadline passed.
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some((key, id)) = self.timers.pop_expired(now) {
+            let Some((session, sid)) = self.sessions.get(key) else { continue };
+            if *sid != id {
+                continue; // the slot was reused by a newer session
+            }
+            match session.deadline(&self.runtime) {
+                Some(d) if d <= now => self.with_session(key, |s, ctx| s.timed_out(ctx)),
+                // The session moved since the timer was set: wait for its new deadline.
+                Some(d) => self.timers.schedule(d, key, id),
+                None => {}
+            }
+        }
+    }
+}

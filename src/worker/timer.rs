@@ -1,0 +1,73 @@
+//! Session deadlines, in a min-heap.
+//!
+//! A session's deadline moves every time it makes progress; rather than updating the heap
+//! each time, the worker schedules an entry and, when it fires, compares it with the
+//! session's current deadline, re-scheduling when the session has moved on. Entries carry the
+//! session's unique id, so an entry for a closed session whose slot was reused is ignored. A
+//! session keeps at most one pending entry, which bounds the heap by the number of sessions.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Instant;
+
+/// The timers of one worker.
+#[derive(Debug, Default)]
+pub struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    /// The pending entry of each session (by session id).
+    pending: HashMap<u64, Instant>,
+}
+
+impl Timers {
+    /// Makes sure session `id` (in slot `key`) runs at or before `deadline`.
+    pub fn schedule(&mut self, deadline: Instant, key: usize, id: u64) {
+        match self.pending.get(&id) {
+            // An earlier or equal entry is pending: it will fire and re-check.
+            Some(&at) if at <= deadline => {}
+            _ => {
+                self.pending.insert(id, deadline);
+                self.heap.push(Reverse((deadline, key, id)));
+            }
+        }
+    }
+
+    /// The earliest pending deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((d, _, _))| *d)
+    }
+
+    /// The next entry due at `now`, as (slot, session id).
+    pub fn pop_expired(&mut self, now: Instant) -> Option<(usize, u64)> {
+        loop {
+            let Reverse((deadline, key, id)) = *self.heap.peek()?;
+            if deadline > now {
+                return None;
+            }
+            self.heap.pop();
+            // Only the entry recorded as pending counts; older, later ones are stale.
+            if self.pending.get(&id) == Some(&deadline) {
+                self.pending.remove(&id);
+                return Some((key, id));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn one_pending_entry_per_session() {
+        let t0 = Instant::now();
+        let mut t = Timers::default();
+        t.schedule(t0 + Duration::from_secs(5), 1, 10);
+        t.schedule(t0 + Duration::from_secs(9), 1, 10);
+        t.schedule(t0 + Duration::from_secs(2), 1, 10);
+        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(2)));
+        assert_eq!(t.pop_expired(t0 + Duration::from_secs(3)), Some((1, 10)));
+        // The 5 s entry is stale: the 2 s one was the pending one.
+        assert_eq!(t.pop_expired(t0 + Duration::from_secs(10)), None);
+    }
+}
