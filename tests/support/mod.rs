@@ -98,3 +98,105 @@ pub fn check_config(name: &str, text: &str) -> Run {
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+pub mod backend;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (bound, read and released: the usual, tiny race).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A running `pylon`, stopped (by its PID) when dropped.
+pub struct Pylon {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    _dir: TempDir,
+}
+
+impl Pylon {
+    /// Starts `pylon -f` on `config` and waits for its "ready" line, the signal that every
+    /// listener is bound. Panics with pylon's output if it exits or is not ready in 10 s.
+    pub fn start(config: &str) -> Pylon {
+        let dir = TempDir::new();
+        let path = dir.write("pylon.cfg", config);
+        let mut child =
+            pylon().arg("-f").arg(&path).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start pylon");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().expect("stderr pipe");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if line.contains(" ready: ") {
+                    let _ = ready_tx.send(());
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+        let mut p = Pylon { child, stderr, _dir: dir };
+        if ready_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            let status = p.child.try_wait().ok().flatten();
+            panic!("pylon not ready (exit: {status:?}):\n{}", p.stderr());
+        }
+        p
+    }
+
+    /// Everything pylon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Sends `signal` to pylon.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill() with the PID of a child this test started and has not reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    /// Waits up to `timeout` for pylon to exit; its exit code, or `None` if still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Pylon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit (tests that open thousands of
+/// connections need more than the usual 1024).
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// `127.0.0.1:port`.
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
