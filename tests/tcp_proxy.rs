@@ -303,3 +303,44 @@ fn sigterm_exits_at_once() {
     assert_eq!(pylon.wait_exit(Duration::from_secs(2)), Some(0));
     assert!(start.elapsed() < Duration::from_secs(1), "took {:?}", start.elapsed());
 }
+
+#[test]
+fn hard_stop_after_bounds_a_soft_stop() {
+    let hold = Server::start("s1", Behaviour::NameThenHold);
+    let (cfg, port) = config("  hard-stop-after 300ms", "", "", &[server_line("s1", hold.port(), "")]);
+    let mut pylon = Pylon::start(&cfg);
+    let mut c = TcpStream::connect(local(port)).expect("connect");
+    assert_eq!(read_name(&mut c), "s1");
+    let start = Instant::now();
+    pylon.signal(libc::SIGUSR1);
+    // The session never ends by itself: hard-stop-after ends the process.
+    assert_eq!(pylon.wait_exit(Duration::from_secs(5)), Some(0), "{}", pylon.stderr());
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "stopped after {took:?}");
+    assert!(pylon.stderr().contains("hard-stop-after"), "{}", pylon.stderr());
+}
+
+#[test]
+fn use_backend_routes_by_the_client_address() {
+    let inside = Server::start("inside", Behaviour::NameThenEcho);
+    let outside = Server::start("outside", Behaviour::NameThenEcho);
+    let port = free_port();
+    let cfg = format!(
+        "{DEFAULTS}frontend fe\n  bind 127.0.0.1:{port}\n  acl trusted src 127.0.0.2/32 127.0.0.3\n  use_backend inside if trusted\n  default_backend outside\n\
+         backend inside\n  server i 127.0.0.1:{}\nbackend outside\n  server o 127.0.0.1:{}\n",
+        inside.port(),
+        outside.port()
+    );
+    let _pylon = Pylon::start(&cfg);
+    let from = |host: u8| {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        socket.bind(&SocketAddr::from(([127, 0, 0, host], 0)).into()).expect("bind");
+        socket.connect(&local(port).into()).expect("connect");
+        let mut c: TcpStream = socket.into();
+        read_name(&mut c)
+    };
+    assert_eq!(from(2), "inside");
+    assert_eq!(from(3), "inside");
+    assert_eq!(from(4), "outside");
+    assert_eq!(from(1), "outside");
+}

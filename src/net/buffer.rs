@@ -56,11 +56,53 @@ impl Buffer {
         Ok(n)
     }
 
+    /// Gives the memory back, for a pool to reuse.
+    pub fn into_bytes(self) -> Box<[u8]> {
+        self.bytes
+    }
+
     /// Moves the waiting bytes to the start, making the free space contiguous.
     fn shift(&mut self) {
         self.bytes.copy_within(self.start..self.end, 0);
         self.end -= self.start;
         self.start = 0;
+    }
+}
+
+/// A worker's free buffers, so that sessions do not allocate on the request path: a closed
+/// session gives its buffers back and the next one takes them. The pool keeps at most
+/// `max_free` buffers; more are freed.
+#[derive(Debug)]
+pub struct BufferPool {
+    size: usize,
+    max_free: usize,
+    free: Vec<Box<[u8]>>,
+}
+
+impl BufferPool {
+    /// A pool of buffers of `size` bytes, keeping at most `max_free` idle ones.
+    pub fn new(size: usize, max_free: usize) -> Self {
+        BufferPool { size, max_free, free: Vec::new() }
+    }
+
+    /// An empty buffer, reused when one is free.
+    pub fn take(&mut self) -> Buffer {
+        match self.free.pop() {
+            Some(bytes) => Buffer { bytes, start: 0, end: 0 },
+            None => Buffer::new(self.size),
+        }
+    }
+
+    /// Returns a buffer to the pool.
+    pub fn give(&mut self, buffer: Buffer) {
+        if self.free.len() < self.max_free && buffer.bytes.len() == self.size {
+            self.free.push(buffer.into_bytes());
+        }
+    }
+
+    /// Idle buffers held now.
+    pub fn idle(&self) -> usize {
+        self.free.len()
     }
 }
 
@@ -83,5 +125,17 @@ mod tests {
         b.write_to(&mut out).unwrap();
         assert_eq!(out, b"abcdefghij");
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn the_pool_reuses_and_bounds() {
+        let mut pool = BufferPool::new(16, 1);
+        let (a, b) = (pool.take(), pool.take());
+        pool.give(a);
+        pool.give(b);
+        assert_eq!(pool.idle(), 1);
+        let c = pool.take();
+        assert!(c.is_empty());
+        assert_eq!(pool.idle(), 0);
     }
 }

@@ -21,7 +21,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use crate::balance::{Balancer, PickContext};
-use crate::net::buffer::Buffer;
+use crate::net::buffer::{Buffer, BufferPool};
 use crate::net::readiness::Readiness;
 use crate::route::SampleSource;
 use crate::runtime::Runtime;
@@ -72,6 +72,8 @@ pub struct Ctx<'a> {
     pub balancers: &'a mut [Box<dyn Balancer>],
     /// Now, read once per loop.
     pub now: Instant,
+    /// The worker's free buffers.
+    pub buffers: &'a mut BufferPool,
 }
 
 /// A TCP session.
@@ -133,7 +135,6 @@ impl TcpSession {
         let local_addr = client.local_addr()?;
         client.set_nodelay(true)?;
         ctx.registry.register(&mut client, tokens.0, Interest::READABLE | Interest::WRITABLE)?;
-        let bufsize = ctx.runtime.bufsize;
         Ok(TcpSession {
             frontend,
             client,
@@ -145,8 +146,8 @@ impl TcpSession {
             server_index: None,
             state: State::Routing,
             attempts: 0,
-            c2s: Buffer::new(bufsize),
-            s2c: Buffer::new(bufsize),
+            c2s: ctx.buffers.take(),
+            s2c: ctx.buffers.take(),
             client_ready: Readiness::default(),
             server_ready: Readiness::default(),
             client_eof: false,
@@ -255,6 +256,15 @@ impl TcpSession {
     pub fn close(mut self, ctx: &mut Ctx<'_>) {
         let _ = ctx.registry.deregister(&mut self.client);
         self.drop_server(ctx);
+        if !matches!(&self.termination, b"--") {
+            log::debug!(
+                "[fe={} be={} {}] session closed: {}",
+                ctx.runtime.frontends[self.frontend].name,
+                self.server_label(ctx.runtime),
+                self.client_addr,
+                termination_cause(self.termination)
+            );
+        }
         let rt = ctx.runtime;
         let fe = &rt.frontends[self.frontend];
         let feconn = fe.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed).saturating_sub(1);
@@ -283,6 +293,9 @@ impl TcpSession {
             // Access logs go to stderr until the logging issue brings syslog targets.
             eprintln!("{}", line.render());
         }
+        let TcpSession { c2s, s2c, .. } = self;
+        ctx.buffers.give(c2s);
+        ctx.buffers.give(s2c);
     }
 
     fn backend_name<'r>(&self, rt: &'r Runtime) -> &'r str {
@@ -503,6 +516,19 @@ impl TcpSession {
             }
         }
         Step::Again
+    }
+}
+
+/// Why a session ended, in words, for its termination code.
+fn termination_cause(code: [u8; 2]) -> &'static str {
+    match &code {
+        b"SC" => "no server could be connected",
+        b"CD" => "error on the client side",
+        b"SD" => "error on the server side",
+        b"cD" => "client timeout",
+        b"sD" => "server timeout",
+        b"PR" => "no backend matched",
+        _ => "normal end",
     }
 }
 

@@ -23,6 +23,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::balance::{self, Balancer};
+use crate::net::buffer::BufferPool;
 use crate::proxy::tcp::{Ctx, Side, Step, TcpSession};
 use crate::runtime::Runtime;
 use timer::Timers;
@@ -42,6 +43,8 @@ const FIRST_LISTENER: usize = 1;
 const FIRST_SESSION: usize = 1 << 16;
 /// How long a listener pauses after the process ran out of file descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Free buffers a worker keeps for reuse (4 MiB at the default `tune.bufsize`).
+const MAX_IDLE_BUFFERS: usize = 256;
 /// How often a worker at its connection limit looks again for a free slot.
 const LIMIT_RECHECK: Duration = Duration::from_millis(20);
 
@@ -60,6 +63,8 @@ pub struct Worker {
     sessions: Slab<(TcpSession, u64)>,
     next_session_id: u64,
     balancers: Vec<Box<dyn Balancer>>,
+    /// Free session buffers.
+    buffers: BufferPool,
     timers: Timers,
     /// Sessions that yielded with work left.
     again: Vec<usize>,
@@ -87,6 +92,7 @@ impl Worker {
             listeners.push(Listener { socket, frontend });
         }
         let balancers = runtime.backends.iter().map(|b| balance::new_balancer(b.balance, &b.server_set)).collect();
+        let bufsize = runtime.bufsize;
         let worker = Worker {
             id,
             poll,
@@ -94,6 +100,7 @@ impl Worker {
             listeners,
             sessions: Slab::new(),
             next_session_id: 0,
+            buffers: BufferPool::new(bufsize, MAX_IDLE_BUFFERS),
             balancers,
             timers: Timers::default(),
             again: Vec::new(),
@@ -241,6 +248,7 @@ impl Worker {
             runtime: &self.runtime,
             balancers: &mut self.balancers,
             now: Instant::now(),
+            buffers: &mut self.buffers,
         };
         let mut session = match TcpSession::new(frontend, stream, addr, tokens, &mut ctx) {
             Ok(s) => s,
@@ -265,6 +273,7 @@ impl Worker {
             runtime: &self.runtime,
             balancers: &mut self.balancers,
             now: Instant::now(),
+            buffers: &mut self.buffers,
         };
         let step = f(session, &mut ctx);
         self.after(key, step);
@@ -280,6 +289,7 @@ impl Worker {
                         runtime: &self.runtime,
                         balancers: &mut self.balancers,
                         now: Instant::now(),
+                        buffers: &mut self.buffers,
                     };
                     session.close(&mut ctx);
                 }
