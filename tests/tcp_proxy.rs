@@ -344,3 +344,34 @@ fn use_backend_routes_by_the_client_address() {
     assert_eq!(from(4), "outside");
     assert_eq!(from(1), "outside");
 }
+
+/// `cpu-map auto:1/1-2 0-1` pins worker 1 to CPU 0 and worker 2 to CPU 1 (read back from
+/// `/proc/PID/task/*/status`).
+#[test]
+fn cpu_map_pins_workers() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("\n!!!!! SKIPPED: cpu_map_pins_workers needs 2 CPUs, this machine has {cpus} !!!!!\n");
+        return;
+    }
+    let echo = Server::start("echo", Behaviour::Echo);
+    let port = free_port();
+    let cfg = format!(
+        "global\n  nbthread 2\n  cpu-map auto:1/1-2 0-1\n{DEFAULTS}frontend fe\n  bind 127.0.0.1:{port}\n  default_backend be\nbackend be\n  server s1 127.0.0.1:{}\n",
+        echo.port()
+    );
+    let pylon = Pylon::start(&cfg);
+    let mut pinned = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{}/task", pylon.pid())).expect("/proc") {
+        let status = std::fs::read_to_string(task.expect("task").path().join("status")).unwrap_or_default();
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string());
+        if let (Some(name), Some(cpus)) = (field("Name:"), field("Cpus_allowed_list:")) {
+            if name.starts_with("pylon-w") {
+                pinned.insert(name, cpus);
+            }
+        }
+    }
+    let expected: std::collections::BTreeMap<String, String> =
+        [("pylon-w0".to_string(), "0".to_string()), ("pylon-w1".to_string(), "1".to_string())].into();
+    assert_eq!(pinned, expected);
+}

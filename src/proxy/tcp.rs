@@ -257,7 +257,7 @@ impl TcpSession {
         let _ = ctx.registry.deregister(&mut self.client);
         self.drop_server(ctx);
         if !matches!(&self.termination, b"--") {
-            log::debug!(
+            log::info!(
                 "[fe={} be={} {}] session closed: {}",
                 ctx.runtime.frontends[self.frontend].name,
                 self.server_label(ctx.runtime),
@@ -291,7 +291,9 @@ impl TcpSession {
                 retries: self.attempts.saturating_sub(1),
             };
             // Access logs go to stderr until the logging issue brings syslog targets.
-            eprintln!("{}", line.render());
+            use std::io::Write;
+            // A closed stderr loses the line, never the session (eprintln! would panic).
+            let _ = writeln!(std::io::stderr().lock(), "{}", line.render());
         }
         let TcpSession { c2s, s2c, .. } = self;
         ctx.buffers.give(c2s);
