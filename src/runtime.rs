@@ -164,7 +164,7 @@ impl Runtime {
                     acls: p.acls.clone(),
                     rules,
                     default_backend,
-                    timeouts: p.timeouts,
+                    timeouts: active(p.timeouts),
                     tcplog: p.tcplog,
                 }
             })
@@ -206,6 +206,20 @@ fn compile_backend(p: &Proxy) -> Backend {
         server_set,
         retries: p.retries,
         redispatch: p.redispatch.map(|r| r.interval),
-        timeouts: p.timeouts,
+        timeouts: active(p.timeouts),
+    }
+}
+
+/// The timeouts that apply: HAProxy reads a zero timeout as no timeout at all.
+fn active(t: Timeouts) -> Timeouts {
+    let f = |d: Option<Duration>| d.filter(|d| !d.is_zero());
+    Timeouts {
+        connect: f(t.connect),
+        client: f(t.client),
+        server: f(t.server),
+        tunnel: f(t.tunnel),
+        client_fin: f(t.client_fin),
+        server_fin: f(t.server_fin),
+        queue: f(t.queue),
     }
 }

@@ -375,3 +375,45 @@ fn cpu_map_pins_workers() {
         [("pylon-w0".to_string(), "0".to_string()), ("pylon-w1".to_string(), "1".to_string())].into();
     assert_eq!(pinned, expected);
 }
+
+/// A frontend at its `maxconn` stops accepting; another frontend of the same worker does not.
+#[test]
+fn a_full_frontend_does_not_block_another() {
+    let hold = Server::start("s1", Behaviour::NameThenHold);
+    let (pa, pb) = (free_port(), free_port());
+    let cfg = format!(
+        "global\n  nbthread 1\n{DEFAULTS}frontend a\n  bind 127.0.0.1:{pa}\n  maxconn 1\n  default_backend be\n\
+         frontend b\n  bind 127.0.0.1:{pb}\n  default_backend be\nbackend be\n  server s1 127.0.0.1:{}\n",
+        hold.port()
+    );
+    let _pylon = Pylon::start(&cfg);
+    let mut first = TcpStream::connect(local(pa)).expect("connect a");
+    assert_eq!(read_name(&mut first), "s1");
+    // A second client of `a` waits in the kernel's queue…
+    let _waiting = TcpStream::connect(local(pa)).expect("connect a again");
+    // …while `b` answers at once.
+    let start = Instant::now();
+    assert_eq!(which_server(pb), "s1");
+    assert!(start.elapsed() < Duration::from_millis(500), "b answered after {:?}", start.elapsed());
+}
+
+/// As in HAProxy, a zero timeout means no timeout.
+#[test]
+fn a_zero_timeout_means_none() {
+    let echo = Server::start("echo", Behaviour::Echo);
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n  mode tcp\n  timeout connect 0\n  timeout client 0\n  timeout server 0\nfrontend fe\n  bind 127.0.0.1:{port}\n  default_backend be\nbackend be\n  server s1 127.0.0.1:{}\n",
+        echo.port()
+    );
+    let _pylon = Pylon::start(&cfg);
+    let mut c = TcpStream::connect(local(port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    let mut buf = [0u8; 4];
+    // Nothing to read, and the tunnel is not closed either: the read times out.
+    let idle = c.read(&mut buf).expect_err("no data and no close within 300 ms");
+    assert!(matches!(idle.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut), "{idle}");
+    c.write_all(b"ping").expect("send");
+    c.read_exact(&mut buf).expect("echo");
+    assert_eq!(&buf, b"ping");
+}

@@ -68,6 +68,14 @@ impl ConnCounts {
         }
     }
 
+    /// Takes a connection slot on server `i` unless it already holds `limit` connections;
+    /// true when taken. Atomic, so that workers racing for the last slot cannot overshoot.
+    pub fn try_acquire(&self, i: usize, limit: Option<u32>) -> bool {
+        let Some(c) = self.counts.get(i) else { return false };
+        let max = limit.unwrap_or(u32::MAX);
+        c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1)).is_ok()
+    }
+
     /// Counts a connection to server `i` as finished.
     pub fn release(&self, i: usize) {
         if let Some(c) = self.counts.get(i) {

@@ -90,6 +90,8 @@ pub struct TcpSession {
     state: State,
     /// Connect attempts made.
     attempts: u32,
+    /// Servers passed over because they were full when their slot was taken.
+    full_skips: usize,
     /// Client to server, server to client.
     c2s: Buffer,
     s2c: Buffer,
@@ -146,6 +148,7 @@ impl TcpSession {
             server_index: None,
             state: State::Routing,
             attempts: 0,
+            full_skips: 0,
             c2s: ctx.buffers.take(),
             s2c: ctx.buffers.take(),
             client_ready: Readiness::default(),
@@ -209,15 +212,16 @@ impl TcpSession {
             State::Routing => None,
             State::Connecting { since } => be.and_then(|b| b.timeouts.connect).map(|t| since + t),
             State::Tunnel => {
+                // `timeout tunnel` replaces client and server; once a side has half-closed,
+                // its `-fin` timeout applies instead, as in HAProxy.
                 let tunnel = be.and_then(|b| b.timeouts.tunnel);
-                let client = tunnel.or(if self.client_eof {
-                    fe.timeouts.client_fin.or(fe.timeouts.client)
-                } else {
-                    fe.timeouts.client
-                });
-                let server = tunnel.or_else(|| {
-                    let t = be.map(|b| b.timeouts)?;
-                    if self.server_eof { t.server_fin.or(t.server) } else { t.server }
+                let client = match fe.timeouts.client_fin {
+                    Some(fin) if self.client_eof => Some(fin),
+                    _ => tunnel.or(fe.timeouts.client),
+                };
+                let server = be.and_then(|b| match b.timeouts.server_fin {
+                    Some(fin) if self.server_eof => Some(fin),
+                    _ => tunnel.or(b.timeouts.server),
                 });
                 let c = client.map(|t| self.client_last + t);
                 let s = server.map(|t| self.server_last + t);
@@ -363,28 +367,39 @@ impl TcpSession {
                 self.termination = *b"SC";
                 return Step::Close;
             };
+            // The balancer saw a free slot, but another worker may have taken it since: the
+            // slot is taken atomically here, and a full server is passed over.
+            if !be.conns.try_acquire(server, be.server_set.servers[server].maxconn) {
+                if failed == Some(server) || self.full_skips >= be.servers.len() {
+                    log::info!("[be={}] every usable server is full", be.name);
+                    self.termination = *b"SC";
+                    return Step::Close;
+                }
+                self.full_skips += 1;
+                failed = Some(server);
+                continue;
+            }
             self.attempts += 1;
             self.server_index = Some(server);
             let Some(addr) = be.servers[server].addr_for(self.local_addr.port()) else {
+                be.conns.release(server);
                 failed = Some(server);
                 continue;
             };
             match TcpStream::connect(addr) {
                 Ok(mut stream) => {
-                    if ctx
-                        .registry
-                        .register(&mut stream, self.server_token, Interest::READABLE | Interest::WRITABLE)
-                        .is_err()
-                    {
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if ctx.registry.register(&mut stream, self.server_token, interest).is_err() {
+                        be.conns.release(server);
                         failed = Some(server);
                         continue;
                     }
-                    be.conns.acquire(server);
                     self.server = Some(stream);
                     self.state = State::Connecting { since: ctx.now };
                     return Step::Wait;
                 }
                 Err(e) => {
+                    be.conns.release(server);
                     log::info!("[be={}/{}] connect to {addr} failed: {e}", be.name, be.servers[server].name);
                     failed = Some(server);
                 }

@@ -48,10 +48,19 @@ const MAX_IDLE_BUFFERS: usize = 256;
 /// How often a worker at its connection limit looks again for a free slot.
 const LIMIT_RECHECK: Duration = Duration::from_millis(20);
 
+/// The outcome of asking for a connection slot.
+enum Slot {
+    Taken,
+    FrontendFull,
+    GlobalFull,
+}
+
 /// One accepting socket of this worker.
 struct Listener {
     socket: TcpListener,
     frontend: usize,
+    /// Accepting on this listener waits until then: its frontend was at its `maxconn`.
+    paused_until: Option<Instant>,
 }
 
 /// A worker and everything it owns.
@@ -70,7 +79,8 @@ pub struct Worker {
     again: Vec<usize>,
     control: Receiver<Control>,
     stopping: bool,
-    /// Accepting is paused (connection limit, or no file descriptor) until this time.
+    /// Accepting on every listener is paused until this time: the global `maxconn` was
+    /// reached, or the process ran out of file descriptors.
     accept_paused_until: Option<Instant>,
 }
 
@@ -89,7 +99,7 @@ impl Worker {
         for (i, (std_socket, frontend)) in sockets.into_iter().enumerate() {
             let mut socket = TcpListener::from_std(std_socket);
             poll.registry().register(&mut socket, Token(FIRST_LISTENER + i), Interest::READABLE)?;
-            listeners.push(Listener { socket, frontend });
+            listeners.push(Listener { socket, frontend, paused_until: None });
         }
         let balancers = runtime.backends.iter().map(|b| balance::new_balancer(b.balance, &b.server_set)).collect();
         let bufsize = runtime.bufsize;
@@ -117,7 +127,8 @@ impl Worker {
         loop {
             let now = Instant::now();
             let mut timeout = self.timers.next_deadline().map(|d| d.saturating_duration_since(now));
-            if let Some(until) = self.accept_paused_until {
+            let pauses = self.listeners.iter().filter_map(|l| l.paused_until).chain(self.accept_paused_until);
+            if let Some(until) = pauses.min() {
                 let wait = until.saturating_duration_since(now);
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
@@ -150,12 +161,7 @@ impl Worker {
                 self.with_session(key, |s, ctx| s.run(ctx));
             }
             self.fire_timers();
-            if self.accept_paused_until.is_some_and(|t| t <= Instant::now()) {
-                self.accept_paused_until = None;
-                for i in 0..self.listeners.len() {
-                    self.accept_on(i);
-                }
-            }
+            self.resume_accepting();
             if self.stopping && self.sessions.is_empty() {
                 log::debug!("[w{}] soft stop: no session left, exiting", self.id);
                 return;
@@ -179,6 +185,25 @@ impl Worker {
         self.stopping && self.sessions.is_empty()
     }
 
+    /// Retries the listeners whose pause ended (edge-triggered readiness was consumed when
+    /// they paused, so no new event would come for connections already waiting).
+    fn resume_accepting(&mut self) {
+        let now = Instant::now();
+        if self.accept_paused_until.is_some_and(|t| t > now) {
+            return;
+        }
+        let all = self.accept_paused_until.take().is_some();
+        for i in 0..self.listeners.len() {
+            let due = self.listeners[i].paused_until.is_some_and(|t| t <= now);
+            if due {
+                self.listeners[i].paused_until = None;
+            }
+            if due || all {
+                self.accept_on(i);
+            }
+        }
+    }
+
     /// Accepts on listener `i` until it has no more connections or a limit is reached.
     fn accept_on(&mut self, i: usize) {
         if self.accept_paused_until.is_some() {
@@ -186,11 +211,22 @@ impl Worker {
         }
         loop {
             let Some(listener) = self.listeners.get(i) else { return };
-            let frontend = listener.frontend;
-            if !self.reserve_slot(frontend) {
-                // At a connection limit: look again soon (a slot may free in another worker).
-                self.accept_paused_until = Some(Instant::now() + LIMIT_RECHECK);
+            if listener.paused_until.is_some() {
                 return;
+            }
+            let frontend = listener.frontend;
+            match self.reserve_slot(frontend) {
+                Slot::Taken => {}
+                // At a limit: look again soon (a slot may free in another worker). Only this
+                // listener waits when only its frontend is full.
+                Slot::FrontendFull => {
+                    self.listeners[i].paused_until = Some(Instant::now() + LIMIT_RECHECK);
+                    return;
+                }
+                Slot::GlobalFull => {
+                    self.accept_paused_until = Some(Instant::now() + LIMIT_RECHECK);
+                    return;
+                }
             }
             match listener.socket.accept() {
                 Ok((stream, addr)) => self.open_session(frontend, stream, addr),
@@ -218,20 +254,20 @@ impl Worker {
         }
     }
 
-    /// Takes a connection slot under the global and the frontend `maxconn`; false at a limit.
-    fn reserve_slot(&self, frontend: usize) -> bool {
+    /// Takes a connection slot under the global and the frontend `maxconn`.
+    fn reserve_slot(&self, frontend: usize) -> Slot {
         let rt = &self.runtime;
         if rt.current_conns.fetch_add(1, Ordering::Relaxed) >= rt.maxconn {
             rt.current_conns.fetch_sub(1, Ordering::Relaxed);
-            return false;
+            return Slot::GlobalFull;
         }
         let fe = &rt.frontends[frontend];
         if fe.current_conns.fetch_add(1, Ordering::Relaxed) >= fe.maxconn.unwrap_or(usize::MAX) {
             fe.current_conns.fetch_sub(1, Ordering::Relaxed);
             rt.current_conns.fetch_sub(1, Ordering::Relaxed);
-            return false;
+            return Slot::FrontendFull;
         }
-        true
+        Slot::Taken
     }
 
     fn release_slot(&self, frontend: usize) {
@@ -297,9 +333,17 @@ impl Worker {
                     // The loop exits on its next turn.
                     self.again.clear();
                 }
-                // A slot freed: accepting may resume.
-                if self.accept_paused_until.is_some() && !self.stopping {
-                    self.accept_paused_until = Some(Instant::now());
+                // A slot freed: paused accepting may resume at once.
+                if !self.stopping {
+                    let now = Instant::now();
+                    if self.accept_paused_until.is_some() {
+                        self.accept_paused_until = Some(now);
+                    }
+                    for l in &mut self.listeners {
+                        if l.paused_until.is_some() {
+                            l.paused_until = Some(now);
+                        }
+                    }
                 }
             }
             Step::Again => {
