@@ -29,6 +29,11 @@ impl Buffer {
         self.start == self.end
     }
 
+    /// Bytes that can be read in now (after moving the waiting bytes to the start).
+    pub fn free_space(&self) -> usize {
+        self.bytes.len() - self.len()
+    }
+
     /// True when no byte can be read in.
     pub fn is_full(&self) -> bool {
         self.len() == self.bytes.len()

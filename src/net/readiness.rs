@@ -11,6 +11,9 @@ pub struct Readiness {
     pub readable: bool,
     /// A write may make progress.
     pub writable: bool,
+    /// The peer's end of stream (or an error) was reported: a read must collect it even after
+    /// a short read.
+    pub read_closed: bool,
 }
 
 impl Readiness {
@@ -20,5 +23,15 @@ impl Readiness {
         let hint = event.is_error() || event.is_read_closed() || event.is_write_closed();
         self.readable |= event.is_readable() || hint;
         self.writable |= event.is_writable() || hint;
+        self.read_closed |= event.is_read_closed() || event.is_error();
+    }
+
+    /// Records a read that filled less than the room it had: the socket's receive queue is
+    /// empty, and edge-triggered epoll will report the next data, so the read that would only
+    /// say `WouldBlock` is skipped. An end of stream already reported still gets its read.
+    pub fn short_read(&mut self) {
+        if !self.read_closed {
+            self.readable = false;
+        }
     }
 }

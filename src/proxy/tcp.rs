@@ -462,9 +462,15 @@ impl TcpSession {
             let Some(server) = self.server.as_mut() else { return Step::Close };
             // Client to server.
             if self.client_ready.readable && !self.client_eof && !self.c2s.is_full() {
+                let room = self.c2s.free_space();
                 match self.c2s.read_from(&mut self.client) {
                     Ok(0) => self.client_eof = true,
-                    Ok(_) => self.client_last = ctx.now,
+                    Ok(n) => {
+                        self.client_last = ctx.now;
+                        if n < room {
+                            self.client_ready.short_read();
+                        }
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => self.client_ready.readable = false,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(_) => {
@@ -493,9 +499,15 @@ impl TcpSession {
             }
             // Server to client.
             if self.server_ready.readable && !self.server_eof && !self.s2c.is_full() {
+                let room = self.s2c.free_space();
                 match self.s2c.read_from(server) {
                     Ok(0) => self.server_eof = true,
-                    Ok(_) => self.server_last = ctx.now,
+                    Ok(n) => {
+                        self.server_last = ctx.now;
+                        if n < room {
+                            self.server_ready.short_read();
+                        }
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => self.server_ready.readable = false,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(_) => {
