@@ -48,6 +48,20 @@ const MAX_IDLE_BUFFERS: usize = 256;
 /// How often a worker at its connection limit looks again for a free slot.
 const LIMIT_RECHECK: Duration = Duration::from_millis(20);
 
+/// The [`Ctx`] a session runs with, borrowing the worker's fields one by one (so that the
+/// slab of sessions can stay borrowed at the same time).
+macro_rules! session_ctx {
+    ($worker:ident) => {
+        Ctx {
+            registry: $worker.poll.registry(),
+            runtime: &$worker.runtime,
+            balancers: &mut $worker.balancers,
+            now: Instant::now(),
+            buffers: &mut $worker.buffers,
+        }
+    };
+}
+
 /// The outcome of asking for a connection slot.
 enum Slot {
     Taken,
@@ -279,13 +293,7 @@ impl Worker {
         let entry = self.sessions.vacant_entry();
         let key = entry.key();
         let tokens = (Token(FIRST_SESSION + 2 * key), Token(FIRST_SESSION + 2 * key + 1));
-        let mut ctx = Ctx {
-            registry: self.poll.registry(),
-            runtime: &self.runtime,
-            balancers: &mut self.balancers,
-            now: Instant::now(),
-            buffers: &mut self.buffers,
-        };
+        let mut ctx = session_ctx!(self);
         let mut session = match TcpSession::new(frontend, stream, addr, tokens, &mut ctx) {
             Ok(s) => s,
             Err(e) => {
@@ -304,13 +312,7 @@ impl Worker {
     /// Runs `f` on session `key` and does what it asks.
     fn with_session(&mut self, key: usize, f: impl FnOnce(&mut TcpSession, &mut Ctx<'_>) -> Step) {
         let Some((session, _)) = self.sessions.get_mut(key) else { return };
-        let mut ctx = Ctx {
-            registry: self.poll.registry(),
-            runtime: &self.runtime,
-            balancers: &mut self.balancers,
-            now: Instant::now(),
-            buffers: &mut self.buffers,
-        };
+        let mut ctx = session_ctx!(self);
         let step = f(session, &mut ctx);
         self.after(key, step);
     }
@@ -320,13 +322,7 @@ impl Worker {
         match step {
             Step::Close => {
                 if let Some((session, _)) = self.sessions.try_remove(key) {
-                    let mut ctx = Ctx {
-                        registry: self.poll.registry(),
-                        runtime: &self.runtime,
-                        balancers: &mut self.balancers,
-                        now: Instant::now(),
-                        buffers: &mut self.buffers,
-                    };
+                    let mut ctx = session_ctx!(self);
                     session.close(&mut ctx);
                 }
                 if self.stopping && self.sessions.is_empty() {
