@@ -9,6 +9,7 @@
 pub mod balance;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod logging;
 pub mod master;
 pub mod net;
