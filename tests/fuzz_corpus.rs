@@ -52,3 +52,25 @@ fn every_corpus_file_loads_and_renders_without_panicking() {
         failures.join("\n")
     );
 }
+
+#[path = "support/differential.rs"]
+mod differential;
+
+/// The HTTP head corpus: pylon's parser never panics and agrees with `httparse` on every head
+/// both accept.
+#[test]
+fn http_head_corpus_agrees_with_httparse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/http_head");
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("corpus entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(files.len() >= 10, "expected at least 10 HTTP corpus files, found {}", files.len());
+    for path in files {
+        let bytes = std::fs::read(&path).expect("corpus file");
+        if let Err(d) = differential::compare_request(&bytes) {
+            panic!("{}: {d}", path.display());
+        }
+    }
+}
