@@ -7,6 +7,7 @@
 //! the ambiguities that let requests be smuggled past a proxy. Both are sans-IO: they take
 //! byte slices and return values, so they are tested without sockets.
 
+pub mod body;
 pub mod chars;
 pub mod parse;
 pub mod semantics;
