@@ -203,17 +203,20 @@ impl HeadParser {
             let lf = self.scan + rel;
             let end = if lf > self.line_start && buf[lf - 1] == b'\r' { lf - 1 } else { lf };
             let start = self.line_start;
-            if let Some(cr) = buf[start..end].iter().position(|&b| b == b'\r') {
-                return Err(ParseError { kind: ErrorKind::BareCr, pos: start + cr });
-            }
             self.line_start = lf + 1;
             self.scan = lf + 1;
+            // No byte class accepts CR, so a bare CR always fails a line's checks; which CR it
+            // was is only looked for then, keeping the common path to two passes per line.
+            let bare_cr = |e: ParseError| match buf[start..end].iter().position(|&b| b == b'\r') {
+                Some(cr) => ParseError { kind: ErrorKind::BareCr, pos: start + cr },
+                None => e,
+            };
             match self.state {
                 State::StartLine if start == end && self.kind == Kind::Request => continue,
                 State::StartLine => {
                     match self.kind {
-                        Kind::Request => self.request_line(buf, start, end)?,
-                        Kind::Response => self.status_line(buf, start, end)?,
+                        Kind::Request => self.request_line(buf, start, end).map_err(bare_cr)?,
+                        Kind::Response => self.status_line(buf, start, end).map_err(bare_cr)?,
                     }
                     self.state = State::Headers;
                 }
@@ -221,7 +224,7 @@ impl HeadParser {
                     self.head.len = lf + 1;
                     return Ok(Progress::Complete);
                 }
-                State::Headers => self.header_line(buf, start, end)?,
+                State::Headers => self.header_line(buf, start, end).map_err(bare_cr)?,
             }
         }
     }
