@@ -11,3 +11,4 @@ pub mod body;
 pub mod chars;
 pub mod parse;
 pub mod semantics;
+pub mod write;

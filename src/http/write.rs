@@ -1,0 +1,214 @@
+//! The outgoing head: the one copy a request head makes on its way to a server.
+//!
+//! The head is rebuilt from the spans of the parsed one into the outgoing buffer: the request
+//! line in origin form (an absolute-form target loses its scheme and authority, RFC 9112
+//! §3.2.2, and any fragment is dropped), `HTTP/1.1`, then every header except the hop-by-hop
+//! ones (`Connection` and the headers it names, `Keep-Alive`, `Proxy-Connection`, `TE`,
+//! `Trailer`, `Upgrade` unless the connection is being upgraded), then the headers pylon adds.
+//! Bodies keep their framing, so `Content-Length` and `Transfer-Encoding` pass unchanged.
+
+use std::net::IpAddr;
+
+use super::parse::{Head, Span};
+
+/// The most header names a `Connection` header may list for removal; more is refused.
+pub const MAX_CONNECTION_TOKENS: usize = 16;
+
+/// What pylon adds to or changes in a forwarded request head.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestEdits {
+    /// Ask the server to close after this exchange (`Connection: close`).
+    pub close: bool,
+    /// Keep `Upgrade` and send `Connection: upgrade` (a WebSocket handshake).
+    pub upgrade: bool,
+    /// `option forwardfor`: the client address to append as `X-Forwarded-For`.
+    pub forwarded_for: Option<IpAddr>,
+}
+
+/// Why a head could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteError {
+    /// The head does not fit the outgoing buffer (`tune.bufsize` less what is in use).
+    TooLarge,
+    /// `Connection` lists more than [`MAX_CONNECTION_TOKENS`] headers.
+    TooManyConnectionTokens,
+}
+
+/// A bounded writer into the outgoing buffer.
+struct Out<'o> {
+    buf: &'o mut [u8],
+    len: usize,
+}
+
+impl Out<'_> {
+    fn push(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        let end = self.len + bytes.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(WriteError::TooLarge)?;
+        dst.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Writes the request head parsed from `src` into `out`, with `edits`; returns its length.
+pub fn write_request_head(head: &Head, src: &[u8], edits: &RequestEdits, out: &mut [u8]) -> Result<usize, WriteError> {
+    let mut o = Out { buf: out, len: 0 };
+    o.push(head.method.of(src))?;
+    o.push(b" ")?;
+    let (prefix, target) = origin_form(head.target.of(src));
+    o.push(prefix)?;
+    o.push(target)?;
+    o.push(b" HTTP/1.1\r\n")?;
+    // The headers `Connection` names are hop-by-hop too.
+    let mut named: [&[u8]; MAX_CONNECTION_TOKENS] = [&[]; MAX_CONNECTION_TOKENS];
+    let mut count = 0;
+    for h in head.headers.iter().filter(|h| h.name.of(src).eq_ignore_ascii_case(b"connection")) {
+        for token in h.value.of(src).split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|t| !t.is_empty()) {
+            *named.get_mut(count).ok_or(WriteError::TooManyConnectionTokens)? = token;
+            count += 1;
+        }
+    }
+    let named = &named[..count];
+    for h in &head.headers {
+        let name = h.name.of(src);
+        let hop_by_hop = [&b"connection"[..], b"keep-alive", b"proxy-connection", b"te", b"trailer"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+            || (name.eq_ignore_ascii_case(b"upgrade") && !edits.upgrade)
+            || named.iter().any(|n| name.eq_ignore_ascii_case(n) && !n.eq_ignore_ascii_case(b"upgrade"));
+        if hop_by_hop {
+            continue;
+        }
+        write_header(&mut o, name, h.value, src)?;
+    }
+    if edits.upgrade {
+        o.push(b"Connection: upgrade\r\n")?;
+    } else if edits.close {
+        o.push(b"Connection: close\r\n")?;
+    }
+    if let Some(ip) = edits.forwarded_for {
+        o.push(b"X-Forwarded-For: ")?;
+        let mut text = [0u8; 64];
+        let n = format_ip(ip, &mut text);
+        o.push(&text[..n])?;
+        o.push(b"\r\n")?;
+    }
+    o.push(b"\r\n")?;
+    Ok(o.len)
+}
+
+fn write_header(o: &mut Out<'_>, name: &[u8], value: Span, src: &[u8]) -> Result<(), WriteError> {
+    o.push(name)?;
+    o.push(b": ")?;
+    o.push(value.of(src))?;
+    o.push(b"\r\n")
+}
+
+/// The origin form of a request target, as a prefix to write first and the rest:
+/// `http://host:port/p?q#f` becomes `/p?q`, `http://host?q` becomes `/` + `?q` (an empty path
+/// is `/`, RFC 9112 §3.2.1); a target without an authority keeps its path and query; the
+/// fragment is dropped in every form.
+pub fn origin_form(target: &[u8]) -> (&'static [u8], &[u8]) {
+    let target = match target.iter().position(|&b| b == b'#') {
+        Some(hash) => &target[..hash],
+        None => target,
+    };
+    let Some(scheme_end) = find(target, b"://") else { return (b"", target) };
+    if !target[..scheme_end].iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
+        return (b"", target);
+    }
+    let after = &target[scheme_end + 3..];
+    match after.iter().position(|&b| b == b'/' || b == b'?') {
+        Some(p) if after[p] == b'/' => (b"", &after[p..]),
+        Some(p) => (b"/", &after[p..]),
+        None => (b"/", b""),
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Formats `ip` into `out` without allocating; returns the length.
+fn format_ip(ip: IpAddr, out: &mut [u8; 64]) -> usize {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut out[..]);
+    // 64 bytes hold any IPv4 or IPv6 address in text.
+    let _ = write!(cursor, "{ip}");
+    cursor.position() as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::{HeadParser, Kind, Progress};
+    use super::*;
+
+    fn rewrite(text: &str, edits: RequestEdits) -> Result<String, WriteError> {
+        let mut p = HeadParser::new(Kind::Request, 101);
+        assert_eq!(p.parse(text.as_bytes()), Ok(Progress::Complete));
+        let mut out = [0u8; 1024];
+        let n = write_request_head(&p.head, text.as_bytes(), &edits, &mut out)?;
+        Ok(String::from_utf8_lossy(&out[..n]).into_owned())
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let got = rewrite(
+            "GET /p HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: 5\r\nX-Secret: s\r\nTE: trailers\r\nProxy-Connection: x\r\nUpgrade: h2c\r\nAccept: */*\r\n\r\n",
+            RequestEdits::default(),
+        )
+        .unwrap();
+        assert_eq!(got, "GET /p HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n");
+    }
+
+    #[test]
+    fn upgrade_close_and_forwarded_for() {
+        let ws =
+            "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n";
+        let got = rewrite(ws, RequestEdits { upgrade: true, ..Default::default() }).unwrap();
+        assert_eq!(
+            got,
+            "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nConnection: upgrade\r\n\r\n"
+        );
+        let got = rewrite(
+            "POST / HTTP/1.0\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nContent-Length: 2\r\n\r\n",
+            RequestEdits { close: true, forwarded_for: Some("10.0.0.7".parse().unwrap()), ..Default::default() },
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            "POST / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nContent-Length: 2\r\nConnection: close\r\nX-Forwarded-For: 10.0.0.7\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn targets_in_origin_form() {
+        let joined = |t: &[u8]| {
+            let (prefix, rest) = origin_form(t);
+            [prefix, rest].concat()
+        };
+        assert_eq!(joined(b"/a/b?c=d#frag"), b"/a/b?c=d");
+        assert_eq!(joined(b"http://example.com:8080/p?q"), b"/p?q");
+        assert_eq!(joined(b"https://example.com"), b"/");
+        assert_eq!(joined(b"http://example.com?q#f"), b"/?q");
+        assert_eq!(joined(b"*"), b"*");
+        assert_eq!(joined(b"/redirect?to=http://x/"), b"/redirect?to=http://x/");
+    }
+
+    #[test]
+    fn bounded_output() {
+        let mut p = HeadParser::new(Kind::Request, 101);
+        let text = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        assert_eq!(p.parse(text), Ok(Progress::Complete));
+        let mut small = [0u8; 20];
+        assert_eq!(write_request_head(&p.head, text, &RequestEdits::default(), &mut small), Err(WriteError::TooLarge));
+        let many = format!("GET / HTTP/1.1\r\nHost: a\r\nConnection: {}\r\n\r\n", vec!["x"; 17].join(","));
+        let mut p = HeadParser::new(Kind::Request, 101);
+        assert_eq!(p.parse(many.as_bytes()), Ok(Progress::Complete));
+        let mut out = [0u8; 1024];
+        assert_eq!(
+            write_request_head(&p.head, many.as_bytes(), &RequestEdits::default(), &mut out),
+            Err(WriteError::TooManyConnectionTokens)
+        );
+    }
+}
