@@ -1,0 +1,93 @@
+//! The responses pylon writes itself, in HAProxy's words and shape, so that clients, tests and
+//! monitoring that know HAProxy's error pages see the same thing:
+//!
+//! ```text
+//! HTTP/1.1 503 Service Unavailable
+//! content-length: 107
+//! cache-control: no-cache
+//! content-type: text/html
+//! connection: close
+//!
+//! <html><body><h1>503 Service Unavailable</h1>
+//! No server is available to handle this request.
+//! </body></html>
+//! ```
+//!
+//! Each is built once, on first use, and then served as a static byte string: answering costs
+//! no allocation. (`errorfile` replaces them with the HTTP issue's configuration keywords.)
+
+use std::sync::LazyLock;
+
+/// The statuses pylon answers itself, with their reason phrase and HAProxy's message.
+const STATUSES: &[(u16, &str, &str)] = &[
+    (400, "Bad Request", "Your browser sent an invalid request."),
+    (401, "Unauthorized", "You need a valid user and password to access this content."),
+    (403, "Forbidden", "Request forbidden by administrative rules."),
+    (404, "Not Found", "The resource could not be found."),
+    (
+        405,
+        "Method Not Allowed",
+        "A request was made of a resource using a request method not supported by that resource",
+    ),
+    (408, "Request Time-out", "Your browser didn't send a complete request in time."),
+    (410, "Gone", "The resource is no longer available and will not be available again."),
+    (413, "Payload Too Large", "The request entity exceeds the maximum allowed."),
+    (414, "URI Too Long", "The request line is too long."),
+    (425, "Too Early", "Your browser sent early data."),
+    (429, "Too Many Requests", "You have sent too many requests in a given amount of time."),
+    (431, "Request Header Fields Too Large", "The request's header fields are too large."),
+    (500, "Internal Server Error", "An internal server error occurred."),
+    (501, "Not Implemented", "The server does not support the functionality required to fulfill the request."),
+    (502, "Bad Gateway", "The server returned an invalid or incomplete response."),
+    (503, "Service Unavailable", "No server is available to handle this request."),
+    (504, "Gateway Time-out", "The server didn't respond in time."),
+];
+
+static ANSWERS: LazyLock<Vec<(u16, Vec<u8>)>> = LazyLock::new(|| {
+    STATUSES
+        .iter()
+        .map(|&(code, reason, message)| {
+            let body = format!("<html><body><h1>{code} {reason}</h1>\n{message}\n</body></html>\n");
+            let head = format!(
+                "HTTP/1.1 {code} {reason}\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            (code, [head.into_bytes(), body.into_bytes()].concat())
+        })
+        .collect()
+});
+
+/// The whole response pylon sends for `status`; statuses it has no page for get the 500 page.
+pub fn answer(status: u16) -> &'static [u8] {
+    let answers = &*ANSWERS;
+    answers.iter().find(|(code, _)| *code == status).or_else(|| answers.iter().find(|(code, _)| *code == 500)).map_or(
+        &b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"[..],
+        |(_, bytes)| bytes,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse::{HeadParser, Kind, Progress};
+    use crate::http::semantics::{Framing, response_info};
+
+    #[test]
+    fn every_answer_is_a_well_framed_response() {
+        for &(code, reason, message) in STATUSES {
+            let bytes = answer(code);
+            let mut p = HeadParser::new(Kind::Response, 16);
+            assert_eq!(p.parse(bytes), Ok(Progress::Complete), "{code}");
+            assert_eq!(p.head.status, code);
+            assert_eq!(p.head.reason.of(bytes), reason.as_bytes());
+            let info = response_info(&p.head, bytes, false).expect("framing");
+            let body = &bytes[p.head.len..];
+            assert_eq!(info.framing, Framing::Length(body.len() as u64), "{code}");
+            assert!(info.close);
+            assert!(String::from_utf8_lossy(body).contains(message));
+        }
+        let exact = "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 107\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n";
+        assert_eq!(answer(503), exact.as_bytes());
+        assert_eq!(answer(599), answer(500));
+    }
+}
