@@ -52,6 +52,7 @@ pub fn run(config: &Config) -> i32 {
         per_worker.push(sockets);
     }
     let mut workers: Vec<(JoinHandle<()>, Sender<Control>, Arc<Waker>)> = Vec::new();
+    let (started_tx, started_rx) = crossbeam_channel::bounded(runtime.nbthread);
     for (id, sockets) in per_worker.into_iter().enumerate() {
         let (tx, rx) = crossbeam_channel::bounded(16);
         let (worker, waker) = match Worker::new(id, runtime.clone(), sockets, rx) {
@@ -62,10 +63,13 @@ pub fn run(config: &Config) -> i32 {
             }
         };
         let cpus = cpus_for(&runtime.cpu_maps, id + 1, runtime.nbthread);
+        let started = started_tx.clone();
         let handle = std::thread::Builder::new().name(format!("pylon-w{id}")).spawn(move || {
             if let Some(cpus) = cpus {
                 pin_to(&cpus);
             }
+            // Pinned and about to poll: the master may announce that pylon is ready.
+            let _ = started.send(());
             worker.run();
         });
         match handle {
@@ -74,6 +78,13 @@ pub fn run(config: &Config) -> i32 {
                 log::error!("cannot start worker {id}: {e}");
                 return 1;
             }
+        }
+    }
+    // "ready" means every worker runs where cpu-map put it (a test reads it back at once).
+    for _ in 0..workers.len() {
+        if started_rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            log::error!("a worker did not start within 10 s");
+            return 1;
         }
     }
     let addrs: Vec<String> =
