@@ -29,9 +29,11 @@ impl Buffer {
         self.start == self.end
     }
 
-    /// Bytes that can be read in now (after moving the waiting bytes to the start).
-    pub fn free_space(&self) -> usize {
-        self.bytes.len() - self.len()
+    /// The room the next [`Buffer::read_from`] offers to the source: the free tail, or, when
+    /// the tail is used up, all the free space once the waiting bytes move to the start. A
+    /// read that returns less than this emptied the socket's receive queue.
+    pub fn read_room(&self) -> usize {
+        if self.end == self.bytes.len() { self.bytes.len() - self.len() } else { self.bytes.len() - self.end }
     }
 
     /// True when no byte can be read in.
@@ -130,6 +132,22 @@ mod tests {
         b.write_to(&mut out).unwrap();
         assert_eq!(out, b"abcdefghij");
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn read_room_is_what_a_read_is_offered() {
+        let mut b = Buffer::new(8);
+        let mut src: &[u8] = b"abcdef";
+        assert_eq!(b.read_room(), 8);
+        b.read_from(&mut src).unwrap();
+        let mut sink = [0u8; 3];
+        b.write_to(&mut &mut sink[..]).unwrap();
+        // 3 bytes wait at 3..6: the next read is offered the tail 6..8 only.
+        assert_eq!(b.read_room(), 2);
+        let mut more: &[u8] = b"0123456789";
+        assert_eq!(b.read_from(&mut more).unwrap(), 2);
+        // The tail is used up: the next read moves the data and offers everything free.
+        assert_eq!(b.read_room(), 3);
     }
 
     #[test]

@@ -466,7 +466,7 @@ impl TcpSession {
             let Some(server) = self.server.as_mut() else { return Step::Close };
             // Client to server.
             if self.client_ready.readable && !self.client_eof && !self.c2s.is_full() {
-                let room = self.c2s.free_space();
+                let room = self.c2s.read_room();
                 match self.c2s.read_from(&mut self.client) {
                     Ok(0) => self.client_eof = true,
                     Ok(n) => {
@@ -503,7 +503,7 @@ impl TcpSession {
             }
             // Server to client.
             if self.server_ready.readable && !self.server_eof && !self.s2c.is_full() {
-                let room = self.s2c.free_space();
+                let room = self.s2c.read_room();
                 match self.s2c.read_from(server) {
                     Ok(0) => self.server_eof = true,
                     Ok(n) => {
@@ -514,6 +514,11 @@ impl TcpSession {
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => self.server_ready.readable = false,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    // A server that resets after answering: what it sent is still delivered.
+                    Err(_) if !self.s2c.is_empty() => {
+                        self.server_eof = true;
+                        self.termination = *b"SD";
+                    }
                     Err(_) => {
                         self.termination = *b"SD";
                         return Step::Close;

@@ -141,8 +141,10 @@ impl Worker {
         loop {
             let now = Instant::now();
             let mut timeout = self.timers.next_deadline().map(|d| d.saturating_duration_since(now));
-            let pauses = self.listeners.iter().filter_map(|l| l.paused_until).chain(self.accept_paused_until);
-            if let Some(until) = pauses.min() {
+            // While every listener waits (global limit, no descriptor), only that pause counts:
+            // a listener's own pause that ended meanwhile must not wake the loop in a spin.
+            let pause = self.accept_paused_until.or_else(|| self.listeners.iter().filter_map(|l| l.paused_until).min());
+            if let Some(until) = pause {
                 let wait = until.saturating_duration_since(now);
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
@@ -189,6 +191,11 @@ impl Worker {
             match message {
                 Control::HardStop => return true,
                 Control::SoftStop => {
+                    // Connections already in the kernel's accept queues are taken first: closing
+                    // a listener would reset them.
+                    for i in 0..self.listeners.len() {
+                        self.accept_on(i);
+                    }
                     self.stopping = true;
                     for mut l in self.listeners.drain(..) {
                         let _ = self.poll.registry().deregister(&mut l.socket);
@@ -321,7 +328,8 @@ impl Worker {
     fn after(&mut self, key: usize, step: Step) {
         match step {
             Step::Close => {
-                if let Some((session, _)) = self.sessions.try_remove(key) {
+                if let Some((session, id)) = self.sessions.try_remove(key) {
+                    self.timers.cancel(id);
                     let mut ctx = session_ctx!(self);
                     session.close(&mut ctx);
                 }

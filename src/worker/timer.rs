@@ -31,6 +31,16 @@ impl Timers {
         }
     }
 
+    /// Forgets session `id` (it closed). Its heap entry is dropped when it comes up, and the
+    /// heap is rebuilt when such dead entries outnumber the live ones, so memory follows the
+    /// number of live sessions rather than the connection rate times the longest timeout.
+    pub fn cancel(&mut self, id: u64) {
+        if self.pending.remove(&id).is_some() && self.heap.len() > 2 * self.pending.len() + 64 {
+            let live = &self.pending;
+            self.heap.retain(|Reverse((deadline, _, id))| live.get(id) == Some(deadline));
+        }
+    }
+
     /// The earliest pending deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((d, _, _))| *d)
@@ -57,6 +67,18 @@ impl Timers {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn cancelled_sessions_do_not_accumulate() {
+        let t0 = Instant::now();
+        let mut t = Timers::default();
+        for id in 0..10_000u64 {
+            t.schedule(t0 + Duration::from_secs(3600), id as usize, id);
+            t.cancel(id);
+        }
+        assert!(t.heap.len() <= 64 + 2, "{} entries left", t.heap.len());
+        assert_eq!(t.pop_expired(t0 + Duration::from_secs(7200)), None);
+    }
 
     #[test]
     fn one_pending_entry_per_session() {
