@@ -246,10 +246,16 @@ impl TcpSession {
                 self.connect_failed(ctx)
             }
             _ => {
-                let client_idle = ctx.runtime.frontends[self.frontend]
-                    .timeouts
-                    .client
-                    .is_some_and(|t| self.client_last + t <= ctx.now);
+                // `cD` when the client side's own timer ran out (the same choice of timeout
+                // as in `deadline`, which stays inline there: it runs after every event),
+                // `sD` for the server side's.
+                let t = &ctx.runtime.frontends[self.frontend].timeouts;
+                let tunnel = self.backend.and_then(|b| ctx.runtime.backends[b].timeouts.tunnel);
+                let client = match t.client_fin {
+                    Some(fin) if self.client_eof => Some(fin),
+                    _ => tunnel.or(t.client),
+                };
+                let client_idle = client.is_some_and(|t| self.client_last + t <= ctx.now);
                 self.termination = if client_idle { *b"cD" } else { *b"sD" };
                 Step::Close
             }
