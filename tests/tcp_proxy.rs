@@ -417,3 +417,47 @@ fn a_zero_timeout_means_none() {
     c.read_exact(&mut buf).expect("echo");
     assert_eq!(&buf, b"ping");
 }
+
+/// Out of file descriptors (an accept or a server connect failing with EMFILE), pylon keeps
+/// running, closes what it cannot serve, and serves again as soon as descriptors free.
+#[test]
+fn running_out_of_file_descriptors_is_survived() {
+    use std::os::unix::process::CommandExt;
+    let hold = Server::start("s1", Behaviour::NameThenHold);
+    let port = free_port();
+    // maxconn is set so that the descriptor limit, not the connection limit, is what bites.
+    let cfg = format!(
+        "global\n  nbthread 1\n  maxconn 1000\n{DEFAULTS}frontend fe\n  bind 127.0.0.1:{port}\n  default_backend be\nbackend be\n  server s1 127.0.0.1:{}\n",
+        hold.port()
+    );
+    let pylon = Pylon::start_with(&cfg, |command| {
+        // SAFETY: setrlimit is async-signal-safe and touches only the child being started.
+        unsafe {
+            command.pre_exec(|| {
+                let lim = libc::rlimit { rlim_cur: 40, rlim_max: 40 };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    // Far more connections than 40 descriptors allow (each session needs two).
+    let mut held: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(local(port)).expect("connect")).collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pylon.stderr().contains("Too many open files") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(pylon.stderr().contains("Too many open files"), "{}", pylon.stderr());
+    // Let the held connections go; a new client is then served.
+    held.clear();
+    let start = Instant::now();
+    loop {
+        let mut c = TcpStream::connect(local(port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+        if read_name(&mut c) == "s1" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never served again:\n{}", pylon.stderr());
+    }
+}

@@ -123,10 +123,17 @@ impl Pylon {
     /// Starts `pylon -f` on `config` and waits for its "ready" line, the signal that every
     /// listener is bound. Panics with pylon's output if it exits or is not ready in 10 s.
     pub fn start(config: &str) -> Pylon {
+        Pylon::start_with(config, |_| {})
+    }
+
+    /// Like [`Pylon::start`], with a chance to adjust the command first (limits, say).
+    pub fn start_with(config: &str, adjust: impl FnOnce(&mut Command)) -> Pylon {
         let dir = TempDir::new();
         let path = dir.write("pylon.cfg", config);
-        let mut child =
-            pylon().arg("-f").arg(&path).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start pylon");
+        let mut command = pylon();
+        command.arg("-f").arg(&path).stdout(Stdio::null()).stderr(Stdio::piped());
+        adjust(&mut command);
+        let mut child = command.spawn().expect("start pylon");
         let stderr = Arc::new(Mutex::new(String::new()));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let pipe = child.stderr.take().expect("stderr pipe");
