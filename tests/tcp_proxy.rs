@@ -132,6 +132,15 @@ fn which_server(port: u16) -> String {
     read_name(&mut c)
 }
 
+/// Connects once from source address `127.0.0.<host>` and returns the answering server's name.
+fn which_server_from(host: u8, port: u16) -> String {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.bind(&SocketAddr::from(([127, 0, 0, host], 0)).into()).expect("bind the source address");
+    socket.connect(&local(port).into()).expect("connect");
+    let mut c: TcpStream = socket.into();
+    read_name(&mut c)
+}
+
 #[test]
 fn weights_3_1_0_share_4000_connections_75_25_0() {
     let servers: Vec<Server> = ["a", "b", "c"].iter().map(|n| Server::start(n, Behaviour::NameThenEcho)).collect();
@@ -195,16 +204,7 @@ fn source_maps_each_client_address_to_one_server() {
     let _pylon = Pylon::start(&cfg);
     let mut seen = std::collections::HashSet::new();
     for host in 2..=21u8 {
-        let src: SocketAddr = SocketAddr::from(([127, 0, 0, host], 0));
-        let names: Vec<String> = (0..4)
-            .map(|_| {
-                let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-                socket.bind(&src.into()).expect("bind the source address");
-                socket.connect(&local(port).into()).expect("connect");
-                let mut c: TcpStream = socket.into();
-                read_name(&mut c)
-            })
-            .collect();
+        let names: Vec<String> = (0..4).map(|_| which_server_from(host, port)).collect();
         assert!(names.iter().all(|n| *n == names[0]), "127.0.0.{host} reached {names:?}");
         seen.insert(names[0].clone());
     }
@@ -332,13 +332,7 @@ fn use_backend_routes_by_the_client_address() {
         outside.port()
     );
     let _pylon = Pylon::start(&cfg);
-    let from = |host: u8| {
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-        socket.bind(&SocketAddr::from(([127, 0, 0, host], 0)).into()).expect("bind");
-        socket.connect(&local(port).into()).expect("connect");
-        let mut c: TcpStream = socket.into();
-        read_name(&mut c)
-    };
+    let from = |host: u8| which_server_from(host, port);
     assert_eq!(from(2), "inside");
     assert_eq!(from(3), "inside");
     assert_eq!(from(4), "outside");

@@ -141,7 +141,7 @@ pub const fn kw_no<C>(
     usage: &'static str,
     handler: fn(&mut C, &mut Args<'_>) -> Result<(), Diagnostic>,
 ) -> Keyword<C> {
-    Keyword { name, scope, args, usage, action: Action::Parse(handler), no_prefix: true }
+    Keyword { no_prefix: true, ..kw(name, scope, args, usage, handler) }
 }
 
 /// A keyword that a later issue brings. Its arity is kept so that option lists can be skipped
