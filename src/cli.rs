@@ -237,16 +237,6 @@ fn run(options: &Options) -> i32 {
         }
         return EXIT_OK;
     }
-    // HTTP proxying arrives with its own issue: relaying an HTTP frontend as a raw tunnel
-    // would look like it works while ignoring its rules, so refuse to start instead.
-    if let Some(fe) = config.frontends().find(|p| p.mode == crate::config::model::Mode::Http) {
-        say_err!(
-            "pylon: {} '{}' is in mode http, which pylon does not carry yet (it arrives with issue #4); only mode tcp can run",
-            fe.kind.keyword(),
-            fe.name
-        );
-        return EXIT_FAILURE;
-    }
     crate::master::run(&config)
 }
 

@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use crate::balance::{ConnCounts, ServerSet, ServerView};
 use crate::config::Config;
-use crate::config::model::{Balance, CpuMap, Mode, PortSpec, Proxy, Timeouts};
+use crate::config::model::{
+    Balance, CpuMap, ErrorFile, ForwardFor, HttpConnMode, HttpReuse, Mode, PortSpec, Proxy, Timeouts,
+};
+use crate::route::rules::HttpRule;
 use crate::route::{Acl, Condition};
 
 /// Everything the workers need, compiled from a [`Config`].
@@ -28,6 +31,10 @@ pub struct Runtime {
     pub maxconn: usize,
     /// `tune.bufsize`: bytes per direction buffer.
     pub bufsize: usize,
+    /// `tune.maxrewrite`: room an HTTP head must leave in its buffer for added headers.
+    pub maxrewrite: usize,
+    /// `tune.http.maxhdr`: the most headers in an HTTP head.
+    pub max_headers: usize,
     /// `hard-stop-after`: the longest a soft stop waits for live sessions.
     pub hard_stop_after: Option<Duration>,
     /// Frontends (and the frontend half of listens), in declaration order.
@@ -36,6 +43,8 @@ pub struct Runtime {
     pub backends: Vec<Backend>,
     /// Connections open now, over all frontends (checked against `maxconn`).
     pub current_conns: AtomicUsize,
+    /// `userlist` sections, for basic authentication.
+    pub userlists: Vec<crate::auth::Userlist>,
 }
 
 /// A frontend: where connections come in and how they are routed.
@@ -57,10 +66,47 @@ pub struct Frontend {
     pub rules: Vec<(usize, Option<Condition>)>,
     /// The backend used when no rule matches (`None`: the connection is closed).
     pub default_backend: Option<usize>,
+    /// For a `listen`, its own backend half (whose rules are the frontend's, run once).
+    pub own_backend: Option<usize>,
     /// `timeout client`, `client-fin` (the client side of the proxy's timeouts).
     pub timeouts: Timeouts,
     /// `option tcplog`.
     pub tcplog: bool,
+    /// The HTTP settings (used in `mode http`).
+    pub http: HttpProxy,
+}
+
+/// The HTTP settings of a frontend or backend.
+#[derive(Debug)]
+pub struct HttpProxy {
+    /// `option http-keep-alive|http-server-close|httpclose` as set here (the stricter of a
+    /// frontend's and its backend's applies).
+    pub conn_mode: HttpConnMode,
+    /// `option forwardfor`.
+    pub forwardfor: Option<ForwardFor>,
+    /// `http-request` rules.
+    pub request_rules: Vec<HttpRule>,
+    /// `http-response` rules.
+    pub response_rules: Vec<HttpRule>,
+    /// `errorfile` replacements.
+    pub errorfiles: Vec<ErrorFile>,
+}
+
+impl HttpProxy {
+    fn compile(p: &Proxy) -> HttpProxy {
+        HttpProxy {
+            conn_mode: p.http_conn_mode.unwrap_or(HttpConnMode::KeepAlive),
+            forwardfor: p.forwardfor.clone(),
+            request_rules: p.http_request_rules.clone(),
+            response_rules: p.http_response_rules.clone(),
+            errorfiles: p.errorfiles.clone(),
+        }
+    }
+
+    /// The `errorfile` contents for `status`, if one replaces pylon's answer.
+    pub fn errorfile(&self, status: u16) -> Option<&std::sync::Arc<[u8]>> {
+        self.errorfiles.iter().find(|e| e.status == status).map(|e| &e.contents)
+    }
 }
 
 /// One listening address.
@@ -95,6 +141,12 @@ pub struct Backend {
     pub redispatch: Option<i32>,
     /// `timeout connect`, `server`, `server-fin`, `tunnel`, `queue`.
     pub timeouts: Timeouts,
+    /// Named ACLs of the backend, for its `http-request` rules.
+    pub acls: Vec<Acl>,
+    /// The HTTP settings (used in `mode http`).
+    pub http: HttpProxy,
+    /// `http-reuse`.
+    pub reuse: HttpReuse,
 }
 
 /// A server of a backend.
@@ -106,6 +158,10 @@ pub struct Server {
     pub ip: Option<IpAddr>,
     /// The port, fixed or relative to the client's destination port.
     pub port: PortSpec,
+    /// `pool-max-conn` (`None`: no limit).
+    pub pool_max_conn: Option<usize>,
+    /// `pool-purge-delay`.
+    pub pool_purge_delay: Duration,
 }
 
 impl Server {
@@ -164,8 +220,10 @@ impl Runtime {
                     acls: p.acls.clone(),
                     rules,
                     default_backend,
+                    own_backend: if p.kind.has_backend() { backend_index(&p.name) } else { None },
                     timeouts: active(p.timeouts),
                     tcplog: p.tcplog,
+                    http: HttpProxy::compile(p),
                 }
             })
             .collect();
@@ -174,17 +232,29 @@ impl Runtime {
             cpu_maps: config.global.cpu_maps.clone(),
             maxconn: config.global.maxconn.map_or(default_maxconn, |m| m as usize),
             bufsize: config.global.tune_bufsize as usize,
+            maxrewrite: config.global.tune_maxrewrite as usize,
+            max_headers: usize::from(config.global.tune_http_maxhdr),
             hard_stop_after: config.global.hard_stop_after,
             frontends,
             backends,
             current_conns: AtomicUsize::new(0),
+            userlists: config.userlists.clone(),
         }
     }
 }
 
 fn compile_backend(p: &Proxy) -> Backend {
-    let servers: Vec<Server> =
-        p.servers.iter().map(|s| Server { name: s.name.clone(), ip: s.addr.resolved, port: s.addr.port }).collect();
+    let servers: Vec<Server> = p
+        .servers
+        .iter()
+        .map(|s| Server {
+            name: s.name.clone(),
+            ip: s.addr.resolved,
+            port: s.addr.port,
+            pool_max_conn: s.options.pool_max_conn.map(|m| m as usize),
+            pool_purge_delay: s.options.pool_purge_delay,
+        })
+        .collect();
     let server_set = ServerSet {
         servers: p
             .servers
@@ -207,6 +277,9 @@ fn compile_backend(p: &Proxy) -> Backend {
         retries: p.retries,
         redispatch: p.redispatch.map(|r| r.interval),
         timeouts: active(p.timeouts),
+        acls: p.acls.clone(),
+        http: HttpProxy::compile(p),
+        reuse: p.http_reuse,
     }
 }
 
@@ -221,5 +294,7 @@ fn active(t: Timeouts) -> Timeouts {
         client_fin: f(t.client_fin),
         server_fin: f(t.server_fin),
         queue: f(t.queue),
+        http_request: f(t.http_request),
+        http_keep_alive: f(t.http_keep_alive),
     }
 }

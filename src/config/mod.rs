@@ -101,7 +101,11 @@ fn load_texts(texts: Vec<(PathBuf, String)>, options: LoadOptions<'_>, mut repor
     resolve::resolve(&mut built, resolver, diags);
     validate::validate(&built, diags);
     diags.sort_by_key(|d| d.loc.map(|l| (l.file, l.line, l.col)));
-    let config = (report.error_count() == 0).then_some(Config { global: built.global, proxies: built.proxies });
+    let config = (report.error_count() == 0).then_some(Config {
+        global: built.global,
+        proxies: built.proxies,
+        userlists: Vec::new(),
+    });
     Loaded { config, report }
 }
 

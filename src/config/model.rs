@@ -22,6 +22,8 @@ pub struct Config {
     pub global: Global,
     /// Frontends, backends and listens in declaration order (their `id`s follow that order).
     pub proxies: Vec<Proxy>,
+    /// `userlist` sections.
+    pub userlists: Vec<crate::auth::Userlist>,
 }
 
 impl Config {
@@ -63,6 +65,11 @@ pub struct Global {
     /// `hard-stop-after`: how long a soft stop (SIGUSR1) may wait for live sessions before
     /// they are cut (`None`: as long as they last).
     pub hard_stop_after: Option<std::time::Duration>,
+    /// `tune.maxrewrite`: room kept free in a buffer for the headers rules add, so an HTTP
+    /// head may use at most `tune.bufsize` less this.
+    pub tune_maxrewrite: u32,
+    /// `tune.http.maxhdr`: the most headers an HTTP head may have.
+    pub tune_http_maxhdr: u16,
 }
 
 impl Default for Global {
@@ -74,12 +81,18 @@ impl Default for Global {
             tune_bufsize: DEFAULT_BUFSIZE,
             logs: Vec::new(),
             hard_stop_after: None,
+            tune_maxrewrite: DEFAULT_MAXREWRITE,
+            tune_http_maxhdr: DEFAULT_MAXHDR,
         }
     }
 }
 
 /// HAProxy's default `tune.bufsize`.
 pub const DEFAULT_BUFSIZE: u32 = 16384;
+/// HAProxy's default `tune.maxrewrite`.
+pub const DEFAULT_MAXREWRITE: u32 = 1024;
+/// HAProxy's default `tune.http.maxhdr`.
+pub const DEFAULT_MAXHDR: u16 = 101;
 
 /// One `cpu-map` line: which worker threads may run on which CPUs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,6 +379,66 @@ pub struct Proxy {
     pub use_backends: Vec<UseBackend>,
     /// The `server` lines of a backend or listen, in declaration order (so by `id`).
     pub servers: Vec<Server>,
+    /// `option http-keep-alive` / `http-server-close` / `httpclose` (`None`: not set here).
+    pub http_conn_mode: Option<HttpConnMode>,
+    /// `option forwardfor`.
+    pub forwardfor: Option<ForwardFor>,
+    /// `http-reuse`.
+    pub http_reuse: HttpReuse,
+    /// `errorfile` lines: pylon's own answers replaced by file contents.
+    pub errorfiles: Vec<ErrorFile>,
+    /// `http-request` rules, in order.
+    pub http_request_rules: Vec<crate::route::rules::HttpRule>,
+    /// `http-response` rules, in order.
+    pub http_response_rules: Vec<crate::route::rules::HttpRule>,
+}
+
+/// How HTTP connections are kept open (HAProxy's `option http-keep-alive`,
+/// `http-server-close` and `httpclose`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HttpConnMode {
+    /// Both sides kept alive between requests (the default).
+    KeepAlive,
+    /// The client side kept alive, the server connection closed after each response.
+    ServerClose,
+    /// Both sides closed after each exchange.
+    Close,
+}
+
+/// `option forwardfor [except <network>] [header <name>] [if-none]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardFor {
+    /// Clients in this network get no header.
+    pub except: Option<crate::route::pattern::IpNet>,
+    /// The header's name (`X-Forwarded-For` by default).
+    pub header: String,
+    /// Add the header only when the request has none.
+    pub if_none: bool,
+}
+
+/// `http-reuse`: which idle server connections a request may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpReuse {
+    /// Connections are never shared between client sessions.
+    Never,
+    /// A session's first request gets a connection of its own; later ones may use any idle
+    /// connection (the default: a first request cannot be retried by the client).
+    #[default]
+    Safe,
+    /// Any request may use any idle connection (`aggressive` is read as this).
+    Always,
+}
+
+/// `errorfile <code> <file>`: the file's bytes are sent as they are instead of pylon's
+/// answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorFile {
+    /// The status replaced.
+    pub status: u16,
+    /// The file's whole contents: a complete HTTP response.
+    pub contents: std::sync::Arc<[u8]>,
+    /// The line's place.
+    pub loc: Loc,
 }
 
 /// HAProxy's default number of `retries`.
@@ -392,6 +465,12 @@ impl Proxy {
             acls: Vec::new(),
             use_backends: Vec::new(),
             servers: Vec::new(),
+            http_conn_mode: None,
+            forwardfor: None,
+            http_reuse: HttpReuse::Safe,
+            errorfiles: Vec::new(),
+            http_request_rules: Vec::new(),
+            http_response_rules: Vec::new(),
         }
     }
 
@@ -406,6 +485,8 @@ impl Proxy {
             acls: Vec::new(),
             use_backends: Vec::new(),
             servers: Vec::new(),
+            http_request_rules: Vec::new(),
+            http_response_rules: Vec::new(),
             ..defaults.clone()
         }
     }
@@ -438,6 +519,12 @@ pub struct Timeouts {
     /// `timeout queue`: the longest a connection waits in a queue for a server connection
     /// slot (when servers are at their `maxconn`).
     pub queue: Option<Duration>,
+    /// `timeout http-request`: the longest a complete HTTP request head may take to arrive,
+    /// from its first byte (from the accept for the first request); defeats slowloris.
+    pub http_request: Option<Duration>,
+    /// `timeout http-keep-alive`: the longest wait for the next request on a kept-alive
+    /// connection (`http-request` applies when unset).
+    pub http_keep_alive: Option<Duration>,
 }
 
 /// `option redispatch [interval]`.
@@ -609,6 +696,11 @@ pub struct ServerOptions {
     pub fall: u32,
     /// `init-addr`: how to find the address at start-up, in order.
     pub init_addr: Vec<InitAddr>,
+    /// `pool-max-conn`: idle connections to this server each worker keeps for reuse (`None`,
+    /// written -1: no limit; 0 keeps none).
+    pub pool_max_conn: Option<u32>,
+    /// `pool-purge-delay`: how long an idle server connection is kept before it is closed.
+    pub pool_purge_delay: Duration,
 }
 
 /// HAProxy's default server weight.
@@ -628,6 +720,8 @@ impl Default for ServerOptions {
             rise: 2,
             fall: 3,
             init_addr: vec![InitAddr::Last, InitAddr::Libc],
+            pool_max_conn: None,
+            pool_purge_delay: Duration::from_secs(5),
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod body;
 pub mod chars;
+pub mod normalize;
 pub mod parse;
 pub mod semantics;
 pub mod write;

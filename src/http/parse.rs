@@ -187,6 +187,13 @@ impl HeadParser {
         self.head.len = 0;
     }
 
+    /// Forgets the previous head and parses the next as `kind` (a pooled parser serves
+    /// requests and responses alike).
+    pub fn reset_as(&mut self, kind: Kind) {
+        self.kind = kind;
+        self.reset();
+    }
+
     /// True while the start line is not complete (a head too large then gets 414, not 431).
     pub fn in_start_line(&self) -> bool {
         self.state == State::StartLine

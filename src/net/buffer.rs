@@ -63,6 +63,68 @@ impl Buffer {
         Ok(n)
     }
 
+    /// The waiting bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.bytes[self.start..self.end]
+    }
+
+    /// Drops the first `n` waiting bytes (they were used in place).
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Drops every waiting byte.
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Moves the waiting bytes to the start of the memory, so that offsets into
+    /// [`Buffer::data`] stay valid while more is read in (a head being parsed in place).
+    pub fn align(&mut self) {
+        if self.start != 0 {
+            self.shift();
+        }
+    }
+
+    /// The free space after the waiting bytes (moved to the start first), to write into
+    /// directly; [`Buffer::commit`] then adds what was written.
+    pub fn spare_mut(&mut self) -> &mut [u8] {
+        self.align();
+        &mut self.bytes[self.end..]
+    }
+
+    /// Adds `n` bytes written into [`Buffer::spare_mut`].
+    pub fn commit(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.bytes.len());
+    }
+
+    /// Appends `bytes`; returns false, appending nothing, when they do not fit.
+    pub fn push(&mut self, bytes: &[u8]) -> bool {
+        let spare = self.spare_mut();
+        let Some(dst) = spare.get_mut(..bytes.len()) else { return false };
+        dst.copy_from_slice(bytes);
+        self.end += bytes.len();
+        true
+    }
+
+    /// Writes once from at most the first `limit` waiting bytes to `dst`.
+    pub fn write_prefix_to(&mut self, dst: &mut impl Write, limit: usize) -> io::Result<usize> {
+        let end = self.end.min(self.start + limit);
+        let n = dst.write(&self.bytes[self.start..end])?;
+        self.consume(n);
+        Ok(n)
+    }
+
+    /// The buffer's capacity (`tune.bufsize`).
+    pub fn capacity(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Gives the memory back, for a pool to reuse.
     pub fn into_bytes(self) -> Box<[u8]> {
         self.bytes

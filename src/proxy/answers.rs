@@ -57,6 +57,60 @@ static ANSWERS: LazyLock<Vec<(u16, Vec<u8>)>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The reason phrase for `status` (pylon's own answers, `return` and `redirect`).
+pub fn reason(status: u16) -> &'static str {
+    if let Some((_, r, _)) = STATUSES.iter().find(|(c, _, _)| *c == status) {
+        return r;
+    }
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        402 => "Payment Required",
+        406 => "Not Acceptable",
+        409 => "Conflict",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        418 => "I'm a teapot",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        451 => "Unavailable For Legal Reasons",
+        505 => "HTTP Version Not Supported",
+        _ => match status / 100 {
+            2 => "OK",
+            3 => "Redirection",
+            4 => "Client Error",
+            _ => "Server Error",
+        },
+    }
+}
+
+/// Writes HAProxy's 401 page asking for basic credentials in `realm` (the connection stays
+/// open, so that the browser's retry with credentials uses it).
+pub fn unauthorized(realm: &str, out: &mut Vec<u8>) {
+    let body = "<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n";
+    out.extend_from_slice(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: ");
+    out.extend_from_slice(body.len().to_string().as_bytes());
+    out.extend_from_slice(
+        b"\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nwww-authenticate: Basic realm=\"",
+    );
+    out.extend(realm.bytes().filter(|&b| b != b'"' && b != b'\\' && b >= 0x20 && b != 0x7f));
+    out.extend_from_slice(b"\"\r\n\r\n");
+    out.extend_from_slice(body.as_bytes());
+}
+
 /// The whole response pylon sends for `status`; statuses it has no page for get the 500 page.
 pub fn answer(status: u16) -> &'static [u8] {
     let answers = &*ANSWERS;

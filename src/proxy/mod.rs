@@ -1,5 +1,105 @@
-//! Proxying sessions. Only the TCP tunnel exists so far; HTTP arrives with its issue.
+//! Proxying sessions: a TCP tunnel (`mode tcp`) or an HTTP/1.1 exchange loop (`mode http`),
+//! both driven by the worker through the same [`Session`] enum and [`Ctx`].
 
 pub mod answers;
+pub mod connect;
+pub mod http;
+pub mod pool;
 pub mod tcp;
 pub mod tcplog;
+
+use std::time::Instant;
+
+use mio::Registry;
+
+use crate::balance::Balancer;
+use crate::net::buffer::BufferPool;
+use crate::runtime::Runtime;
+
+/// Which socket of a session an event is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The accepted connection.
+    Client,
+    /// The connection to the server.
+    Server,
+}
+
+/// What the worker should do with a session after it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Wait for the next event or timer.
+    Wait,
+    /// Run it again soon: it stopped with work left so that others get their turn.
+    Again,
+    /// Close it.
+    Close,
+}
+
+/// The worker's resources a session uses while it runs.
+pub struct Ctx<'a> {
+    /// The worker's poll registry.
+    pub registry: &'a Registry,
+    /// The configuration.
+    pub runtime: &'a Runtime,
+    /// The worker's balancer for each backend.
+    pub balancers: &'a mut [Box<dyn Balancer>],
+    /// Now, read once per loop.
+    pub now: Instant,
+    /// The worker's free buffers.
+    pub buffers: &'a mut BufferPool,
+    /// The worker's idle server connections and free head parsers (HTTP).
+    pub pool: &'a mut pool::Pool,
+    /// The worker's memory for evaluating HTTP rules.
+    pub scratch: &'a mut http::eval::Scratch,
+}
+
+/// A session of either mode.
+pub enum Session {
+    /// `mode tcp`.
+    Tcp(tcp::TcpSession),
+    /// `mode http`.
+    Http(Box<http::HttpSession>),
+}
+
+impl Session {
+    /// Handles readiness of one of the session's sockets.
+    pub fn ready(&mut self, side: Side, event: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
+        match self {
+            Session::Tcp(s) => s.ready(side, event, ctx),
+            Session::Http(s) => s.ready(side, event, ctx),
+        }
+    }
+
+    /// Advances the session as far as it can go without blocking.
+    pub fn run(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        match self {
+            Session::Tcp(s) => s.run(ctx),
+            Session::Http(s) => s.run(ctx),
+        }
+    }
+
+    /// The time at which the session times out, if any timeout applies.
+    pub fn deadline(&self, rt: &Runtime) -> Option<Instant> {
+        match self {
+            Session::Tcp(s) => s.deadline(rt),
+            Session::Http(s) => s.deadline(rt),
+        }
+    }
+
+    /// Called when the deadline passed.
+    pub fn timed_out(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        match self {
+            Session::Tcp(s) => s.timed_out(ctx),
+            Session::Http(s) => s.timed_out(ctx),
+        }
+    }
+
+    /// Releases everything the session holds.
+    pub fn close(self, ctx: &mut Ctx<'_>) {
+        match self {
+            Session::Tcp(s) => s.close(ctx),
+            Session::Http(s) => s.close(ctx),
+        }
+    }
+}

@@ -18,35 +18,16 @@ use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Interest, Token};
 
-use crate::balance::{Balancer, PickContext};
-use crate::net::buffer::{Buffer, BufferPool};
+use crate::net::buffer::Buffer;
 use crate::net::readiness::Readiness;
 use crate::route::SampleSource;
 use crate::runtime::Runtime;
 
+use super::connect::{self, Attempts, ConnectState, Target};
 use super::tcplog::TcpLogLine;
-
-/// Which socket of a session an event is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// The accepted connection.
-    Client,
-    /// The connection to the server.
-    Server,
-}
-
-/// What the worker should do with a session after it ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// Wait for the next event or timer.
-    Wait,
-    /// Run it again soon: it stopped with work left so that others get their turn.
-    Again,
-    /// Close it.
-    Close,
-}
+use super::{Ctx, Side, Step};
 
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,20 +43,6 @@ enum State {
 /// The most read/write rounds one run makes before yielding to other sessions.
 const MAX_ROUNDS: usize = 32;
 
-/// The worker's resources a session uses while it runs.
-pub struct Ctx<'a> {
-    /// The worker's poll registry.
-    pub registry: &'a Registry,
-    /// The configuration.
-    pub runtime: &'a Runtime,
-    /// The worker's balancer for each backend.
-    pub balancers: &'a mut [Box<dyn Balancer>],
-    /// Now, read once per loop.
-    pub now: Instant,
-    /// The worker's free buffers.
-    pub buffers: &'a mut BufferPool,
-}
-
 /// A TCP session.
 pub struct TcpSession {
     /// The frontend that accepted it.
@@ -89,9 +56,7 @@ pub struct TcpSession {
     server_index: Option<usize>,
     state: State,
     /// Connect attempts made.
-    attempts: u32,
-    /// Servers passed over because they were full when their slot was taken.
-    full_skips: usize,
+    attempts: Attempts,
     /// Client to server, server to client.
     c2s: Buffer,
     s2c: Buffer,
@@ -147,8 +112,7 @@ impl TcpSession {
             backend: None,
             server_index: None,
             state: State::Routing,
-            attempts: 0,
-            full_skips: 0,
+            attempts: Attempts::default(),
             c2s: ctx.buffers.take(),
             s2c: ctx.buffers.take(),
             client_ready: Readiness::default(),
@@ -298,7 +262,7 @@ impl TcpSession {
                     (Some(b), Some(i)) => b.conns.get(i),
                     _ => 0,
                 },
-                retries: self.attempts.saturating_sub(1),
+                retries: self.attempts.retries(),
             };
             // Access logs go to stderr until the logging issue brings syslog targets.
             use std::io::Write;
@@ -338,77 +302,28 @@ impl TcpSession {
 
     /// Picks a server and starts a connect, retrying at once on immediate failures.
     /// `failed` is the server whose connect just failed, if any.
-    fn connect(&mut self, ctx: &mut Ctx<'_>, mut failed: Option<usize>) -> Step {
-        let Some(b) = self.backend else { return Step::Close };
-        let be = &ctx.runtime.backends[b];
-        loop {
-            if self.attempts > be.retries {
+    fn connect(&mut self, ctx: &mut Ctx<'_>, failed: Option<usize>) -> Step {
+        let Some(backend) = self.backend else { return Step::Close };
+        let target =
+            Target { backend, client: self.client_addr, local_port: self.local_addr.port(), token: self.server_token };
+        match connect::connect(ctx, target, &mut self.attempts, failed, None) {
+            Ok(started) => {
+                self.server = Some(started.stream);
+                self.server_index = Some(started.server);
+                self.state = State::Connecting { since: ctx.now };
+                Step::Wait
+            }
+            Err(why) => {
                 log::info!(
-                    "[fe={} be={} {}] giving up after {} connect attempts",
+                    "[fe={} be={} {}] {why} after {} connect attempts",
                     ctx.runtime.frontends[self.frontend].name,
-                    be.name,
+                    ctx.runtime.backends[backend].name,
                     self.client_addr,
-                    self.attempts
+                    self.attempts.count
                 );
+                self.server_index = None;
                 self.termination = *b"SC";
-                return Step::Close;
-            }
-            let server = match failed {
-                Some(f) if !redispatch_now(be.redispatch, self.attempts, be.retries) => Some(f),
-                _ => {
-                    let pick = PickContext { client: Some(self.client_addr.ip()), avoid: failed };
-                    // When the only usable server is the one that failed, try it again.
-                    ctx.balancers[b]
-                        .pick(&be.server_set, &be.conns, &pick)
-                        .or_else(|| failed.filter(|_| be.server_set.servers.len() == 1))
-                }
-            };
-            let Some(server) = server else {
-                log::info!(
-                    "[fe={} be={} {}] no server available",
-                    ctx.runtime.frontends[self.frontend].name,
-                    be.name,
-                    self.client_addr
-                );
-                self.termination = *b"SC";
-                return Step::Close;
-            };
-            // The balancer saw a free slot, but another worker may have taken it since: the
-            // slot is taken atomically here, and a full server is passed over.
-            if !be.conns.try_acquire(server, be.server_set.servers[server].maxconn) {
-                if failed == Some(server) || self.full_skips >= be.servers.len() {
-                    log::info!("[be={}] every usable server is full", be.name);
-                    self.termination = *b"SC";
-                    return Step::Close;
-                }
-                self.full_skips += 1;
-                failed = Some(server);
-                continue;
-            }
-            self.attempts += 1;
-            self.server_index = Some(server);
-            let Some(addr) = be.servers[server].addr_for(self.local_addr.port()) else {
-                be.conns.release(server);
-                failed = Some(server);
-                continue;
-            };
-            match TcpStream::connect(addr) {
-                Ok(mut stream) => {
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if ctx.registry.register(&mut stream, self.server_token, interest).is_err() {
-                        be.conns.release(server);
-                        failed = Some(server);
-                        continue;
-                    }
-                    self.server = Some(stream);
-                    self.state = State::Connecting { since: ctx.now };
-                    return Step::Wait;
-                }
-                Err(e) => {
-                    be.conns.release(server);
-                    log::info!("[be={}/{}] connect to {addr} failed: {e}", be.name, be.servers[server].name);
-                    failed = Some(server);
-                }
+                Step::Close
             }
         }
     }
@@ -419,31 +334,20 @@ impl TcpSession {
             return Step::Wait;
         }
         let Some(server) = self.server.as_ref() else { return Step::Close };
-        let outcome = match server.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => match server.peer_addr() {
-                Ok(_) => Ok(true),
-                Err(e) if e.kind() == ErrorKind::NotConnected => Ok(false),
-                Err(e) => Err(e),
-            },
-        };
-        match outcome {
-            Ok(false) => {
+        match connect::check(server) {
+            ConnectState::Pending => {
                 self.server_ready = Readiness::default();
                 Step::Wait
             }
-            Ok(true) => {
+            ConnectState::Done => {
                 if let State::Connecting { since } = self.state {
                     self.connect_time = Some(ctx.now.saturating_duration_since(since));
-                }
-                if let Some(s) = self.server.as_ref() {
-                    let _ = s.set_nodelay(true);
                 }
                 self.state = State::Tunnel;
                 self.server_last = ctx.now;
                 self.pump(ctx)
             }
-            Err(e) => {
+            ConnectState::Failed(e) => {
                 log::info!(
                     "[be={}] connect to {} failed: {e}",
                     self.backend_name(ctx.runtime),
@@ -573,31 +477,5 @@ fn termination_cause(code: [u8; 2]) -> &'static str {
         b"sD" => "server timeout",
         b"PR" => "no backend matched",
         _ => "normal end",
-    }
-}
-
-/// Whether the retry after `attempts` attempts goes to another server (HAProxy's
-/// `option redispatch <interval>`: positive N, every Nth retry; negative N, the Nth retry
-/// before the last; `None`, never).
-fn redispatch_now(interval: Option<i32>, attempts: u32, retries: u32) -> bool {
-    let Some(n) = interval else { return false };
-    let retry = attempts as i64; // the retry about to be made, 1-based
-    if n > 0 { retry % i64::from(n) == 0 } else { retry == i64::from(retries) + 1 + i64::from(n) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redispatch_now;
-
-    #[test]
-    fn redispatch_intervals() {
-        // retries 3, default -1: only the last retry moves.
-        let moves: Vec<bool> = (1..=3).map(|r| redispatch_now(Some(-1), r, 3)).collect();
-        assert_eq!(moves, [false, false, true]);
-        let every: Vec<bool> = (1..=3).map(|r| redispatch_now(Some(1), r, 3)).collect();
-        assert_eq!(every, [true, true, true]);
-        let second: Vec<bool> = (1..=4).map(|r| redispatch_now(Some(2), r, 4)).collect();
-        assert_eq!(second, [false, true, false, true]);
-        assert!(!redispatch_now(None, 3, 3));
     }
 }

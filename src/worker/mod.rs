@@ -24,7 +24,11 @@ use slab::Slab;
 
 use crate::balance::{self, Balancer};
 use crate::net::buffer::BufferPool;
-use crate::proxy::tcp::{Ctx, Side, Step, TcpSession};
+use crate::proxy::http::HttpSession;
+use crate::proxy::http::eval::Scratch;
+use crate::proxy::pool::{self, Pool};
+use crate::proxy::tcp::TcpSession;
+use crate::proxy::{Ctx, Session, Side, Step};
 use crate::runtime::Runtime;
 use timer::Timers;
 
@@ -58,6 +62,8 @@ macro_rules! session_ctx {
             balancers: &mut $worker.balancers,
             now: Instant::now(),
             buffers: &mut $worker.buffers,
+            pool: &mut $worker.pool,
+            scratch: &mut $worker.scratch,
         }
     };
 }
@@ -83,11 +89,17 @@ pub struct Worker {
     poll: Poll,
     runtime: Arc<Runtime>,
     listeners: Vec<Listener>,
-    sessions: Slab<(TcpSession, u64)>,
+    sessions: Slab<(Session, u64)>,
     next_session_id: u64,
     balancers: Vec<Box<dyn Balancer>>,
     /// Free session buffers.
     buffers: BufferPool,
+    /// Idle server connections and free parsers.
+    pool: Pool,
+    /// Memory for evaluating HTTP rules.
+    scratch: Scratch,
+    /// When idle server connections were last purged.
+    last_purge: Instant,
     timers: Timers,
     /// Sessions that yielded with work left.
     again: Vec<usize>,
@@ -115,6 +127,7 @@ impl Worker {
             poll.registry().register(&mut socket, Token(FIRST_LISTENER + i), Interest::READABLE)?;
             listeners.push(Listener { socket, frontend, paused_until: None });
         }
+        let pool_runtime = Arc::clone(&runtime);
         let balancers = runtime.backends.iter().map(|b| balance::new_balancer(b.balance, &b.server_set)).collect();
         let bufsize = runtime.bufsize;
         let worker = Worker {
@@ -125,6 +138,9 @@ impl Worker {
             sessions: Slab::new(),
             next_session_id: 0,
             buffers: BufferPool::new(bufsize, MAX_IDLE_BUFFERS),
+            pool: Pool::new(&pool_runtime),
+            scratch: Scratch::default(),
+            last_purge: Instant::now(),
             balancers,
             timers: Timers::default(),
             again: Vec::new(),
@@ -178,6 +194,10 @@ impl Worker {
             }
             self.fire_timers();
             self.resume_accepting();
+            if self.pool.held() > 0 && self.last_purge.elapsed() >= pool::PURGE_INTERVAL {
+                self.last_purge = Instant::now();
+                self.pool.purge(self.last_purge, &self.runtime);
+            }
             if self.stopping && self.sessions.is_empty() {
                 log::debug!("[w{}] soft stop: no session left, exiting", self.id);
                 return;
@@ -301,7 +321,13 @@ impl Worker {
         let key = entry.key();
         let tokens = (Token(FIRST_SESSION + 2 * key), Token(FIRST_SESSION + 2 * key + 1));
         let mut ctx = session_ctx!(self);
-        let mut session = match TcpSession::new(frontend, stream, addr, tokens, &mut ctx) {
+        let http = self.runtime.frontends[frontend].mode == crate::config::model::Mode::Http;
+        let created = if http {
+            HttpSession::new(frontend, stream, addr, tokens, &mut ctx).map(|s| Session::Http(Box::new(s)))
+        } else {
+            TcpSession::new(frontend, stream, addr, tokens, &mut ctx).map(Session::Tcp)
+        };
+        let mut session = match created {
             Ok(s) => s,
             Err(e) => {
                 log::warn!("[w{}] cannot set up a session for {addr}: {e}", self.id);
@@ -309,7 +335,10 @@ impl Worker {
                 return;
             }
         };
-        let step = session.start(&mut ctx);
+        let step = match &mut session {
+            Session::Tcp(s) => s.start(&mut ctx),
+            Session::Http(s) => s.run(&mut ctx),
+        };
         let id = self.next_session_id;
         self.next_session_id += 1;
         entry.insert((session, id));
@@ -317,7 +346,7 @@ impl Worker {
     }
 
     /// Runs `f` on session `key` and does what it asks.
-    fn with_session(&mut self, key: usize, f: impl FnOnce(&mut TcpSession, &mut Ctx<'_>) -> Step) {
+    fn with_session(&mut self, key: usize, f: impl FnOnce(&mut Session, &mut Ctx<'_>) -> Step) {
         let Some((session, _)) = self.sessions.get_mut(key) else { return };
         let mut ctx = session_ctx!(self);
         let step = f(session, &mut ctx);

@@ -33,6 +33,8 @@ pub static TABLE: &[Keyword<Global>] = &[
     kw("nbthread", G, Arity::Exactly(1), "<number>", nbthread),
     kw("cpu-map", G, Arity::AtLeast(2), "[auto:]<process>[/<threads>] <cpu-set>...", cpu_map),
     kw("tune.bufsize", G, Arity::Exactly(1), "<size>", tune_bufsize),
+    kw("tune.maxrewrite", G, Arity::Exactly(1), "<size>", tune_maxrewrite),
+    kw("tune.http.maxhdr", G, Arity::Exactly(1), "<number>", tune_http_maxhdr),
     kw("log", G, Arity::AtLeast(1), "<target> [len <n>] [format <fmt>] <facility> [<level> [<minlevel>]]", log),
     kw("setenv", G, Arity::Exactly(2), "<name> <value>", env_directive),
     kw("presetenv", G, Arity::Exactly(2), "<name> <value>", env_directive),
@@ -70,8 +72,6 @@ pub static TABLE: &[Keyword<Global>] = &[
     not_yet("tune.ssl.default-dh-param", G, ANY_ARGS, owner::TLS),
     not_yet("tune.ssl.cachesize", G, ANY_ARGS, owner::TLS),
     not_yet("tune.ssl.lifetime", G, ANY_ARGS, owner::TLS),
-    not_yet("tune.maxrewrite", G, ANY_ARGS, owner::HTTP),
-    not_yet("tune.http.maxhdr", G, ANY_ARGS, owner::HTTP),
     not_yet("spread-checks", G, ANY_ARGS, owner::HEALTH),
     unsupported("nbproc", G, ANY_ARGS, "HAProxy 2.5 removed it too; use 'nbthread'"),
     unsupported("lua-load", G, ANY_ARGS, "pylon has no Lua interpreter"),
@@ -95,6 +95,17 @@ fn hard_stop_after(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 
 fn tune_bufsize(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     g.tune_bufsize = a.size(0, MIN_BUFSIZE, MAX_BUFSIZE)? as u32;
+    Ok(())
+}
+
+fn tune_maxrewrite(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    g.tune_maxrewrite = a.size(0, 0, u64::from(MAX_BUFSIZE))? as u32;
+    Ok(())
+}
+
+fn tune_http_maxhdr(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    // HAProxy accepts 1 to 32767.
+    g.tune_http_maxhdr = a.uint(0, 1, 32767)? as u16;
     Ok(())
 }
 

@@ -9,10 +9,13 @@ use crate::config::addr;
 use crate::config::error::Diagnostic;
 use crate::config::lex::Word;
 use crate::config::model::{
-    Balance, Bind, BindOptions, BindTarget, Mode, NameRef, Proxy, Redispatch, Server, ServerAddr, UseBackend,
+    Balance, Bind, BindOptions, BindTarget, ErrorFile, ForwardFor, HttpConnMode, HttpReuse, Mode, NameRef, Proxy,
+    Redispatch, Server, ServerAddr, UseBackend,
 };
 use crate::route::acl::{self, Acl};
 use crate::route::cond;
+use crate::route::pattern::IpNet;
+use crate::route::rules::{self, Direction};
 
 const F: Scope = Scope::FRONTEND;
 const B: Scope = Scope::BACKEND;
@@ -51,28 +54,28 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     kw("retries", DB, ONE, "<number>", retries),
     kw_no("option redispatch", DB, Arity::Between(0, 1), "[<interval>]", redispatch),
     kw("option tcplog", ALL, Arity::Exactly(0), "", tcplog),
+    kw("timeout http-request", ALL, ONE, "<time>", timeout),
+    kw("timeout http-keep-alive", ALL, ONE, "<time>", timeout),
+    kw("http-request", FB, Arity::AtLeast(1), "<action> [options...] [{if|unless} <condition>]", http_request),
+    kw("http-response", FB, Arity::AtLeast(1), "<action> [options...] [{if|unless} <condition>]", http_response),
+    kw("http-reuse", DB, ONE, "never|safe|aggressive|always", http_reuse),
+    kw("errorfile", ALL, Arity::Exactly(2), "<code> <file>", errorfile),
+    kw("option forwardfor", ALL, Arity::AtLeast(0), "[except <network>] [header <name>] [if-none]", forwardfor),
+    kw("option http-keep-alive", ALL, Arity::Exactly(0), "", http_conn_mode),
+    kw("option http-server-close", ALL, Arity::Exactly(0), "", http_conn_mode),
+    kw("option httpclose", ALL, Arity::Exactly(0), "", http_conn_mode),
     // Owned by later issues.
-    not_yet("timeout http-request", ALL, ANY_ARGS, owner::HTTP),
-    not_yet("timeout http-keep-alive", ALL, ANY_ARGS, owner::HTTP),
     not_yet("timeout tarpit", ALL, ANY_ARGS, owner::HTTP),
     not_yet("timeout check", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("http-request", ALL, ANY_ARGS, owner::HTTP),
-    not_yet("http-response", ALL, ANY_ARGS, owner::HTTP),
     not_yet("http-after-response", ALL, ANY_ARGS, owner::HTTP),
-    not_yet("http-reuse", ALL, ANY_ARGS, owner::HTTP),
     not_yet("http-send-name-header", ALL, ANY_ARGS, owner::HTTP),
-    not_yet("errorfile", ALL, ANY_ARGS, owner::HTTP),
     not_yet("errorfiles", ALL, ANY_ARGS, owner::HTTP),
     not_yet("errorloc", ALL, ANY_ARGS, owner::HTTP),
     not_yet("errorloc302", ALL, ANY_ARGS, owner::HTTP),
     not_yet("errorloc303", ALL, ANY_ARGS, owner::HTTP),
     not_yet("redirect", ALL, ANY_ARGS, owner::HTTP),
     not_yet("monitor-uri", ALL, ANY_ARGS, owner::HTTP),
-    not_yet("option forwardfor", ALL, ANY_ARGS, owner::HTTP),
     not_yet("option originalto", ALL, ANY_ARGS, owner::HTTP),
-    not_yet("option http-server-close", ALL, ANY_ARGS, owner::HTTP),
-    not_yet("option httpclose", ALL, ANY_ARGS, owner::HTTP),
-    not_yet("option http-keep-alive", ALL, ANY_ARGS, owner::HTTP),
     not_yet("option http-buffer-request", ALL, ANY_ARGS, owner::HTTP),
     not_yet("option http-pretend-keepalive", ALL, ANY_ARGS, owner::HTTP),
     not_yet("option http-no-delay", ALL, ANY_ARGS, owner::HTTP),
@@ -323,6 +326,8 @@ fn timeout(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         "timeout client-fin" => t.client_fin = d,
         "timeout server-fin" => t.server_fin = d,
         "timeout queue" => t.queue = d,
+        "timeout http-request" => t.http_request = d,
+        "timeout http-keep-alive" => t.http_keep_alive = d,
         other => return Err(Diagnostic::error(a.keyword_loc(), format!("internal error: no field for '{other}'"))),
     }
     Ok(())
@@ -357,5 +362,124 @@ fn redispatch(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 
 fn tcplog(p: &mut Proxy, _: &mut Args<'_>) -> Result<(), Diagnostic> {
     p.tcplog = true;
+    Ok(())
+}
+
+fn http_request(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let rule = rules::parse_rule(a.all(), &p.acls, a.end_loc(), Direction::Request)?;
+    if p.http_request_rules.len() >= MAX_RULES {
+        return Err(Diagnostic::error(a.keyword_loc(), format!("more than {MAX_RULES} http-request rules")));
+    }
+    p.http_request_rules.push(rule);
+    Ok(())
+}
+
+fn http_response(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let rule = rules::parse_rule(a.all(), &p.acls, a.end_loc(), Direction::Response)?;
+    if p.http_response_rules.len() >= MAX_RULES {
+        return Err(Diagnostic::error(a.keyword_loc(), format!("more than {MAX_RULES} http-response rules")));
+    }
+    p.http_response_rules.push(rule);
+    Ok(())
+}
+
+fn http_reuse(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    p.http_reuse = a.choice(
+        0,
+        &[
+            ("never", HttpReuse::Never),
+            ("safe", HttpReuse::Safe),
+            ("aggressive", HttpReuse::Always),
+            ("always", HttpReuse::Always),
+        ],
+    )?;
+    Ok(())
+}
+
+fn http_conn_mode(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let mode = match a.keyword {
+        "option http-server-close" => HttpConnMode::ServerClose,
+        "option httpclose" => HttpConnMode::Close,
+        _ => HttpConnMode::KeepAlive,
+    };
+    p.http_conn_mode = Some(mode);
+    Ok(())
+}
+
+fn forwardfor(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let mut ff = ForwardFor { except: None, header: "X-Forwarded-For".to_string(), if_none: false };
+    let words = a.all();
+    let mut i = 0;
+    while let Some(w) = words.get(i) {
+        let value = |what: &str| {
+            words.get(i + 1).ok_or_else(|| Diagnostic::error(w.loc, format!("'{}' expects {what}", w.text)))
+        };
+        match w.text.as_str() {
+            "except" => {
+                let net = value("a network")?;
+                ff.except = Some(IpNet::parse(&net.text).map_err(|e| Diagnostic::error(net.loc, e))?);
+                i += 2;
+            }
+            "header" => {
+                let name = value("a header name")?;
+                if name.text.is_empty() || !name.text.bytes().all(|b| crate::http::chars::TOKEN[usize::from(b)]) {
+                    return Err(Diagnostic::error(name.loc, format!("'{}' is not a valid header name", name.text)));
+                }
+                ff.header = name.text.clone();
+                i += 2;
+            }
+            "if-none" => {
+                ff.if_none = true;
+                i += 1;
+            }
+            other => {
+                return Err(Diagnostic::error(
+                    w.loc,
+                    format!("unknown 'option forwardfor' argument '{other}'; expected except, header or if-none"),
+                ));
+            }
+        }
+    }
+    p.forwardfor = Some(ff);
+    Ok(())
+}
+
+/// The largest `errorfile` pylon reads (HAProxy: it must fit a buffer).
+pub const MAX_ERRORFILE: u64 = 64 * 1024;
+/// The most `http-request` (or `http-response`) rules one section may hold.
+pub const MAX_RULES: usize = 100_000;
+/// The statuses `errorfile` may replace, as HAProxy lists them.
+pub const ERRORFILE_CODES: &[u16] =
+    &[200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504];
+
+fn errorfile(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    use std::io::Read;
+    let code_word = a.word(0)?;
+    let status = code_word.text.parse::<u16>().ok().filter(|c| ERRORFILE_CODES.contains(c)).ok_or_else(|| {
+        let list: Vec<String> = ERRORFILE_CODES.iter().map(u16::to_string).collect();
+        Diagnostic::error(
+            code_word.loc,
+            format!("'errorfile' cannot replace status '{}'; expected one of: {}", code_word.text, list.join(", ")),
+        )
+    })?;
+    let path = a.word(1)?;
+    let fail = |e: std::io::Error| Diagnostic::error(path.loc, format!("cannot read errorfile '{}': {e}", path.text));
+    let mut bytes = Vec::new();
+    std::fs::File::open(&path.text).map_err(fail)?.take(MAX_ERRORFILE + 1).read_to_end(&mut bytes).map_err(fail)?;
+    if bytes.len() as u64 > MAX_ERRORFILE {
+        return Err(Diagnostic::error(path.loc, format!("errorfile '{}' is larger than 64 KiB", path.text)));
+    }
+    let mut parser = crate::http::parse::HeadParser::new(crate::http::parse::Kind::Response, 101);
+    if !matches!(parser.parse(&bytes), Ok(crate::http::parse::Progress::Complete)) {
+        return Err(Diagnostic::error(
+            path.loc,
+            format!(
+                "errorfile '{}' is not a complete HTTP response (status line, headers, empty line, body)",
+                path.text
+            ),
+        ));
+    }
+    p.errorfiles.retain(|e| e.status != status);
+    p.errorfiles.push(ErrorFile { status, contents: bytes.into(), loc: a.keyword_loc() });
     Ok(())
 }

@@ -77,8 +77,8 @@ pub static TABLE: &[Keyword<ServerOptions>] = &[
     not_yet("send-proxy-v2-ssl-cn", S, NONE, owner::TLS),
     not_yet("proxy-v2-options", S, ONE, owner::TLS),
     not_yet("check-send-proxy", S, NONE, owner::TLS),
-    not_yet("pool-max-conn", S, ONE, owner::HTTP),
-    not_yet("pool-purge-delay", S, ONE, owner::HTTP),
+    kw("pool-max-conn", S, ONE, "<number>|-1", pool_max_conn),
+    kw("pool-purge-delay", S, ONE, "<time>", pool_purge_delay),
     not_yet("pool-low-conn", S, ONE, owner::HTTP),
     not_yet("id", S, ONE, owner::ADMIN),
     unsupported("resolvers", S, ONE, "addresses are resolved once at start-up with the system resolver"),
@@ -153,5 +153,15 @@ fn init_addr(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> 
         });
     }
     o.init_addr = methods;
+    Ok(())
+}
+
+fn pool_max_conn(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.pool_max_conn = if a.text(0)? == "-1" { None } else { Some(a.uint(0, 0, MAX_SERVER_MAXCONN)? as u32) };
+    Ok(())
+}
+
+fn pool_purge_delay(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.pool_purge_delay = a.time(0)?;
     Ok(())
 }

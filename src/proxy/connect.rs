@@ -1,0 +1,188 @@
+//! Connecting to a server: pick one with the backend's balancer, take a connection slot under
+//! its `maxconn`, start a non-blocking connect, and on an immediate failure try again at once
+//! (up to `retries` attempts, on another server when `option redispatch` says so).
+//!
+//! TCP and HTTP sessions share it; a connect that fails later (refused, timed out) comes back
+//! through [`connect`] with the failed server named, which counts as a retry.
+
+use std::net::SocketAddr;
+
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use crate::balance::PickContext;
+
+use super::Ctx;
+
+/// The connect attempts made for one request (or one TCP session).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attempts {
+    /// Connects started so far.
+    pub count: u32,
+    /// Servers passed over because they were full when their slot was taken.
+    full_skips: usize,
+}
+
+impl Attempts {
+    /// Retries made: attempts after the first.
+    pub fn retries(&self) -> u32 {
+        self.count.saturating_sub(1)
+    }
+}
+
+/// A connect in flight.
+#[derive(Debug)]
+pub struct Started {
+    /// The socket, registered with the session's server token.
+    pub stream: TcpStream,
+    /// The server's index in its backend; its connection slot is taken.
+    pub server: usize,
+}
+
+/// Why no connect could be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUp {
+    /// `retries` were used up.
+    RetriesExhausted,
+    /// No server is usable.
+    NoServer,
+    /// Every usable server is at its `maxconn`.
+    AllFull,
+}
+
+impl std::fmt::Display for GiveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GiveUp::RetriesExhausted => "connect attempts exhausted",
+            GiveUp::NoServer => "no server available",
+            GiveUp::AllFull => "every usable server is full",
+        })
+    }
+}
+
+/// What the connect is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// The backend's index.
+    pub backend: usize,
+    /// The client's address (source hashing).
+    pub client: SocketAddr,
+    /// The local port the client connected to (servers without a port use it).
+    pub local_port: u16,
+    /// The token to register the server socket with.
+    pub token: Token,
+}
+
+/// Picks a server and starts a connect, retrying at once on immediate failures. `failed` is
+/// the server whose connect just failed, if any; `chosen`, a server the balancer already
+/// picked for this request (so that it is not asked twice).
+pub fn connect(
+    ctx: &mut Ctx<'_>,
+    target: Target,
+    attempts: &mut Attempts,
+    mut failed: Option<usize>,
+    mut chosen: Option<usize>,
+) -> Result<Started, GiveUp> {
+    let be = &ctx.runtime.backends[target.backend];
+    loop {
+        if attempts.count > be.retries {
+            return Err(GiveUp::RetriesExhausted);
+        }
+        let server = match failed {
+            _ if chosen.is_some() => chosen.take(),
+            Some(f) if !redispatch_now(be.redispatch, attempts.count, be.retries) => Some(f),
+            _ => {
+                let pick = PickContext { client: Some(target.client.ip()), avoid: failed };
+                // When the only usable server is the one that failed, try it again.
+                ctx.balancers[target.backend]
+                    .pick(&be.server_set, &be.conns, &pick)
+                    .or_else(|| failed.filter(|_| be.server_set.servers.len() == 1))
+            }
+        };
+        let Some(server) = server else { return Err(GiveUp::NoServer) };
+        // The balancer saw a free slot, but another worker may have taken it since: the slot
+        // is taken atomically here, and a full server is passed over.
+        if !be.conns.try_acquire(server, be.server_set.servers[server].maxconn) {
+            if failed == Some(server) || attempts.full_skips >= be.servers.len() {
+                return Err(GiveUp::AllFull);
+            }
+            attempts.full_skips += 1;
+            failed = Some(server);
+            continue;
+        }
+        attempts.count += 1;
+        let Some(addr) = be.servers[server].addr_for(target.local_port) else {
+            be.conns.release(server);
+            failed = Some(server);
+            continue;
+        };
+        match TcpStream::connect(addr) {
+            Ok(mut stream) => {
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                if ctx.registry.register(&mut stream, target.token, interest).is_err() {
+                    be.conns.release(server);
+                    failed = Some(server);
+                    continue;
+                }
+                return Ok(Started { stream, server });
+            }
+            Err(e) => {
+                be.conns.release(server);
+                log::info!("[be={}/{}] connect to {addr} failed: {e}", be.name, be.servers[server].name);
+                failed = Some(server);
+            }
+        }
+    }
+}
+
+/// How a connect in flight stands after readiness on its socket.
+#[derive(Debug)]
+pub enum ConnectState {
+    /// Still connecting.
+    Pending,
+    /// Connected.
+    Done,
+    /// Failed.
+    Failed(std::io::Error),
+}
+
+/// Checks a connect in flight (call after the socket reported readiness).
+pub fn check(stream: &TcpStream) -> ConnectState {
+    match stream.take_error() {
+        Ok(Some(e)) | Err(e) => ConnectState::Failed(e),
+        Ok(None) => match stream.peer_addr() {
+            Ok(_) => {
+                let _ = stream.set_nodelay(true);
+                ConnectState::Done
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotConnected => ConnectState::Pending,
+            Err(e) => ConnectState::Failed(e),
+        },
+    }
+}
+
+/// Whether the retry after `attempts` attempts goes to another server (HAProxy's
+/// `option redispatch <interval>`: positive N, every Nth retry; negative N, the Nth retry
+/// before the last; `None`, never).
+fn redispatch_now(interval: Option<i32>, attempts: u32, retries: u32) -> bool {
+    let Some(n) = interval else { return false };
+    let retry = attempts as i64; // the retry about to be made, 1-based
+    if n > 0 { retry % i64::from(n) == 0 } else { retry == i64::from(retries) + 1 + i64::from(n) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redispatch_now;
+
+    #[test]
+    fn redispatch_intervals() {
+        // retries 3, default -1: only the last retry moves.
+        let moves: Vec<bool> = (1..=3).map(|r| redispatch_now(Some(-1), r, 3)).collect();
+        assert_eq!(moves, [false, false, true]);
+        let every: Vec<bool> = (1..=3).map(|r| redispatch_now(Some(1), r, 3)).collect();
+        assert_eq!(every, [true, true, true]);
+        let second: Vec<bool> = (1..=4).map(|r| redispatch_now(Some(2), r, 4)).collect();
+        assert_eq!(second, [false, true, false, true]);
+        assert!(!redispatch_now(None, 3, 3));
+    }
+}

@@ -1,0 +1,1392 @@
+//! The HTTP session: a client connection carrying HTTP/1.1 exchanges, one at a time, each
+//! routed to a backend and forwarded to a server.
+//!
+//! The states are named for what the session waits on (`../shared/DESIGN.md`): `Idle` (a
+//! kept-alive connection between requests, holding no buffer), `ReadingHead`, `Connecting`,
+//! `Exchange` (request forwarded and response relayed, both bodies streamed as framed),
+//! `Tunnel` (after a `101 Switching Protocols`), `Answering` (pylon's own response) and
+//! `Lingering` (the write side shut, the client's last bytes drained so that the close does
+//! not turn into a reset that would destroy the answer in flight).
+//!
+//! Buffers: `req` holds what the client sent (the head is parsed in place, the body forwarded
+//! from it), `rsp` what the server sent, `out` the rewritten heads and pylon's answers. They
+//! are taken from the worker's pool when a request starts and given back when the connection
+//! goes idle. A server connection stays attached to the session between requests; it goes to
+//! the worker's pool when the session ends or its next request goes elsewhere.
+
+pub mod eval;
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use crate::config::model::{HttpConnMode, HttpReuse};
+use crate::http::body::{ChunkedDecoder, LengthDecoder};
+use crate::http::parse::{Kind, Progress, Version};
+use crate::http::semantics::{Framing, request_info, response_info};
+use crate::http::write::{HeaderEdits, RequestEdits, ResponseEdits, write_request_head, write_response_head};
+use crate::net::buffer::Buffer;
+use crate::net::readiness::Readiness;
+use crate::runtime::Runtime;
+
+use super::answers;
+use super::connect::{self, Attempts, ConnectState, Target};
+use super::{Ctx, Side, Step};
+use eval::{RequestInput, RequestView, Verdict};
+
+/// The most read/write rounds one run makes before yielding to other sessions.
+const MAX_ROUNDS: usize = 32;
+/// The longest a closing connection waits for the client's last bytes.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between requests (or before the first), waiting for a byte; no buffer held.
+    Idle { since: Instant },
+    /// Reading a request head whose first byte came at `since`.
+    ReadingHead { since: Instant },
+    /// The request head is written out; a connect to the server is in flight.
+    Connecting { since: Instant },
+    /// Request and response flowing.
+    Exchange,
+    /// Bytes flow both ways after a protocol switch.
+    Tunnel,
+    /// Sending pylon's own answer; `close` ends the connection after it.
+    Answering { close: bool },
+    /// The write side is shut; draining the client until it closes.
+    Lingering { since: Instant },
+}
+
+/// How a body is being read.
+#[derive(Debug, Clone)]
+enum Body {
+    /// No body (or it has been read whole).
+    Done,
+    /// A `Content-Length` body.
+    Length(LengthDecoder),
+    /// A chunked body.
+    Chunked(ChunkedDecoder),
+    /// A response body that ends when the server closes.
+    UntilClose,
+}
+
+impl Body {
+    fn for_framing(f: Framing) -> Body {
+        match f {
+            Framing::None | Framing::Length(0) => Body::Done,
+            Framing::Length(n) => Body::Length(LengthDecoder::new(n)),
+            Framing::Chunked => Body::Chunked(ChunkedDecoder::default()),
+            Framing::UntilClose => Body::UntilClose,
+        }
+    }
+
+    /// Checks the bytes after the `pending` already checked; returns how many more belong to
+    /// the body, or `None` for a bad chunk.
+    fn feed(&mut self, unchecked: &[u8]) -> Option<usize> {
+        match self {
+            Body::Done => Some(0),
+            Body::UntilClose => Some(unchecked.len()),
+            Body::Length(d) => {
+                let fed = d.feed(unchecked.len());
+                if fed.done {
+                    *self = Body::Done;
+                }
+                Some(fed.consumed)
+            }
+            Body::Chunked(d) => {
+                let fed = d.feed(unchecked).ok()?;
+                if fed.done {
+                    *self = Body::Done;
+                }
+                Some(fed.consumed)
+            }
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self, Body::Done)
+    }
+}
+
+/// A connection to a server.
+struct ServerConn {
+    stream: TcpStream,
+    backend: usize,
+    server: usize,
+    ready: Readiness,
+    /// Taken from the pool or kept from an earlier request of this session.
+    reused: bool,
+    /// The server closed its side.
+    eof: bool,
+}
+
+/// What the current exchange knows.
+struct Exchange {
+    backend: Option<usize>,
+    attempts: Attempts,
+    /// A connection slot of `(backend, server)` is held (counted for `leastconn`/`maxconn`).
+    slot: Option<(usize, usize)>,
+    /// Bytes of the request head at the start of `out` (0 once the response began), and how
+    /// many were sent.
+    head_len: usize,
+    head_sent: usize,
+    /// The whole request head was sent.
+    head_out: bool,
+    req_body: Body,
+    /// Checked body bytes at the front of `req`, waiting to be sent.
+    req_pending: usize,
+    /// Body bytes sent to the server (a request whose body started cannot be retried).
+    req_body_sent: u64,
+    head_request: bool,
+    upgrade: bool,
+    client_close: bool,
+    server_close: bool,
+    client_http10: bool,
+    client_keep_alive: bool,
+    /// A final response head was parsed and written to `out`.
+    rsp_started: bool,
+    rsp_body: Body,
+    rsp_pending: usize,
+    /// Bytes of the response (or of an interim one) were sent to the client.
+    rsp_sent: bool,
+    /// Some bytes came from the server for this exchange.
+    rsp_bytes: bool,
+    status: u16,
+    switching: bool,
+}
+
+impl Exchange {
+    fn new() -> Exchange {
+        Exchange {
+            backend: None,
+            attempts: Attempts::default(),
+            slot: None,
+            head_len: 0,
+            head_sent: 0,
+            head_out: false,
+            req_body: Body::Done,
+            req_pending: 0,
+            req_body_sent: 0,
+            head_request: false,
+            upgrade: false,
+            client_close: false,
+            server_close: false,
+            client_http10: false,
+            client_keep_alive: false,
+            rsp_started: false,
+            rsp_body: Body::Done,
+            rsp_pending: 0,
+            rsp_sent: false,
+            rsp_bytes: false,
+            status: 0,
+            switching: false,
+        }
+    }
+}
+
+/// Which server a connect goes to.
+#[derive(Debug, Clone, Copy)]
+enum Pick {
+    /// Ask the balancer.
+    Balance,
+    /// The server the balancer already picked (the connect starts a new pick if it fails).
+    Server(usize),
+    /// A retry after this server failed (`option redispatch` decides where).
+    RetryAfter(usize),
+}
+
+/// Pylon's answer being sent.
+enum Canned {
+    None,
+    Static(&'static [u8], usize),
+    Shared(Arc<[u8]>, usize),
+}
+
+/// An HTTP session.
+pub struct HttpSession {
+    /// The frontend that accepted it.
+    pub frontend: usize,
+    client: TcpStream,
+    client_addr: SocketAddr,
+    local_addr: SocketAddr,
+    server_token: Token,
+    client_ready: Readiness,
+    client_eof: bool,
+    state: State,
+    req: Option<Buffer>,
+    rsp: Option<Buffer>,
+    out: Option<Buffer>,
+    parser: Option<Box<crate::http::parse::HeadParser>>,
+    server: Option<ServerConn>,
+    ex: Box<Exchange>,
+    canned: Canned,
+    client_last: Instant,
+    server_last: Instant,
+    /// Requests completed on this connection.
+    requests: u32,
+    /// Termination code for the log.
+    termination: [u8; 2],
+}
+
+/// Why a read or write failed, for the termination code.
+enum Io {
+    Progress(usize),
+    Blocked,
+    Eof,
+    Failed,
+}
+
+fn read_into(buf: &mut Buffer, src: &mut impl Read, ready: &mut Readiness) -> Io {
+    let room = buf.read_room();
+    match buf.read_from(src) {
+        Ok(0) => Io::Eof,
+        Ok(n) => {
+            if n < room {
+                ready.short_read();
+            }
+            Io::Progress(n)
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            ready.readable = false;
+            Io::Blocked
+        }
+        Err(e) if e.kind() == ErrorKind::Interrupted => Io::Progress(0),
+        Err(_) => Io::Failed,
+    }
+}
+
+fn write_result(r: io::Result<usize>, ready: &mut Readiness) -> Io {
+    match r {
+        Ok(n) => Io::Progress(n),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            ready.writable = false;
+            Io::Blocked
+        }
+        Err(e) if e.kind() == ErrorKind::Interrupted => Io::Progress(0),
+        Err(_) => Io::Failed,
+    }
+}
+
+impl HttpSession {
+    /// A session for an accepted client, registered under `tokens.0`; a server socket will
+    /// use `tokens.1`.
+    pub fn new(
+        frontend: usize,
+        mut client: TcpStream,
+        client_addr: SocketAddr,
+        tokens: (Token, Token),
+        ctx: &mut Ctx<'_>,
+    ) -> io::Result<Self> {
+        let local_addr = client.local_addr()?;
+        client.set_nodelay(true)?;
+        ctx.registry.register(&mut client, tokens.0, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(HttpSession {
+            frontend,
+            client,
+            client_addr,
+            local_addr,
+            server_token: tokens.1,
+            client_ready: Readiness::default(),
+            client_eof: false,
+            // The first request's head is timed from the accept.
+            state: State::ReadingHead { since: ctx.now },
+            req: None,
+            rsp: None,
+            out: None,
+            parser: None,
+            server: None,
+            ex: Box::new(Exchange::new()),
+            canned: Canned::None,
+            client_last: ctx.now,
+            server_last: ctx.now,
+            requests: 0,
+            termination: *b"--",
+        })
+    }
+
+    /// Handles readiness of one of the session's sockets.
+    pub fn ready(&mut self, side: Side, event: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
+        match side {
+            Side::Client => self.client_ready.add(event),
+            Side::Server => {
+                if let Some(s) = self.server.as_mut() {
+                    s.ready.add(event);
+                }
+            }
+        }
+        self.run(ctx)
+    }
+
+    /// Advances the session as far as it can go without blocking.
+    pub fn run(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        match self.state {
+            State::Idle { .. } | State::ReadingHead { .. } => self.read_head(ctx),
+            State::Connecting { .. } => self.check_connect(ctx),
+            State::Exchange => self.exchange(ctx),
+            State::Tunnel => self.tunnel(ctx),
+            State::Answering { .. } => self.answer(ctx),
+            State::Lingering { .. } => self.linger(ctx),
+        }
+    }
+
+    /// The time at which the session times out, if any timeout applies.
+    pub fn deadline(&self, rt: &Runtime) -> Option<Instant> {
+        let fe = &rt.frontends[self.frontend];
+        let t = &fe.timeouts;
+        let be = self.ex.backend.map(|b| &rt.backends[b]);
+        match self.state {
+            State::Idle { since } => t.http_keep_alive.or(t.http_request).or(t.client).map(|d| since + d),
+            State::ReadingHead { since } => t.http_request.or(t.client).map(|d| since + d),
+            State::Connecting { since } => be.and_then(|b| b.timeouts.connect).map(|d| since + d),
+            State::Exchange => {
+                let client = t.client.filter(|_| self.waiting_on_client()).map(|d| self.client_last + d);
+                let server =
+                    be.and_then(|b| b.timeouts.server).filter(|_| !self.ex.rsp_body.is_done() || !self.ex.rsp_started);
+                let server = server.map(|d| self.server_last + d);
+                min_opt(client, server)
+            }
+            State::Tunnel => {
+                let tunnel = be.and_then(|b| b.timeouts.tunnel);
+                let client = tunnel.or(t.client).map(|d| self.client_last + d);
+                let server = tunnel.or(be.and_then(|b| b.timeouts.server)).map(|d| self.server_last + d);
+                min_opt(client, server)
+            }
+            State::Answering { .. } => t.client.map(|d| self.client_last + d),
+            State::Lingering { since } => Some(since + t.client.map_or(LINGER, |c| c.min(LINGER))),
+        }
+    }
+
+    /// True while the exchange waits for the client: its request body, or room to write.
+    fn waiting_on_client(&self) -> bool {
+        let to_client = self.out.as_ref().is_some_and(|o| !o.is_empty()) || self.ex.rsp_pending > 0;
+        to_client || !self.ex.req_body.is_done()
+    }
+
+    /// Called when the deadline passed.
+    pub fn timed_out(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        match self.state {
+            State::Idle { .. } => {
+                self.termination = *b"--";
+                Step::Close
+            }
+            State::ReadingHead { .. } => {
+                // Nothing received: a silent close, as HAProxy does for an idle connection.
+                if self.req.as_ref().is_none_or(|r| r.is_empty()) {
+                    return Step::Close;
+                }
+                self.termination = *b"cR";
+                self.send_error(ctx, 408)
+            }
+            State::Connecting { .. } => {
+                log::info!(
+                    "[fe={}] connect to {} timed out",
+                    ctx.runtime.frontends[self.frontend].name,
+                    self.label(ctx.runtime)
+                );
+                self.connect_failed(ctx)
+            }
+            State::Exchange => {
+                let t = &ctx.runtime.frontends[self.frontend].timeouts;
+                let client_expired =
+                    self.waiting_on_client() && t.client.is_some_and(|d| self.client_last + d <= ctx.now);
+                if client_expired {
+                    self.termination = *b"cD";
+                    return Step::Close;
+                }
+                self.termination = *b"sH";
+                if self.ex.rsp_sent || self.ex.rsp_started {
+                    return Step::Close;
+                }
+                self.drop_server(ctx, false);
+                self.send_error(ctx, 504)
+            }
+            State::Tunnel => {
+                self.termination = *b"cD";
+                Step::Close
+            }
+            State::Answering { .. } => {
+                self.termination = *b"cD";
+                Step::Close
+            }
+            State::Lingering { .. } => Step::Close,
+        }
+    }
+
+    /// Releases everything the session holds.
+    pub fn close(mut self, ctx: &mut Ctx<'_>) {
+        let _ = ctx.registry.deregister(&mut self.client);
+        self.release_slot(ctx);
+        // A server connection left clean between requests goes to the pool.
+        let clean = matches!(self.state, State::Idle { .. } | State::ReadingHead { .. } | State::Lingering { .. })
+            && self.ex.head_len == 0;
+        self.drop_server(ctx, clean);
+        let rt = ctx.runtime;
+        let fe = &rt.frontends[self.frontend];
+        fe.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        rt.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if !matches!(&self.termination, b"--") {
+            log::debug!(
+                "[fe={} {}] connection closed: {}",
+                fe.name,
+                self.client_addr,
+                String::from_utf8_lossy(&self.termination)
+            );
+        }
+        self.give_buffers(ctx);
+    }
+
+    fn give_buffers(&mut self, ctx: &mut Ctx<'_>) {
+        for b in [self.req.take(), self.rsp.take(), self.out.take()].into_iter().flatten() {
+            ctx.buffers.give(b);
+        }
+        if let Some(p) = self.parser.take() {
+            ctx.pool.give_parser(p);
+        }
+    }
+
+    fn label(&self, rt: &Runtime) -> String {
+        match self.ex.backend {
+            Some(b) => {
+                let be = &rt.backends[b];
+                match self.ex.slot.or(self.server.as_ref().map(|s| (s.backend, s.server))) {
+                    Some((_, s)) => format!("{}/{}", be.name, be.servers[s].name),
+                    None => be.name.clone(),
+                }
+            }
+            None => "<NOSRV>".to_string(),
+        }
+    }
+
+    fn release_slot(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some((b, s)) = self.ex.slot.take() {
+            ctx.runtime.backends[b].conns.release(s);
+        }
+    }
+
+    /// Drops the server connection; a `clean` one (between exchanges, nothing unread) is
+    /// pooled unless the backend never shares connections.
+    fn drop_server(&mut self, ctx: &mut Ctx<'_>, clean: bool) {
+        let Some(mut s) = self.server.take() else { return };
+        let _ = ctx.registry.deregister(&mut s.stream);
+        let be = &ctx.runtime.backends[s.backend];
+        if clean && !s.eof && be.reuse != HttpReuse::Never {
+            let max = be.servers[s.server].pool_max_conn;
+            ctx.pool.give(s.backend, s.server, s.stream, ctx.now, max);
+        }
+    }
+
+    // ----- reading a request head -----
+
+    fn read_head(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        loop {
+            if let Some(req) = self.req.as_ref()
+                && !req.is_empty()
+            {
+                let parser = self.parser.get_or_insert_with(|| ctx.pool.take_parser(Kind::Request));
+                match parser.parse(req.data()) {
+                    Ok(Progress::Complete) => return self.on_request(ctx),
+                    Ok(Progress::Partial) => {
+                        let limit = ctx.runtime.bufsize.saturating_sub(ctx.runtime.maxrewrite).max(1024);
+                        if req.len() >= limit.min(req.capacity()) {
+                            let status = if parser.in_start_line() { 414 } else { 431 };
+                            self.termination = *b"PR";
+                            return self.send_error(ctx, status);
+                        }
+                    }
+                    Err(e) => {
+                        log::debug!("[{}] bad request head: {:?} at byte {}", self.client_addr, e.kind, e.pos);
+                        self.termination = *b"PR";
+                        return self.send_error(ctx, 400);
+                    }
+                }
+            }
+            if !self.client_ready.readable {
+                self.idle_resources(ctx);
+                return Step::Wait;
+            }
+            let req = self.req.get_or_insert_with(|| {
+                let mut b = ctx.buffers.take();
+                b.clear();
+                b
+            });
+            req.align();
+            match read_into(req, &mut self.client, &mut self.client_ready) {
+                Io::Progress(n) => {
+                    if n > 0 {
+                        self.client_last = ctx.now;
+                        if let State::Idle { .. } = self.state {
+                            self.state = State::ReadingHead { since: ctx.now };
+                        }
+                    }
+                }
+                Io::Eof => {
+                    // A client closing between requests is the normal end of keep-alive.
+                    if !req.is_empty() {
+                        self.termination = *b"CR";
+                    }
+                    return Step::Close;
+                }
+                Io::Blocked => {}
+                Io::Failed => {
+                    self.termination = *b"CR";
+                    return Step::Close;
+                }
+            }
+        }
+    }
+
+    /// Gives back the buffers and parser of a connection with nothing in flight.
+    fn idle_resources(&mut self, ctx: &mut Ctx<'_>) {
+        if self.req.as_ref().is_some_and(|r| r.is_empty()) {
+            self.give_buffers(ctx);
+        }
+    }
+
+    /// A complete request head is in `req`: check it, run the rules, route it, write it out.
+    fn on_request(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let rt = ctx.runtime;
+        let (Some(req), Some(parser)) = (self.req.as_ref(), self.parser.as_ref()) else { return Step::Close };
+        let head = &parser.head;
+        let buf = req.data();
+        *self.ex = Exchange::new();
+        let info = match request_info(head, buf) {
+            Ok(i) => i,
+            Err(e) => {
+                log::debug!("[{}] refused request: {e:?}", self.client_addr);
+                self.termination = *b"PR";
+                return self.send_error(ctx, 400);
+            }
+        };
+        let ex = &mut self.ex;
+        ex.client_http10 = head.version == Version::Http10;
+        ex.client_keep_alive = info.keep_alive;
+        ex.client_close = info.close || (ex.client_http10 && !info.keep_alive);
+        ex.head_request = head.method.of(buf) == b"HEAD";
+        ex.upgrade = info.upgrade;
+        ex.req_body = Body::for_framing(info.framing);
+
+        let fe = &rt.frontends[self.frontend];
+        ctx.scratch.clear();
+        let userlists = &rt.userlists;
+        let auth = |list: &[u8], group: Option<&[u8]>| crate::auth::check(userlists, list, group, head, buf);
+        let input =
+            RequestInput { src: self.client_addr, dst: self.local_addr, head, buf, proxy: &fe.name, auth: &auth };
+        let mut verdict = eval::eval_request(&fe.http.request_rules, &fe.acls, &input, ctx.scratch);
+        let mut backend = None;
+        if verdict == Verdict::Continue {
+            let view = RequestView {
+                src: self.client_addr,
+                dst: self.local_addr,
+                head,
+                buf,
+                target: eval::current_target(ctx.scratch, &input),
+                auth: &auth,
+            };
+            backend =
+                fe.rules.iter().find(|(_, c)| eval::holds(c, &fe.acls, &view)).map(|(b, _)| *b).or(fe.default_backend);
+            match backend {
+                None => verdict = Verdict::Error(503),
+                Some(b) if Some(b) != fe.own_backend => {
+                    let be = &rt.backends[b];
+                    verdict = eval::eval_request(&be.http.request_rules, &be.acls, &input, ctx.scratch);
+                }
+                Some(_) => {}
+            }
+        }
+        self.ex.backend = backend;
+        match verdict {
+            Verdict::Continue => {}
+            Verdict::Error(status) => {
+                if status == 503 && backend.is_none() {
+                    log::info!("[fe={} {}] no backend matched and no default_backend", fe.name, self.client_addr);
+                }
+                self.termination = *b"PR";
+                return self.send_error(ctx, status);
+            }
+            Verdict::Answer { close, .. } => {
+                // A body the client is still sending cannot be skipped reliably: close.
+                let close = close || self.ex.client_close || !self.ex.req_body.is_done();
+                let head_len = head.len;
+                let out = self.out.get_or_insert_with(|| ctx.buffers.take());
+                out.clear();
+                if !out.push(&ctx.scratch.answer) {
+                    self.termination = *b"PR";
+                    return self.send_error(ctx, 500);
+                }
+                if let Some(r) = self.req.as_mut() {
+                    r.consume(head_len);
+                }
+                self.state = State::Answering { close };
+                return self.answer(ctx);
+            }
+        }
+        let Some(b) = backend else { return Step::Close };
+        let be = &rt.backends[b];
+        let mode = fe.http.conn_mode.max(be.http.conn_mode);
+        if mode != HttpConnMode::KeepAlive {
+            self.ex.server_close = true;
+        }
+        if mode == HttpConnMode::Close {
+            self.ex.client_close = true;
+        }
+        // X-Forwarded-For: the frontend's option, else the backend's.
+        let ff = fe.http.forwardfor.as_ref().or(be.http.forwardfor.as_ref()).filter(|ff| {
+            let ip = self.client_addr.ip();
+            !ff.except.is_some_and(|net| net.contains(ip))
+                && !(ff.if_none
+                    && head.headers.iter().any(|h| h.name.of(buf).eq_ignore_ascii_case(ff.header.as_bytes())))
+        });
+        let client_ip = match self.client_addr.ip() {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(self.client_addr.ip(), std::net::IpAddr::V4),
+            ip => ip,
+        };
+        let edits = RequestEdits {
+            close: self.ex.server_close,
+            upgrade: self.ex.upgrade,
+            forwarded_for: ff.map(|ff| (ff.header.as_bytes(), client_ip)),
+            target: ctx.scratch.target_set.then_some(ctx.scratch.target.as_slice()),
+        };
+        let out = self.out.get_or_insert_with(|| ctx.buffers.take());
+        out.clear();
+        let written = write_request_head(head, buf, &edits, &ctx.scratch.edits(), out.spare_mut());
+        let head_len = head.len;
+        match written {
+            Ok(n) => {
+                out.commit(n);
+                self.ex.head_len = n;
+            }
+            Err(e) => {
+                log::info!("[fe={} {}] cannot write the request head: {e:?}", fe.name, self.client_addr);
+                self.termination = *b"PR";
+                return self.send_error(ctx, if e == crate::http::write::WriteError::TooLarge { 500 } else { 400 });
+            }
+        }
+        ctx.scratch.trim();
+        if let Some(r) = self.req.as_mut() {
+            r.consume(head_len);
+        }
+        if let Some(p) = self.parser.as_mut() {
+            p.reset_as(Kind::Response);
+        }
+        self.start_server(ctx, None)
+    }
+
+    // ----- connecting -----
+
+    /// Gets a server connection for the exchange: the attached one when the balancer picks
+    /// its server again, an idle one from the pool, or a new connect. `failed` is the server
+    /// whose connect just failed (a retry).
+    fn start_server(&mut self, ctx: &mut Ctx<'_>, failed: Option<usize>) -> Step {
+        let Some(backend) = self.ex.backend else { return Step::Close };
+        let target =
+            Target { backend, client: self.client_addr, local_port: self.local_addr.port(), token: self.server_token };
+        if let Some(f) = failed {
+            return self.connect_to(ctx, target, Pick::RetryAfter(f), false);
+        }
+        let be = &ctx.runtime.backends[backend];
+        let reuse_ok = match be.reuse {
+            HttpReuse::Never => false,
+            HttpReuse::Safe => self.requests > 0,
+            HttpReuse::Always => true,
+        };
+        let pick = crate::balance::PickContext { client: Some(self.client_addr.ip()), avoid: None };
+        let Some(picked) = ctx.balancers[backend].pick(&be.server_set, &be.conns, &pick) else {
+            return self.connect_to(ctx, target, Pick::Balance, false);
+        };
+        if let Some(s) = self.server.as_ref()
+            && s.backend == backend
+            && s.server == picked
+            && !s.eof
+            && !s.ready.read_closed
+            && be.conns.try_acquire(picked, be.server_set.servers[picked].maxconn)
+        {
+            // The attached connection serves the next request of its session (even with
+            // `http-reuse never`: it is this session's own).
+            self.ex.slot = Some((backend, picked));
+            self.ex.attempts.count += 1;
+            if let Some(s) = self.server.as_mut() {
+                s.reused = true;
+            }
+            self.state = State::Exchange;
+            self.server_last = ctx.now;
+            return self.exchange(ctx);
+        }
+        // The request goes elsewhere: the attached connection goes to the pool.
+        self.drop_server(ctx, true);
+        self.connect_to(ctx, target, Pick::Server(picked), reuse_ok)
+    }
+
+    /// Connects for the exchange, from the pool when `reuse_ok`.
+    fn connect_to(&mut self, ctx: &mut Ctx<'_>, target: Target, pick: Pick, reuse_ok: bool) -> Step {
+        let be = &ctx.runtime.backends[target.backend];
+        if reuse_ok
+            && let Pick::Server(s) = pick
+            && let Some(mut stream) = ctx.pool.take(target.backend, s)
+        {
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if be.conns.try_acquire(s, be.server_set.servers[s].maxconn) {
+                if ctx.registry.register(&mut stream, self.server_token, interest).is_ok() {
+                    self.ex.slot = Some((target.backend, s));
+                    self.ex.attempts.count += 1;
+                    self.server = Some(ServerConn {
+                        stream,
+                        backend: target.backend,
+                        server: s,
+                        ready: Readiness { readable: false, writable: true, read_closed: false },
+                        reused: true,
+                        eof: false,
+                    });
+                    self.state = State::Exchange;
+                    self.server_last = ctx.now;
+                    return self.exchange(ctx);
+                }
+                be.conns.release(s);
+            }
+        }
+        let (failed, chosen) = match pick {
+            Pick::RetryAfter(f) => (Some(f), None),
+            Pick::Server(s) => (None, Some(s)),
+            Pick::Balance => (None, None),
+        };
+        match connect::connect(ctx, target, &mut self.ex.attempts, failed, chosen) {
+            Ok(started) => {
+                self.ex.slot = Some((target.backend, started.server));
+                self.server = Some(ServerConn {
+                    stream: started.stream,
+                    backend: target.backend,
+                    server: started.server,
+                    ready: Readiness::default(),
+                    reused: false,
+                    eof: false,
+                });
+                self.state = State::Connecting { since: ctx.now };
+                Step::Wait
+            }
+            Err(why) => {
+                log::info!(
+                    "[fe={} be={} {}] {why} after {} connect attempts",
+                    ctx.runtime.frontends[self.frontend].name,
+                    be.name,
+                    self.client_addr,
+                    self.ex.attempts.count
+                );
+                self.termination = *b"SC";
+                self.send_error(ctx, 503)
+            }
+        }
+    }
+
+    fn check_connect(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let Some(s) = self.server.as_mut() else { return Step::Close };
+        if !s.ready.writable && !s.ready.readable {
+            return Step::Wait;
+        }
+        match connect::check(&s.stream) {
+            ConnectState::Pending => {
+                s.ready = Readiness::default();
+                Step::Wait
+            }
+            ConnectState::Done => {
+                self.state = State::Exchange;
+                self.server_last = ctx.now;
+                self.exchange(ctx)
+            }
+            ConnectState::Failed(e) => {
+                log::info!("[{}] connect to {} failed: {e}", self.client_addr, self.label(ctx.runtime));
+                self.connect_failed(ctx)
+            }
+        }
+    }
+
+    /// A connect (or a reused connection) failed before any byte of the answer: retry.
+    fn connect_failed(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let failed = self.server.as_ref().map(|s| s.server);
+        self.release_slot(ctx);
+        self.drop_server(ctx, false);
+        self.ex.head_sent = 0;
+        self.ex.head_out = false;
+        self.start_server(ctx, failed)
+    }
+
+    // ----- the exchange -----
+
+    fn exchange(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        for _ in 0..MAX_ROUNDS {
+            let mut progress = false;
+            let (Some(srv), Some(out), Some(req)) = (self.server.as_mut(), self.out.as_mut(), self.req.as_mut()) else {
+                return Step::Close;
+            };
+            let ex = &mut *self.ex;
+            // The request head, from the start of `out`.
+            if !ex.head_out && srv.ready.writable {
+                let head = &out.data()[ex.head_sent..ex.head_len];
+                match write_result(srv.stream.write(head), &mut srv.ready) {
+                    Io::Progress(n) => {
+                        ex.head_sent += n;
+                        ex.head_out = ex.head_sent == ex.head_len;
+                        self.server_last = ctx.now;
+                        progress = true;
+                    }
+                    Io::Blocked => {}
+                    _ => return self.server_failed(ctx),
+                }
+            }
+            if !ex.head_out {
+                if !progress {
+                    return Step::Wait;
+                }
+                continue;
+            }
+            // The request body: check what arrived, send what was checked, read more.
+            if !ex.req_body.is_done() && ex.req_pending < req.len() {
+                match ex.req_body.feed(&req.data()[ex.req_pending..]) {
+                    Some(n) => ex.req_pending += n,
+                    None => {
+                        self.termination = *b"CD";
+                        return self.abort_both(ctx, 400);
+                    }
+                }
+            }
+            if ex.req_pending > 0 && srv.ready.writable {
+                match write_result(req.write_prefix_to(&mut srv.stream, ex.req_pending), &mut srv.ready) {
+                    Io::Progress(n) => {
+                        ex.req_pending -= n;
+                        ex.req_body_sent += n as u64;
+                        self.server_last = ctx.now;
+                        progress = true;
+                    }
+                    Io::Blocked => {}
+                    _ => return self.server_failed(ctx),
+                }
+            }
+            if !ex.req_body.is_done() && self.client_ready.readable && !req.is_full() {
+                match read_into(req, &mut self.client, &mut self.client_ready) {
+                    Io::Progress(n) => {
+                        if n > 0 {
+                            self.client_last = ctx.now;
+                        }
+                        progress = true;
+                    }
+                    Io::Blocked => {}
+                    Io::Eof | Io::Failed => {
+                        // The client left in the middle of its request.
+                        self.termination = *b"CD";
+                        return Step::Close;
+                    }
+                }
+            }
+            // The response.
+            let rsp = self.rsp.get_or_insert_with(|| {
+                let mut b = ctx.buffers.take();
+                b.clear();
+                b
+            });
+            if srv.ready.readable && !srv.eof && !rsp.is_full() {
+                if !ex.rsp_started {
+                    // The head is parsed in place: its offsets must stay put.
+                    rsp.align();
+                }
+                match read_into(rsp, &mut srv.stream, &mut srv.ready) {
+                    Io::Progress(n) => {
+                        if n > 0 {
+                            ex.rsp_bytes = true;
+                            self.server_last = ctx.now;
+                        }
+                        progress = true;
+                    }
+                    Io::Blocked => {}
+                    Io::Eof => {
+                        srv.eof = true;
+                        progress = true;
+                    }
+                    Io::Failed if !ex.rsp_started => return self.server_failed(ctx),
+                    Io::Failed => {
+                        srv.eof = true;
+                        self.termination = *b"SD";
+                    }
+                }
+            }
+            if ex.rsp_bytes && ex.head_len > 0 {
+                // The server answered: the request head is no longer needed for a retry, and
+                // `out` now carries the response head.
+                out.clear();
+                ex.head_len = 0;
+                ex.head_sent = 0;
+            }
+            if !ex.rsp_started && ex.head_len == 0 && out.is_empty() {
+                if !rsp.is_empty() {
+                    match self.on_response_bytes(ctx) {
+                        Some(step) => return step,
+                        None => continue,
+                    }
+                }
+                if srv.eof {
+                    return self.server_failed(ctx);
+                }
+            }
+            // The response body: check it, then send it after the head.
+            if ex.rsp_started && !ex.rsp_body.is_done() && ex.rsp_pending < rsp.len() {
+                match ex.rsp_body.feed(&rsp.data()[ex.rsp_pending..]) {
+                    Some(n) => ex.rsp_pending += n,
+                    None => {
+                        self.termination = *b"SD";
+                        return Step::Close;
+                    }
+                }
+            }
+            if self.client_ready.writable && ex.head_len == 0 {
+                if !out.is_empty() {
+                    match write_result(out.write_to(&mut self.client), &mut self.client_ready) {
+                        Io::Progress(n) => {
+                            ex.rsp_sent |= n > 0;
+                            self.client_last = ctx.now;
+                            progress = true;
+                        }
+                        Io::Blocked => {}
+                        _ => {
+                            self.termination = *b"CD";
+                            return Step::Close;
+                        }
+                    }
+                }
+                if out.is_empty() && ex.rsp_pending > 0 {
+                    match write_result(rsp.write_prefix_to(&mut self.client, ex.rsp_pending), &mut self.client_ready) {
+                        Io::Progress(n) => {
+                            ex.rsp_pending -= n;
+                            ex.rsp_sent |= n > 0;
+                            self.client_last = ctx.now;
+                            progress = true;
+                        }
+                        Io::Blocked => {}
+                        _ => {
+                            self.termination = *b"CD";
+                            return Step::Close;
+                        }
+                    }
+                }
+            }
+            // A body cut short by the server.
+            if ex.rsp_started && srv.eof && ex.rsp_pending == 0 && rsp.is_empty() {
+                match ex.rsp_body {
+                    Body::UntilClose => ex.rsp_body = Body::Done,
+                    Body::Done => {}
+                    _ => {
+                        self.termination = *b"SD";
+                        return Step::Close;
+                    }
+                }
+            }
+            if ex.switching && out.is_empty() {
+                self.state = State::Tunnel;
+                return self.tunnel(ctx);
+            }
+            // The end of the exchange.
+            if ex.rsp_started && ex.rsp_body.is_done() && ex.rsp_pending == 0 && out.is_empty() {
+                return self.finish(ctx);
+            }
+            if !progress {
+                return Step::Wait;
+            }
+        }
+        Step::Again
+    }
+
+    /// Parses the response head in `rsp`; returns a step to end the run with, or `None` to go
+    /// on.
+    fn on_response_bytes(&mut self, ctx: &mut Ctx<'_>) -> Option<Step> {
+        let rt = ctx.runtime;
+        let (Some(rsp), Some(parser), Some(out)) = (self.rsp.as_mut(), self.parser.as_mut(), self.out.as_mut()) else {
+            return Some(Step::Close);
+        };
+        match parser.parse(rsp.data()) {
+            Ok(Progress::Partial) => {
+                if rsp.len() >= rsp.capacity().saturating_sub(rt.maxrewrite).max(1024) || rsp.is_full() {
+                    log::info!("[{}] response head from {} too large", self.client_addr, self.label(rt));
+                    self.termination = *b"SH";
+                    return Some(self.bad_response(ctx));
+                }
+                let srv_eof = self.server.as_ref().is_some_and(|s| s.eof);
+                if srv_eof {
+                    self.termination = *b"SH";
+                    return Some(self.bad_response(ctx));
+                }
+                Some(Step::Wait).filter(|_| !self.server.as_ref().is_some_and(|s| s.ready.readable))
+            }
+            Err(e) => {
+                log::info!(
+                    "[{}] bad response head from {}: {:?} at byte {}",
+                    self.client_addr,
+                    self.label(rt),
+                    e.kind,
+                    e.pos
+                );
+                self.termination = *b"SH";
+                Some(self.bad_response(ctx))
+            }
+            Ok(Progress::Complete) => {
+                let head = &parser.head;
+                let buf = rsp.data();
+                let status = head.status;
+                if (100..200).contains(&status) && status != 101 {
+                    // Interim responses pass through as they are, then the final one comes.
+                    let len = head.len;
+                    if !out.push(&buf[..len]) {
+                        return Some(self.bad_response(ctx));
+                    }
+                    rsp.consume(len);
+                    parser.reset_as(Kind::Response);
+                    return None;
+                }
+                let info = match response_info(head, buf, self.ex.head_request) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        log::info!("[{}] refused response from {}: {e:?}", self.client_addr, self.label(rt));
+                        self.termination = *b"SH";
+                        return Some(self.bad_response(ctx));
+                    }
+                };
+                let ex = &mut *self.ex;
+                ex.status = status;
+                let switching = status == 101 && ex.upgrade;
+                if status == 101 && !ex.upgrade {
+                    self.termination = *b"SH";
+                    return Some(self.bad_response(ctx));
+                }
+                if info.framing == Framing::UntilClose || ex.client_http10 && info.framing == Framing::Chunked {
+                    ex.client_close = true;
+                }
+                if info.close
+                    || head.version == Version::Http10 && !info.keep_alive
+                    || info.framing == Framing::UntilClose
+                {
+                    ex.server_close = true;
+                }
+                // http-response rules.
+                let fe = &rt.frontends[self.frontend];
+                ctx.scratch.clear();
+                let src = Conn { src: self.client_addr, dst: self.local_addr };
+                let mut verdict = Verdict::Continue;
+                if let Some(b) = ex.backend
+                    && Some(b) != fe.own_backend
+                {
+                    let be = &rt.backends[b];
+                    verdict = eval::eval_response(&be.http.response_rules, &be.acls, &src, ctx.scratch);
+                }
+                if verdict == Verdict::Continue {
+                    verdict = eval::eval_response(&fe.http.response_rules, &fe.acls, &src, ctx.scratch);
+                }
+                if let Verdict::Error(code) | Verdict::Answer { status: code, .. } = verdict {
+                    self.termination = *b"PH";
+                    self.release_slot(ctx);
+                    self.drop_server(ctx, false);
+                    return Some(self.send_error(ctx, code));
+                }
+                let edits = ResponseEdits {
+                    close: ex.client_close,
+                    keep_alive: ex.client_http10 && !ex.client_close,
+                    upgrade: switching,
+                };
+                let edits_ref: HeaderEdits<'_> = ctx.scratch.edits();
+                match write_response_head(head, buf, &edits, &edits_ref, out.spare_mut()) {
+                    Ok(n) => out.commit(n),
+                    Err(_) => {
+                        self.termination = *b"PH";
+                        return Some(self.bad_response(ctx));
+                    }
+                }
+                let len = head.len;
+                rsp.consume(len);
+                ex.rsp_started = true;
+                ex.switching = switching;
+                ex.rsp_body = if switching { Body::Done } else { Body::for_framing(info.framing) };
+                None
+            }
+        }
+    }
+
+    /// The server failed before its response was complete.
+    fn server_failed(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let retryable = !self.ex.rsp_bytes
+            && self.ex.req_body_sent == 0
+            && self.server.as_ref().is_some_and(|s| s.reused)
+            && self.ex.head_len > 0;
+        if retryable {
+            // An idle connection the server had closed: try again on a new one.
+            self.release_slot(ctx);
+            self.drop_server(ctx, false);
+            self.ex.head_sent = 0;
+            self.ex.head_out = false;
+            let Some(backend) = self.ex.backend else { return Step::Close };
+            let target = Target {
+                backend,
+                client: self.client_addr,
+                local_port: self.local_addr.port(),
+                token: self.server_token,
+            };
+            return self.connect_to(ctx, target, Pick::Balance, false);
+        }
+        self.termination = *b"SH";
+        if self.ex.rsp_sent || self.ex.rsp_started {
+            return Step::Close;
+        }
+        log::info!("[{}] {} closed or failed before a complete response", self.client_addr, self.label(ctx.runtime));
+        self.bad_response(ctx)
+    }
+
+    /// A malformed or missing response: 502 unless bytes already reached the client.
+    fn bad_response(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        self.release_slot(ctx);
+        self.drop_server(ctx, false);
+        if self.ex.rsp_sent {
+            return Step::Close;
+        }
+        self.send_error(ctx, 502)
+    }
+
+    /// A broken request body: answer `status` if nothing was answered yet, close both sides.
+    fn abort_both(&mut self, ctx: &mut Ctx<'_>, status: u16) -> Step {
+        self.release_slot(ctx);
+        self.drop_server(ctx, false);
+        if self.ex.rsp_sent || self.ex.rsp_started {
+            return Step::Close;
+        }
+        self.send_error(ctx, status)
+    }
+
+    /// The exchange ended: keep both connections for the next request, or close.
+    fn finish(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        self.release_slot(ctx);
+        let rsp_clean = self.rsp.as_ref().is_none_or(|r| r.is_empty());
+        if !self.ex.req_body.is_done() || self.ex.req_pending > 0 {
+            // The server answered before the request body ended: neither side can go on.
+            self.ex.client_close = true;
+            self.ex.server_close = true;
+        }
+        if self.ex.server_close || !rsp_clean {
+            self.drop_server(ctx, false);
+        }
+        self.requests = self.requests.saturating_add(1);
+        self.ex.head_len = 0;
+        if let Some(p) = self.parser.as_mut() {
+            p.reset_as(Kind::Request);
+        }
+        if let Some(r) = self.rsp.take() {
+            ctx.buffers.give(r);
+        }
+        if self.ex.client_close {
+            return self.start_linger(ctx);
+        }
+        self.ex.backend = None;
+        self.state = State::Idle { since: ctx.now };
+        if self.req.as_ref().is_some_and(|r| !r.is_empty()) {
+            // A pipelined request is already here.
+            self.state = State::ReadingHead { since: ctx.now };
+            return Step::Again;
+        }
+        if let Some(o) = self.out.take() {
+            ctx.buffers.give(o);
+        }
+        self.read_head(ctx)
+    }
+
+    // ----- pylon's own answers -----
+
+    /// Sends pylon's answer for `status` (or the `errorfile` replacing it) and closes.
+    fn send_error(&mut self, ctx: &mut Ctx<'_>, status: u16) -> Step {
+        self.release_slot(ctx);
+        let rt = ctx.runtime;
+        let fe = &rt.frontends[self.frontend];
+        let file =
+            self.ex.backend.and_then(|b| rt.backends[b].http.errorfile(status)).or_else(|| fe.http.errorfile(status));
+        self.canned = match file {
+            Some(bytes) => Canned::Shared(bytes.clone(), 0),
+            None => Canned::Static(answers::answer(status), 0),
+        };
+        if let Some(o) = self.out.as_mut() {
+            o.clear();
+        }
+        self.ex.head_len = 0;
+        self.state = State::Answering { close: true };
+        self.answer(ctx)
+    }
+
+    fn answer(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let State::Answering { close } = self.state else { return Step::Close };
+        loop {
+            if !self.client_ready.writable {
+                return Step::Wait;
+            }
+            let written = match &mut self.canned {
+                Canned::Static(bytes, pos) if *pos < bytes.len() => {
+                    let r = self.client.write(&bytes[*pos..]);
+                    if let Ok(n) = r {
+                        *pos += n;
+                    }
+                    r
+                }
+                Canned::Shared(bytes, pos) if *pos < bytes.len() => {
+                    let r = self.client.write(&bytes[*pos..]);
+                    if let Ok(n) = r {
+                        *pos += n;
+                    }
+                    r
+                }
+                _ => match self.out.as_mut() {
+                    Some(out) if !out.is_empty() => out.write_to(&mut self.client),
+                    _ => break,
+                },
+            };
+            match write_result(written, &mut self.client_ready) {
+                Io::Progress(_) => self.client_last = ctx.now,
+                Io::Blocked => return Step::Wait,
+                _ => return Step::Close,
+            }
+        }
+        self.canned = Canned::None;
+        if close {
+            return self.start_linger(ctx);
+        }
+        // The answer ended the exchange; the connection waits for the next request.
+        self.requests = self.requests.saturating_add(1);
+        self.ex.backend = None;
+        if let Some(p) = self.parser.as_mut() {
+            p.reset_as(Kind::Request);
+        }
+        self.state = State::ReadingHead { since: ctx.now };
+        if self.req.as_ref().is_none_or(|r| r.is_empty()) {
+            self.state = State::Idle { since: ctx.now };
+            if let Some(o) = self.out.take() {
+                ctx.buffers.give(o);
+            }
+        }
+        self.read_head(ctx)
+    }
+
+    /// Shuts the write side and drains the client until it closes (bounded by [`LINGER`]).
+    fn start_linger(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        self.release_slot(ctx);
+        self.drop_server(ctx, false);
+        let _ = self.client.shutdown(Shutdown::Write);
+        self.state = State::Lingering { since: ctx.now };
+        self.linger(ctx)
+    }
+
+    fn linger(&mut self, _ctx: &mut Ctx<'_>) -> Step {
+        let mut sink = [0u8; 4096];
+        loop {
+            if !self.client_ready.readable {
+                return Step::Wait;
+            }
+            match self.client.read(&mut sink) {
+                Ok(0) => return Step::Close,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.client_ready.readable = false;
+                    return Step::Wait;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Step::Close,
+            }
+        }
+    }
+
+    // ----- the tunnel after 101 -----
+
+    fn tunnel(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let (Some(srv), Some(req)) = (self.server.as_mut(), self.req.as_mut()) else { return Step::Close };
+        let rsp = self.rsp.get_or_insert_with(|| ctx.buffers.take());
+        for _ in 0..MAX_ROUNDS {
+            let mut progress = false;
+            // Client to server.
+            if self.client_ready.readable && !self.client_eof && !req.is_full() {
+                match read_into(req, &mut self.client, &mut self.client_ready) {
+                    Io::Progress(_) => {
+                        self.client_last = ctx.now;
+                        progress = true;
+                    }
+                    Io::Blocked => {}
+                    Io::Eof => {
+                        self.client_eof = true;
+                        progress = true;
+                    }
+                    Io::Failed => return Step::Close,
+                }
+            }
+            if srv.ready.writable && !req.is_empty() {
+                match write_result(req.write_to(&mut srv.stream), &mut srv.ready) {
+                    Io::Progress(_) => {
+                        self.server_last = ctx.now;
+                        progress = true;
+                    }
+                    Io::Blocked => {}
+                    _ => return Step::Close,
+                }
+            }
+            // Server to client.
+            if srv.ready.readable && !srv.eof && !rsp.is_full() {
+                match read_into(rsp, &mut srv.stream, &mut srv.ready) {
+                    Io::Progress(_) => {
+                        self.server_last = ctx.now;
+                        progress = true;
+                    }
+                    Io::Blocked => {}
+                    Io::Eof => {
+                        srv.eof = true;
+                        progress = true;
+                    }
+                    Io::Failed => return Step::Close,
+                }
+            }
+            if self.client_ready.writable && !rsp.is_empty() {
+                match write_result(rsp.write_to(&mut self.client), &mut self.client_ready) {
+                    Io::Progress(_) => {
+                        self.client_last = ctx.now;
+                        progress = true;
+                    }
+                    Io::Blocked => {}
+                    _ => return Step::Close,
+                }
+            }
+            if self.client_eof && req.is_empty() {
+                let _ = srv.stream.shutdown(Shutdown::Write);
+            }
+            if srv.eof && rsp.is_empty() {
+                let _ = self.client.shutdown(Shutdown::Write);
+            }
+            if self.client_eof && srv.eof && req.is_empty() && rsp.is_empty() {
+                return Step::Close;
+            }
+            if !progress {
+                return Step::Wait;
+            }
+        }
+        Step::Again
+    }
+}
+
+/// The connection facts, for response rules (which read no response fetch yet).
+struct Conn {
+    src: SocketAddr,
+    dst: SocketAddr,
+}
+
+impl crate::route::SampleSource for Conn {
+    fn src(&self) -> Option<SocketAddr> {
+        Some(self.src)
+    }
+    fn dst(&self) -> Option<SocketAddr> {
+        Some(self.dst)
+    }
+}
+
+fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
