@@ -80,6 +80,28 @@ fn crypt_check(hash: &str, given: &str) -> bool {
     }
 }
 
+/// True for a well-formed SHA-crypt hash: `$5$` or `$6$`, optional `rounds=N$`, a salt of
+/// at most 16 characters, and the digest (43 or 86 characters of crypt's base64).
+pub fn is_sha_crypt(hash: &str) -> bool {
+    let (rest, digest_len) = if let Some(r) = hash.strip_prefix("$6$") {
+        (r, 86)
+    } else if let Some(r) = hash.strip_prefix("$5$") {
+        (r, 43)
+    } else {
+        return false;
+    };
+    let rest = match rest.strip_prefix("rounds=") {
+        Some(r) => match r.split_once('$') {
+            Some((n, tail)) if n.parse::<u32>().is_ok() => tail,
+            _ => return false,
+        },
+        None => rest,
+    };
+    let Some((salt, digest)) = rest.split_once('$') else { return false };
+    let crypt64 = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '/';
+    salt.len() <= 16 && !salt.contains('$') && digest.len() == digest_len && digest.chars().all(crypt64)
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -554,7 +554,7 @@ static CASES: &[Case] = &[
         [(8, 11, E, "unknown fetch method 'source'; expected one of: src, src_port, dst, dst_port")],
     ),
     case!(
-        fetch_of_a_later_issue,
+        http_fetch_in_a_tcp_frontend,
         [
             "defaults",
             "    mode tcp",
@@ -568,10 +568,15 @@ static CASES: &[Case] = &[
             "backend app",
             "    server s1 127.0.0.1:9000",
         ],
-        [(8, 14, E, "fetch 'hdr' is not supported yet; it arrives with HTTP proxying (issue #4)")],
+        [(
+            8,
+            14,
+            E,
+            "fetch 'hdr' reads an HTTP request, but frontend 'web' is in mode tcp; set 'mode http' or use a layer-4 fetch"
+        )],
     ),
     case!(
-        acl_patterns_from_a_file,
+        acl_pattern_file_missing,
         [
             "defaults",
             "    mode tcp",
@@ -585,7 +590,7 @@ static CASES: &[Case] = &[
             "backend app",
             "    server s1 127.0.0.1:9000",
         ],
-        [(8, 21, E, "ACL flag '-f' (patterns from a file) is not supported yet; …(issue #4)")],
+        [(8, 24, E, "cannot read pattern file '/etc/pylon/blocked.lst': No such file or directory")],
     ),
     case!(
         bad_cidr,
@@ -625,9 +630,26 @@ static CASES: &[Case] = &[
         [(2, 1, E, "conditional blocks ('.if' ... '.endif') are not supported yet; the block is skipped")],
     ),
     case!(
-        userlist_section,
-        ["userlist admins", "    user admin password $6$xyz", "global", "    maxconn 100"],
-        [(1, 1, E, "section 'userlist' is not supported yet; it arrives with HTTP proxying (issue #4)")],
+        userlist_mistakes,
+        [
+            "userlist admins",
+            "    group ops users bob,carol",
+            "    user alice password $6$xyz",
+            "    user bob insecure-password pw groups devs",
+            "    user bob insecure-password pw2",
+            "frontend web",
+            "    mode http",
+            "    bind :8080",
+            "    timeout client 5s",
+            "    http-request auth if !{ http_auth(admin) }",
+        ],
+        [
+            (2, 25, E, "user 'carol' of group 'ops' is not declared in userlist 'admins'"),
+            (3, 25, E, "not a crypt(3) SHA-512 or SHA-256 hash"),
+            (4, 42, E, "group 'devs' is not declared in userlist 'admins'"),
+            (5, 10, E, "user 'bob' is declared twice in userlist 'admins'"),
+            (10, 29, E, "no userlist named 'admin'"),
+        ],
     ),
     case!(mode_health, ["defaults", "    mode health"], [(2, 10, E, "'mode health' was removed from HAProxy (2.4)")]),
     case!(
@@ -661,9 +683,9 @@ static CASES: &[Case] = &[
         [(2, 5, E, "'daemon' is not supported yet; it arrives with operations…(issue #8)")],
     ),
     case!(
-        http_request_is_not_yet,
+        http_request_in_defaults,
         ["defaults", "    http-request deny"],
-        [(2, 5, E, "'http-request' is not supported yet; it arrives with HTTP proxying (issue #4)")],
+        [(2, 5, E, "'http-request' is not allowed in a defaults section")],
     ),
     case!(
         bind_option_ssl_is_not_yet,
@@ -757,11 +779,11 @@ static CASES: &[Case] = &[
         [
             (8, 45, E, "'255.0.255.0' is not a contiguous netmask"),
             (9, 22, E, "'eighty' is not an integer or a range such as 1024:65535"),
-            (10, 14, E, "fetch 'path_beg' is not supported yet; it arrives with HTTP proxying (issue #4)"),
+            (10, 14, E, "fetch 'path' reads an HTTP request, but frontend 'web' is in mode tcp"),
             (11, 24, E, "'or' must stand between two ACLs"),
             (12, 33, E, "'!' must be followed by an ACL"),
             (13, 21, E, "expected 'if' or 'unless', found 'when'"),
-            (14, 24, E, "predefined ACL 'METH_GET' is not supported yet; it arrives with HTTP proxying (issue #4)"),
+            (14, 24, E, "fetch 'method' reads an HTTP request, but frontend 'web' is in mode tcp"),
         ],
     ),
     case!(

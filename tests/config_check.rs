@@ -103,14 +103,6 @@ fn warnings_do_not_fail_the_check_unless_zero_warning_mode() {
 }
 
 #[test]
-fn an_http_frontend_is_refused_at_start_until_http_exists() {
-    let path = support::root().join("conf/web-farm.cfg");
-    let r = run(&["-f", path.to_str().expect("path")]);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("frontend 'www' is in mode http, which pylon does not carry yet"), "{}", r.stderr);
-}
-
-#[test]
 fn command_line_errors_exit_2() {
     for args in [&["-c"][..], &["-z"], &["-f"], &["-D", "-f", "x.cfg"]] {
         let r = run(args);

@@ -7,7 +7,7 @@
 //! here, once, for every table.
 
 use super::error::{Diagnostic, Loc};
-use super::keywords::{self, Action, Args, Keyword, Lookup, Scope, global, proxy};
+use super::keywords::{self, Action, Args, Keyword, Lookup, Scope, global, proxy, userlist};
 use super::lex::Word;
 use super::model::{Global, Proxy, ProxyKind};
 use super::parse::{Section, SectionKind};
@@ -20,6 +20,8 @@ pub struct Built {
     /// Frontends, backends and listens in declaration order, numbered from 1; `defaults`
     /// sections are not kept, only copied into the proxies that follow them.
     pub proxies: Vec<Proxy>,
+    /// `userlist` sections.
+    pub userlists: Vec<crate::auth::Userlist>,
 }
 
 /// Applies every section, appending problems to `diags`.
@@ -36,6 +38,20 @@ pub fn build(sections: &[Section], diags: &mut Vec<Diagnostic>) -> Built {
             for line in &section.lines {
                 apply_line(global::TABLE, &mut built.global, line, &info, diags);
             }
+            continue;
+        }
+        if section.kind == SectionKind::Userlist {
+            let name = section.name.as_ref().map_or_else(String::new, |w| w.text.clone());
+            let mut draft = userlist::Draft::new(name, section.loc);
+            for line in &section.lines {
+                apply_line(userlist::TABLE, &mut draft, line, &info, diags);
+            }
+            if let Some(first) = built.userlists.iter().find(|u| u.name == draft.name) {
+                let _ = first;
+                diags.push(Diagnostic::error(section.loc, format!("userlist '{}' is declared twice", draft.name)));
+                continue;
+            }
+            built.userlists.push(draft.finish(diags));
             continue;
         }
         let base = match &section.from {
@@ -95,7 +111,7 @@ pub fn build(sections: &[Section], diags: &mut Vec<Diagnostic>) -> Built {
 fn proxy_kind(kind: SectionKind) -> ProxyKind {
     match kind {
         // `build` applies global sections through their own table and never gets here with one.
-        SectionKind::Defaults | SectionKind::Global => ProxyKind::Defaults,
+        SectionKind::Defaults | SectionKind::Global | SectionKind::Userlist => ProxyKind::Defaults,
         SectionKind::Frontend => ProxyKind::Frontend,
         SectionKind::Backend => ProxyKind::Backend,
         SectionKind::Listen => ProxyKind::Listen,
@@ -118,6 +134,7 @@ impl SectionInfo {
             SectionKind::Frontend => Scope::FRONTEND,
             SectionKind::Backend => Scope::BACKEND,
             SectionKind::Listen => Scope::FB,
+            SectionKind::Userlist => Scope::USERLIST,
         };
         let label = match &s.name {
             Some(n) => format!("{} '{}'", s.kind.keyword(), n.text),
@@ -197,7 +214,9 @@ fn in_scope<C>(k: &Keyword<C>, section: &SectionInfo, loc: Loc, diags: &mut Vec<
         }
         SectionKind::Frontend => format!("'{}' is ignored: {} has no backend capability", k.name, section.label),
         SectionKind::Backend => format!("'{}' is ignored: {} has no frontend capability", k.name, section.label),
-        SectionKind::Global | SectionKind::Listen => format!("'{}' is not allowed in {}", k.name, section.label),
+        SectionKind::Global | SectionKind::Listen | SectionKind::Userlist => {
+            format!("'{}' is not allowed in {}", k.name, section.label)
+        }
     };
     diags.push(Diagnostic::warning(loc, message));
     false

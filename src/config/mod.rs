@@ -104,7 +104,7 @@ fn load_texts(texts: Vec<(PathBuf, String)>, options: LoadOptions<'_>, mut repor
     let config = (report.error_count() == 0).then_some(Config {
         global: built.global,
         proxies: built.proxies,
-        userlists: Vec::new(),
+        userlists: built.userlists,
     });
     Loaded { config, report }
 }

@@ -33,6 +33,8 @@ pub enum SectionKind {
     Backend,
     /// `listen NAME [from NAME]`: a frontend and a backend in one section.
     Listen,
+    /// `userlist NAME`: users and groups for basic authentication.
+    Userlist,
 }
 
 impl SectionKind {
@@ -44,6 +46,7 @@ impl SectionKind {
             SectionKind::Frontend => "frontend",
             SectionKind::Backend => "backend",
             SectionKind::Listen => "listen",
+            SectionKind::Userlist => "userlist",
         }
     }
 }
@@ -65,7 +68,6 @@ pub struct Section {
 
 /// Section keywords of HAProxy that pylon does not read, and who brings them.
 const OTHER_SECTIONS: &[(&str, Option<&str>)] = &[
-    ("userlist", Some(owner::HTTP)),
     ("http-errors", Some(owner::HTTP)),
     ("resolvers", None),
     ("peers", None),
@@ -280,6 +282,7 @@ fn section_kind(word: &str) -> Option<SectionKind> {
         "frontend" => SectionKind::Frontend,
         "backend" => SectionKind::Backend,
         "listen" => SectionKind::Listen,
+        "userlist" => SectionKind::Userlist,
         _ => return None,
     })
 }
@@ -339,6 +342,15 @@ fn section_header(kind: SectionKind, words: &[Word], diags: &mut Vec<Diagnostic>
         }
         section.name = Some(first.clone());
         rest = &rest[1..];
+        if kind == SectionKind::Userlist {
+            if let Some(extra) = rest.first() {
+                diags.push(Diagnostic::error(
+                    extra.loc,
+                    format!("'userlist' takes only a name, found '{}'", extra.text),
+                ));
+            }
+            return Some(section);
+        }
     } else if kind != SectionKind::Defaults {
         diags.push(Diagnostic::error(
             keyword.loc,
@@ -412,8 +424,7 @@ mod tests {
 
     #[test]
     fn lines_outside_sections_and_unknown_sections() {
-        let (_, d) =
-            parse("maxconn 1\nuserlist users\n  user a password b\nresolvers dns\n  nameserver x 1.1.1.1:53\n");
+        let (_, d) = parse("maxconn 1\nhttp-errors e\n  errorfile 400 x\nresolvers dns\n  nameserver x 1.1.1.1:53\n");
         assert_eq!(d.len(), 3, "{d:?}");
         assert!(d[0].message.contains("outside any section"));
         assert!(d[1].message.contains("issue #4"));

@@ -27,6 +27,8 @@ pub fn validate(built: &Built, diags: &mut Vec<Diagnostic>) {
             }
         }
         missing_things(p, diags);
+        http_needs_http_mode(p, diags);
+        userlist_refs(p, built, diags);
     }
     bind_conflicts(built, diags);
     if !built.proxies.iter().any(|p| p.kind.has_frontend() && !p.binds.is_empty()) {
@@ -279,5 +281,60 @@ fn and_more(more: usize) -> String {
         0 => String::new(),
         1 => " (and 1 more address of this bind)".to_string(),
         n => format!(" (and {n} more addresses of this bind)"),
+    }
+}
+
+/// Every ACL term of a proxy: named ACLs and the anonymous ones of its rules.
+fn acl_terms(p: &Proxy) -> impl Iterator<Item = &crate::route::AclTerm> {
+    use crate::route::AclRef;
+    let conds = p
+        .use_backends
+        .iter()
+        .filter_map(|u| u.cond.as_ref())
+        .chain(p.http_request_rules.iter().chain(&p.http_response_rules).filter_map(|r| r.cond.as_ref()));
+    let inline = conds.flat_map(|c| c.any_of.iter().flatten()).filter_map(|t| match &t.acl {
+        AclRef::Inline(term) => Some(&**term),
+        AclRef::Named(_) => None,
+    });
+    p.acls.iter().flat_map(|a| a.alternatives.iter()).chain(inline)
+}
+
+/// HTTP fetches and rules in a `mode tcp` proxy: an ACL that reads a request which never
+/// comes could only be false, so it is an error; `http-request` rules are ignored with a
+/// warning, as HAProxy does.
+fn http_needs_http_mode(p: &Proxy, diags: &mut Vec<Diagnostic>) {
+    if p.mode != Mode::Tcp || p.kind == super::model::ProxyKind::Defaults {
+        return;
+    }
+    for term in acl_terms(p).filter(|t| t.fetch.needs_http()) {
+        diags.push(Diagnostic::error(
+            term.loc,
+            format!(
+                "fetch '{}' reads an HTTP request, but {} '{}' is in mode tcp; set 'mode http' or use a layer-4 fetch",
+                term.fetch.name(),
+                p.kind.keyword(),
+                p.name
+            ),
+        ));
+    }
+    for rule in p.http_request_rules.iter().chain(&p.http_response_rules).take(1) {
+        diags.push(Diagnostic::warning(
+            rule.loc,
+            format!("http rules are ignored in {} '{}': it is in mode tcp", p.kind.keyword(), p.name),
+        ));
+    }
+}
+
+/// `http_auth(LIST)` and `http_auth_group(LIST)` must name a `userlist`.
+fn userlist_refs(p: &Proxy, built: &Built, diags: &mut Vec<Diagnostic>) {
+    use crate::route::Fetch;
+    for term in acl_terms(p) {
+        let (Fetch::HttpAuth(list) | Fetch::HttpAuthGroup(list)) = &term.fetch else { continue };
+        if !built.userlists.iter().any(|u| u.name.as_bytes() == &list[..]) {
+            diags.push(Diagnostic::error(
+                term.loc,
+                format!("no userlist named '{}' (declare it with a 'userlist' section)", String::from_utf8_lossy(list)),
+            ));
+        }
     }
 }

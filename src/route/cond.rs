@@ -230,8 +230,8 @@ mod tests {
         assert!(err("if internal !").contains("'!' must be followed"));
         assert!(err("if { src 10.0.0.1").contains("never closed"));
         assert!(err("if {src 10.0.0.1}").contains("separate words"));
-        assert!(err("if { path_beg /x }").contains("arrives with HTTP proxying (issue #4)"));
-        assert!(err("if METH_GET").contains("not supported yet"));
+        assert!(err("if { ssl_fc }").contains("arrives with TLS"));
+        assert!(err("if WAIT_END").contains("not supported yet"));
         assert!(err("when internal").contains("expected 'if' or 'unless'"));
     }
 }

@@ -100,6 +100,7 @@ pub fn root() -> PathBuf {
 }
 
 pub mod backend;
+pub mod http;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};

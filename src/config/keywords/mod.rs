@@ -14,6 +14,7 @@ pub mod bind;
 pub mod global;
 pub mod proxy;
 pub mod server;
+pub mod userlist;
 
 use std::time::Duration;
 
@@ -42,6 +43,8 @@ impl Scope {
     pub const DB: Scope = Scope(2 | 8);
     /// Frontends and backends (and so listens), not defaults.
     pub const FB: Scope = Scope(4 | 8);
+    /// `userlist` sections.
+    pub const USERLIST: Scope = Scope(16);
     /// For option tables, where sections do not apply.
     pub const ANY: Scope = Scope(15);
 

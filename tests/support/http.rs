@@ -1,0 +1,340 @@
+//! A real HTTP/1.1 origin server and a small client for the HTTP tests, on 127.0.0.1.
+//!
+//! The origin parses what it receives with `httparse` (the test oracle), honours
+//! `Content-Length` and chunked bodies and keep-alive, and records every request it gets, so
+//! that tests can assert what reached a server (and what did not). What it answers depends on
+//! the path:
+//! - `/size/N`: N bytes of a known pattern, with `Content-Length`;
+//! - `/chunked/N`: N bytes of the pattern, chunked;
+//! - `/close/N`: N bytes without a length, then it closes (a body delimited by the close);
+//! - `/die`: a head promising 100 bytes, 10 of them, then a close (a server dying mid-way);
+//! - `/bad`: a malformed status line;
+//! - `/slow/MS`: waits MS milliseconds, then answers as usual;
+//! - `/ws`: `101 Switching Protocols`, then echoes raw bytes (a WebSocket stand-in);
+//! - anything else: `200` with the request body echoed, or `NAME METHOD TARGET` when it had
+//!   none; every answer carries `X-Server: NAME` and `X-Conn: K` (the origin's connection
+//!   number), and honours `Expect: 100-continue` by sending `100 Continue` first.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A request as the origin received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub conn: usize,
+}
+
+impl Seen {
+    /// The values of header `name`, in order.
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// A running origin server.
+pub struct Origin {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    /// Connections accepted.
+    pub accepted: Arc<AtomicUsize>,
+    /// Requests received, in order.
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+/// The byte at offset `i` of the pattern bodies are made of.
+pub fn pattern(i: usize) -> u8 {
+    b"abcdefghijklmnopqrstuvwxyz0123456789"[i % 36]
+}
+
+/// `n` bytes of the pattern.
+pub fn pattern_bytes(n: usize) -> Vec<u8> {
+    (0..n).map(pattern).collect()
+}
+
+impl Origin {
+    /// Starts an origin called `name` on a free port.
+    pub fn start(name: &str) -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (stop2, accepted2, seen2, name) = (stop.clone(), accepted.clone(), seen.clone(), name.to_string());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let k = accepted2.fetch_add(1, Ordering::SeqCst) + 1;
+                let (seen, name) = (seen2.clone(), name.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &name, k, &seen);
+                });
+            }
+        });
+        Origin { addr, stop, accepted, seen }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The requests received so far.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
+    }
+}
+
+/// Reads one head (up to the empty line) from `r`; `None` at a clean end of stream.
+fn read_head(r: &mut impl BufRead) -> std::io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            return if head.is_empty() { Ok(None) } else { Err(std::io::ErrorKind::UnexpectedEof.into()) };
+        }
+        head.extend_from_slice(&line);
+        if line == b"\r\n" || line == b"\n" {
+            return Ok(Some(head));
+        }
+        if head.len() > 1 << 20 {
+            return Err(std::io::ErrorKind::InvalidData.into());
+        }
+    }
+}
+
+/// Reads a chunked body (data only) from `r`.
+pub fn read_chunked(r: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line)?;
+        let size_text = line.trim_end().split(';').next().unwrap_or("");
+        let size =
+            usize::from_str_radix(size_text, 16).map_err(|_| std::io::Error::other(format!("bad size {line:?}")))?;
+        if size == 0 {
+            // Trailers, then the empty line.
+            loop {
+                let mut t = String::new();
+                if r.read_line(&mut t)? == 0 || t == "\r\n" {
+                    return Ok(body);
+                }
+            }
+        }
+        let at = body.len();
+        body.resize(at + size, 0);
+        r.read_exact(&mut body[at..])?;
+        let mut crlf = [0u8; 2];
+        r.read_exact(&mut crlf)?;
+    }
+}
+
+fn serve(conn: TcpStream, name: &str, k: usize, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+    let mut out = conn.try_clone()?;
+    let mut r = BufReader::with_capacity(64 * 1024, conn);
+    while let Some(head) = read_head(&mut r)? {
+        let mut headers = [httparse::EMPTY_HEADER; 128];
+        let mut req = httparse::Request::new(&mut headers);
+        if !matches!(req.parse(&head), Ok(httparse::Status::Complete(_))) {
+            out.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")?;
+            return Ok(());
+        }
+        let method = req.method.unwrap_or("").to_string();
+        let target = req.path.unwrap_or("").to_string();
+        let hdrs: Vec<(String, String)> =
+            req.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned())).collect();
+        let get = |n: &str| hdrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+        if get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+            out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        }
+        let body = if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+            read_chunked(&mut r)?
+        } else {
+            let n: usize = get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let mut b = vec![0; n];
+            r.read_exact(&mut b)?;
+            b
+        };
+        let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if let Ok(mut s) = seen.lock() {
+            s.push(Seen {
+                method: method.clone(),
+                target: target.clone(),
+                headers: hdrs.clone(),
+                body: body.clone(),
+                conn: k,
+            });
+        }
+        let base = format!("x-server: {name}\r\nx-conn: {k}\r\n");
+        let arg = |prefix: &str| target.strip_prefix(prefix).and_then(|v| v.parse::<usize>().ok());
+        if let Some(n) = arg("/size/") {
+            out.write_all(format!("HTTP/1.1 200 OK\r\n{base}content-length: {n}\r\n\r\n").as_bytes())?;
+            if method != "HEAD" {
+                out.write_all(&pattern_bytes(n))?;
+            }
+        } else if let Some(n) = arg("/chunked/") {
+            out.write_all(format!("HTTP/1.1 200 OK\r\n{base}transfer-encoding: chunked\r\n\r\n").as_bytes())?;
+            let data = pattern_bytes(n);
+            for piece in data.chunks(7000) {
+                out.write_all(format!("{:x}\r\n", piece.len()).as_bytes())?;
+                out.write_all(piece)?;
+                out.write_all(b"\r\n")?;
+            }
+            out.write_all(b"0\r\n\r\n")?;
+        } else if let Some(n) = arg("/close/") {
+            out.write_all(format!("HTTP/1.1 200 OK\r\n{base}connection: close\r\n\r\n").as_bytes())?;
+            out.write_all(&pattern_bytes(n))?;
+            return Ok(());
+        } else if target == "/die" {
+            out.write_all(format!("HTTP/1.1 200 OK\r\n{base}content-length: 100\r\n\r\n0123456789").as_bytes())?;
+            return Ok(());
+        } else if target == "/bad" {
+            out.write_all(b"HTTP/1.1 2OO OK\r\ncontent-length: 0\r\n\r\n")?;
+            return Ok(());
+        } else if target == "/ws" {
+            out.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n")?;
+            // Whatever the client sent after its head is already buffered.
+            let buffered = r.buffer().to_vec();
+            out.write_all(&buffered)?;
+            r.consume(buffered.len());
+            let mut raw = r.into_inner();
+            let mut buf = [0u8; 16384];
+            loop {
+                match raw.read(&mut buf) {
+                    Ok(0) | Err(_) => return Ok(()),
+                    Ok(n) => out.write_all(&buf[..n])?,
+                }
+            }
+        } else {
+            if let Some(ms) = arg("/slow/") {
+                std::thread::sleep(Duration::from_millis(ms as u64));
+            }
+            let reply = if body.is_empty() { format!("{name} {method} {target}").into_bytes() } else { body };
+            out.write_all(format!("HTTP/1.1 200 OK\r\n{base}content-length: {}\r\n\r\n", reply.len()).as_bytes())?;
+            if method != "HEAD" {
+                out.write_all(&reply)?;
+            }
+        }
+        if close {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// A response as the client read it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A keep-alive client connection.
+pub struct Client {
+    pub reader: BufReader<TcpStream>,
+    pub stream: TcpStream,
+}
+
+impl Client {
+    /// Connects to `port` on 127.0.0.1, with a 10 s read timeout so that no test hangs.
+    pub fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to pylon");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        let reader = BufReader::with_capacity(64 * 1024, stream.try_clone().expect("clone"));
+        Client { reader, stream }
+    }
+
+    /// Sends raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Reads one response; `head_request` says it answers a HEAD (no body).
+    pub fn read_response(&mut self, head_request: bool) -> std::io::Result<Response> {
+        loop {
+            let head = read_head(&mut self.reader)?.ok_or(std::io::ErrorKind::UnexpectedEof)?;
+            let mut headers = [httparse::EMPTY_HEADER; 128];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&head) {
+                Ok(httparse::Status::Complete(_)) => {}
+                _ => {
+                    return Err(std::io::Error::other(format!(
+                        "bad response head {:?}",
+                        String::from_utf8_lossy(&head)
+                    )));
+                }
+            }
+            let status = resp.code.unwrap_or(0);
+            let hdrs: Vec<(String, String)> = resp
+                .headers
+                .iter()
+                .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+                .collect();
+            if (100..200).contains(&status) && status != 101 {
+                continue;
+            }
+            let get = |n: &str| hdrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+            let body = if head_request || status == 204 || status == 304 || status == 101 {
+                Vec::new()
+            } else if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+                read_chunked(&mut self.reader)?
+            } else if let Some(n) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+                let mut b = vec![0; n];
+                self.reader.read_exact(&mut b)?;
+                b
+            } else {
+                let mut b = Vec::new();
+                self.reader.read_to_end(&mut b)?;
+                b
+            };
+            return Ok(Response { status, headers: hdrs, body });
+        }
+    }
+
+    /// Sends a request and reads its response.
+    pub fn request(&mut self, raw: &str) -> Response {
+        self.send(raw.as_bytes());
+        self.read_response(raw.starts_with("HEAD ")).expect("a response")
+    }
+
+    /// True when the server closed the connection (reads end of stream, or a reset).
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+}
+
+/// `GET path` with `Host: host`, keep-alive.
+pub fn get(path: &str, host: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n")
+}
