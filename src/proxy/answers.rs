@@ -111,6 +111,23 @@ pub fn unauthorized(realm: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(body.as_bytes());
 }
 
+/// pylon's page for `status`, if it has one.
+pub fn page(status: u16) -> Option<&'static [u8]> {
+    ANSWERS.iter().find(|(code, _)| *code == status).map(|(_, bytes)| bytes.as_slice())
+}
+
+/// Writes a short answer for a status without a page of its own (`deny_status 451`).
+pub fn plain(status: u16, out: &mut Vec<u8>) {
+    let body = format!("<html><body><h1>{status} {}</h1>\n</body></html>\n", reason(status));
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n",
+        reason(status),
+        body.len()
+    );
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(body.as_bytes());
+}
+
 /// The whole response pylon sends for `status`; statuses it has no page for get the 500 page.
 pub fn answer(status: u16) -> &'static [u8] {
     let answers = &*ANSWERS;

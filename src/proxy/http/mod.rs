@@ -1203,13 +1203,24 @@ impl HttpSession {
         let fe = &rt.frontends[self.frontend];
         let file =
             self.ex.backend.and_then(|b| rt.backends[b].http.errorfile(status)).or_else(|| fe.http.errorfile(status));
-        self.canned = match file {
-            Some(bytes) => Canned::Shared(bytes.clone(), 0),
-            None => Canned::Static(answers::answer(status), 0),
-        };
         if let Some(o) = self.out.as_mut() {
             o.clear();
         }
+        self.canned = match (file, answers::page(status)) {
+            (Some(bytes), _) => Canned::Shared(bytes.clone(), 0),
+            (None, Some(page)) => Canned::Static(page, 0),
+            (None, None) => {
+                // A rare status (`deny_status 451`): built once into `out`.
+                ctx.scratch.answer.clear();
+                answers::plain(status, &mut ctx.scratch.answer);
+                let out = self.out.get_or_insert_with(|| ctx.buffers.take());
+                out.clear();
+                if !out.push(&ctx.scratch.answer) {
+                    return Step::Close;
+                }
+                Canned::None
+            }
+        };
         self.ex.head_len = 0;
         self.state = State::Answering { close: true };
         self.answer(ctx)
