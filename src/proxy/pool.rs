@@ -36,6 +36,9 @@ pub const PURGE_INTERVAL: Duration = Duration::from_millis(500);
 pub struct Pool {
     /// `[backend][server]`, newest last.
     idle: Vec<Vec<Vec<Idle>>>,
+    /// Boxed because sessions hold them boxed (an idle session keeps one pointer, not a
+    /// whole parser), and moving a box in and out of this list copies no parser.
+    #[allow(clippy::vec_box)]
     parsers: Vec<Box<HeadParser>>,
     max_headers: usize,
     /// Connections held now, over every server.

@@ -198,8 +198,8 @@ impl Fetch {
             Fetch::Hdr { name, full } => each_header_value(req, name, *full, f),
             Fetch::Path => f(path_of(target)),
             Fetch::Url => f(target),
-            Fetch::Query => query_of(target).is_some_and(|q| f(q)),
-            Fetch::UrlParam(name) => query_of(target).and_then(|q| url_param(q, name)).is_some_and(|v| f(v)),
+            Fetch::Query => query_of(target).is_some_and(&mut *f),
+            Fetch::UrlParam(name) => query_of(target).and_then(|q| url_param(q, name)).is_some_and(&mut *f),
             Fetch::Method => f(req.head.method.of(req.buf)),
             Fetch::ReqVer => f(match req.head.version {
                 crate::http::parse::Version::Http10 => b"1.0",

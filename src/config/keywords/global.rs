@@ -99,7 +99,7 @@ fn tune_bufsize(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 }
 
 fn tune_maxrewrite(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
-    g.tune_maxrewrite = a.size(0, 0, u64::from(MAX_BUFSIZE))? as u32;
+    g.tune_maxrewrite = a.size(0, 0, MAX_BUFSIZE)? as u32;
     Ok(())
 }
 

@@ -16,14 +16,17 @@ const U: Scope = Scope::USERLIST;
 /// The most users one userlist may hold.
 pub const MAX_USERS: usize = 100_000;
 
+/// Names with their places (`groups a,b`, `users x,y`).
+type Names = Vec<(String, Loc)>;
+
 /// A userlist being read: users, and groups whose members are resolved at the end.
 #[derive(Debug)]
 pub struct Draft {
     /// The section's name.
     pub name: String,
     loc: Loc,
-    users: Vec<(User, Loc, Vec<(String, Loc)>)>,
-    groups: Vec<(String, Loc, Vec<(String, Loc)>)>,
+    users: Vec<(User, Loc, Names)>,
+    groups: Vec<(String, Loc, Names)>,
 }
 
 impl Draft {
@@ -80,7 +83,7 @@ pub static TABLE: &[Keyword<Draft>] = &[
 ];
 
 /// Splits `a,b,c` into names with their places.
-fn names(w: &crate::config::lex::Word) -> Vec<(String, Loc)> {
+fn names(w: &crate::config::lex::Word) -> Names {
     let mut at = 0;
     let mut out = Vec::new();
     for part in w.text.split(',') {

@@ -64,6 +64,9 @@ impl Scratch {
     }
 }
 
+/// Checks the request's credentials against a userlist (and a group): `(list, group)`.
+pub type AuthCheck<'a> = dyn Fn(&[u8], Option<&[u8]>) -> bool + 'a;
+
 /// A request as rules and fetches see it.
 pub struct RequestView<'a> {
     /// The client's address.
@@ -77,7 +80,7 @@ pub struct RequestView<'a> {
     /// The target fetches read.
     pub target: &'a [u8],
     /// The userlists, for `http_auth`.
-    pub auth: &'a dyn Fn(&[u8], Option<&[u8]>) -> bool,
+    pub auth: &'a AuthCheck<'a>,
 }
 
 impl SampleSource for RequestView<'_> {
@@ -127,7 +130,7 @@ pub struct RequestInput<'a> {
     /// The proxy's name (the default `auth` realm).
     pub proxy: &'a str,
     /// Checks credentials against a userlist (and a group).
-    pub auth: &'a dyn Fn(&[u8], Option<&[u8]>) -> bool,
+    pub auth: &'a AuthCheck<'a>,
 }
 
 /// True when `cond` holds (or there is none) for `view`.

@@ -637,9 +637,9 @@ impl HttpSession {
         // X-Forwarded-For: the frontend's option, else the backend's.
         let ff = fe.http.forwardfor.as_ref().or(be.http.forwardfor.as_ref()).filter(|ff| {
             let ip = self.client_addr.ip();
-            !ff.except.is_some_and(|net| net.contains(ip))
-                && !(ff.if_none
-                    && head.headers.iter().any(|h| h.name.of(buf).eq_ignore_ascii_case(ff.header.as_bytes())))
+            let excepted = ff.except.is_some_and(|net| net.contains(ip));
+            let present = head.headers.iter().any(|h| h.name.of(buf).eq_ignore_ascii_case(ff.header.as_bytes()));
+            !(excepted || ff.if_none && present)
         });
         let client_ip = match self.client_addr.ip() {
             std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(self.client_addr.ip(), std::net::IpAddr::V4),
