@@ -70,10 +70,9 @@ fn every_unsupported_keyword_of_a_file_is_named_in_one_run() {
         "homelab.cfg:12:5: error: 'daemon' is not supported yet; it arrives with operations: reload, privileges and daemon mode (issue #8)",
         "homelab.cfg:20:5: error: 'log' is not supported yet",
         "homelab.cfg:22:5: error: 'option httplog' is not supported yet",
-        "homelab.cfg:24:5: error: 'option forwardfor' is not supported yet; it arrives with HTTP proxying (issue #4)",
         "homelab.cfg:36:16: error: bind option 'ssl' is not supported yet; it arrives with TLS (issue #6)",
         "homelab.cfg:36:20: error: bind option 'crt' is not supported yet",
-        "homelab.cfg:38:23: error: fetch 'hdr' is not supported yet; it arrives with HTTP proxying (issue #4)",
+        "homelab.cfg:33:58: error: fetch 'ssl_fc' is not supported yet; it arrives with TLS (issue #6)",
     ] {
         assert!(r.stderr.contains(needle), "missing {needle:?} in:\n{}", r.stderr);
     }

@@ -151,7 +151,20 @@ fn missing_things(p: &Proxy, diags: &mut Vec<Diagnostic>) {
             ),
         ));
     }
-    if p.kind == super::model::ProxyKind::Frontend && p.default_backend.is_none() && p.use_backends.is_empty() {
+    // An HTTP frontend whose rules answer every request itself (a redirect, a `return`
+    // without a condition) needs no backend; one whose answering rules are all conditional
+    // still does for the other requests, but it is a common shape (HTTP to HTTPS redirect),
+    // so any answering rule silences the warning.
+    let answers = p.mode == Mode::Http
+        && p.http_request_rules.iter().any(|r| {
+            use crate::route::rules::HttpAction;
+            matches!(r.action, HttpAction::Redirect(_) | HttpAction::Return(_) | HttpAction::Deny { .. })
+        });
+    if p.kind == super::model::ProxyKind::Frontend
+        && p.default_backend.is_none()
+        && p.use_backends.is_empty()
+        && !answers
+    {
         diags.push(Diagnostic::warning(
             p.loc,
             format!(

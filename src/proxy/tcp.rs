@@ -315,13 +315,12 @@ impl TcpSession {
             }
             Err(why) => {
                 log::info!(
-                    "[fe={} be={} {}] {why} after {} connect attempts",
+                    "[fe={} be={} {}] giving up after {} connect attempts: {why}",
                     ctx.runtime.frontends[self.frontend].name,
                     ctx.runtime.backends[backend].name,
                     self.client_addr,
                     self.attempts.count
                 );
-                self.server_index = None;
                 self.termination = *b"SC";
                 Step::Close
             }

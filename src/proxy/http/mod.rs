@@ -769,7 +769,7 @@ impl HttpSession {
             }
             Err(why) => {
                 log::info!(
-                    "[fe={} be={} {}] {why} after {} connect attempts",
+                    "[fe={} be={} {}] giving up after {} connect attempts: {why}",
                     ctx.runtime.frontends[self.frontend].name,
                     be.name,
                     self.client_addr,
@@ -940,6 +940,27 @@ impl HttpSession {
                 }
             }
             if self.client_ready.writable && ex.head_len == 0 {
+                if !out.is_empty() && ex.rsp_pending > 0 {
+                    // Head and body in one system call.
+                    let body = &rsp.data()[..ex.rsp_pending];
+                    let parts = [io::IoSlice::new(out.data()), io::IoSlice::new(body)];
+                    match write_result(self.client.write_vectored(&parts), &mut self.client_ready) {
+                        Io::Progress(n) => {
+                            let from_head = n.min(out.len());
+                            out.consume(from_head);
+                            rsp.consume(n - from_head);
+                            ex.rsp_pending -= n - from_head;
+                            ex.rsp_sent |= n > 0;
+                            self.client_last = ctx.now;
+                            progress = true;
+                        }
+                        Io::Blocked => {}
+                        _ => {
+                            self.termination = *b"CD";
+                            return Step::Close;
+                        }
+                    }
+                }
                 if !out.is_empty() {
                     match write_result(out.write_to(&mut self.client), &mut self.client_ready) {
                         Io::Progress(n) => {
