@@ -146,6 +146,9 @@ pub fn read_chunked(r: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
 }
 
 fn serve(conn: TcpStream, name: &str, k: usize, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+    // Heads and bodies are written separately: without this, Nagle's algorithm holds the
+    // body until the head is acknowledged, and a delayed ACK makes that 40 ms.
+    conn.set_nodelay(true)?;
     let mut out = conn.try_clone()?;
     let mut r = BufReader::with_capacity(64 * 1024, conn);
     while let Some(head) = read_head(&mut r)? {
