@@ -427,3 +427,75 @@ fn curl_and_wrk_work_against_it() {
         assert!(!text.contains("Non-2xx") && !text.contains("Socket errors"), "{text}");
     }
 }
+
+#[test]
+fn more_fetches_rewrites_and_timeouts() {
+    let origin = Origin::start("o1");
+    let port = free_port();
+    let config = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n\
+         timeout http-keep-alive 300ms\n\
+         http-request return status 200 content-type text/plain string by-param if {{ url_param(mode) debug }}\n\
+         http-request return status 200 content-type text/plain string by-query if {{ query -m sub flag=1 }}\n\
+         http-request deny deny_status 405 if {{ method TRACE }}\n\
+         http-request deny deny_status 400 if {{ req.hdr_cnt(x-dup) gt 1 }}\n\
+         http-request set-header X-Host %[req.hdr(host)]\n\
+         http-request set-query q=%[method] if {{ path_beg /sq }}\n\
+         http-request replace-path /strip(/.*) \\1 if {{ path_beg /strip/ }}\n\
+         use_backend slow if {{ path_beg /slow/ }}\n\
+         default_backend be\n\
+         backend be\n    option http-server-close\n    server s1 127.0.0.1:{0}\n\
+         backend slow\n    timeout server 300ms\n    server s1 127.0.0.1:{0}\n",
+        origin.port()
+    );
+    let _p = Pylon::start(&config);
+    let mut c = Client::connect(port);
+    assert_eq!(c.request(&get("/x?mode=debug&y=1", "a")).text(), "by-param");
+    assert_eq!(c.request(&get("/x?a=2&flag=1", "a")).text(), "by-query");
+    assert_eq!(c.request("TRACE / HTTP/1.1\r\nHost: a\r\n\r\n").status, 405);
+    let mut c = Client::connect(port);
+    assert_eq!(c.request("GET / HTTP/1.1\r\nHost: a\r\nX-Dup: 1\r\nX-Dup: 2\r\n\r\n").status, 400);
+    let mut c = Client::connect(port);
+    assert_eq!(c.request(&get("/sq?old=1", "h.example")).text(), "o1 GET /sq?q=GET");
+    assert_eq!(c.request(&get("/strip/a/b?k=v", "h.example")).text(), "o1 GET /a/b?k=v");
+    let seen = origin.requests();
+    assert_eq!(seen.last().expect("request").header("x-host"), ["h.example"]);
+    // option http-server-close: a new server connection per request, the client's kept.
+    let before = origin.accepted.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(c.request(&get("/y", "a")).status, 200);
+    }
+    assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), before + 3);
+    // timeout http-keep-alive closes an idle client connection.
+    let started = Instant::now();
+    assert!(c.is_closed());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // timeout server: 504 when the server is slower.
+    let mut c = Client::connect(port);
+    let r = c.request(&get("/slow/2000", "a"));
+    assert_eq!(r.status, 504);
+}
+
+#[test]
+fn a_large_chunked_upload_arrives_whole() {
+    let origin = Origin::start("o1");
+    let (_p, port) = simple(&origin, "");
+    let mut c = Client::connect(port);
+    let body = pattern_bytes(8 << 20);
+    c.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let writer = {
+        let mut s = c.stream.try_clone().expect("clone");
+        let body = body.clone();
+        std::thread::spawn(move || {
+            for piece in body.chunks(100_003) {
+                s.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).expect("size");
+                s.write_all(piece).expect("data");
+                s.write_all(b"\r\n").expect("crlf");
+            }
+            s.write_all(b"0\r\n\r\n").expect("last");
+        })
+    };
+    let r = c.read_response(false).expect("response");
+    writer.join().expect("writer");
+    assert!(r.body == body, "8 MiB chunked upload differs after the proxy");
+}
