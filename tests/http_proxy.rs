@@ -166,6 +166,15 @@ fn host_and_path_routing() {
     assert_eq!(who(&mut cl, "/api/v1", "jellyfin.example.home"), (200, "api".into()));
     assert_eq!(who(&mut cl, "/apix", "jellyfin.example.home"), (200, "a".into()));
     assert_eq!(who(&mut cl, "/", "xha.example.home"), (404, "-".into()));
+    // An absolute-form target's authority replaces Host for routing, and the server gets the
+    // origin form with that Host.
+    let mut cl = Client::connect(port);
+    let r = cl.request("GET http://jellyfin.example.home/x?y=1#frag HTTP/1.1\r\nHost: files.example.home\r\n\r\n");
+    assert_eq!(r.header("x-server"), Some("a"));
+    let seen = a.requests().pop().expect("request");
+    assert_eq!((seen.target.as_str(), seen.header("host")), ("/x?y=1", vec!["jellyfin.example.home"]));
+    let r = cl.request("GET http://user@evil/ HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 400);
 }
 
 #[test]

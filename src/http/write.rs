@@ -260,6 +260,20 @@ pub fn origin_form(target: &[u8]) -> (&'static [u8], &[u8]) {
     }
 }
 
+/// The authority of an absolute-form target (`http://host:port/p` gives `host:port`), which
+/// replaces the `Host` header (RFC 9112 §3.2.2); `None` for other forms.
+pub fn authority_of(target: &[u8]) -> Option<&[u8]> {
+    let scheme_end = find(target, b"://")?;
+    if scheme_end == 0
+        || !target[..scheme_end].iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    {
+        return None;
+    }
+    let after = &target[scheme_end + 3..];
+    let end = after.iter().position(|&b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(after.len());
+    Some(&after[..end])
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -367,6 +381,9 @@ mod tests {
         assert_eq!(joined(b"http://example.com?q#f"), b"/?q");
         assert_eq!(joined(b"*"), b"*");
         assert_eq!(joined(b"/redirect?to=http://x/"), b"/redirect?to=http://x/");
+        assert_eq!(authority_of(b"http://example.com:8080/p?q"), Some(&b"example.com:8080"[..]));
+        assert_eq!(authority_of(b"https://h?q"), Some(&b"h"[..]));
+        assert_eq!(authority_of(b"/p?to=http://x/"), None);
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct RequestSample<'a> {
     /// The request target as rules left it (`normalize-uri`, `set-path` …): what `path`,
     /// `url` and `query` read.
     pub target: &'a [u8],
+    /// The authority of an absolute-form target, which replaces `Host` for every fetch.
+    pub host: Option<&'a [u8]>,
 }
 
 /// The connection (and request) facts fetches read. The worker implements it for a session;
@@ -292,6 +294,11 @@ pub fn each_header_value<'a>(
     full: bool,
     f: &mut dyn FnMut(&'a [u8]) -> bool,
 ) -> bool {
+    if let Some(host) = req.host
+        && name.eq_ignore_ascii_case(b"host")
+    {
+        return f(host);
+    }
     for h in &req.head.headers {
         if !h.name.of(req.buf).eq_ignore_ascii_case(name) {
             continue;

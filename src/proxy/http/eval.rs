@@ -79,6 +79,8 @@ pub struct RequestView<'a> {
     pub buf: &'a [u8],
     /// The target fetches read.
     pub target: &'a [u8],
+    /// The authority of an absolute-form target (it replaces `Host`).
+    pub host: Option<&'a [u8]>,
     /// The userlists, for `http_auth`.
     pub auth: &'a AuthCheck<'a>,
 }
@@ -91,7 +93,7 @@ impl SampleSource for RequestView<'_> {
         Some(self.dst)
     }
     fn request(&self) -> Option<RequestSample<'_>> {
-        Some(RequestSample { head: self.head, buf: self.buf, target: self.target })
+        Some(RequestSample { head: self.head, buf: self.buf, target: self.target, host: self.host })
     }
     fn auth_valid(&self, list: &[u8]) -> bool {
         (self.auth)(list, None)
@@ -127,6 +129,8 @@ pub struct RequestInput<'a> {
     pub head: &'a Head,
     /// The buffer the head's spans index.
     pub buf: &'a [u8],
+    /// The authority of an absolute-form target (it replaces `Host`).
+    pub host: Option<&'a [u8]>,
     /// The proxy's name (the default `auth` realm).
     pub proxy: &'a str,
     /// Checks credentials against a userlist (and a group).
@@ -154,6 +158,7 @@ pub fn eval_request(rules: &[HttpRule], acls: &[Acl], input: &RequestInput<'_>, 
             head: input.head,
             buf: input.buf,
             target: current,
+            host: input.host,
             auth: input.auth,
         };
         if !holds(&rule.cond, acls, &view) {

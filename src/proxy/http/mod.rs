@@ -572,10 +572,33 @@ impl HttpSession {
 
         let fe = &rt.frontends[self.frontend];
         ctx.scratch.clear();
+        // An absolute-form target's authority replaces Host, for routing and for the server.
+        let authority = crate::http::write::authority_of(head.target.of(buf));
+        if let Some(a) = authority {
+            if !crate::http::semantics::valid_authority(a) {
+                self.termination = *b"PR";
+                return self.send_error(ctx, 400);
+            }
+            let s = &mut *ctx.scratch;
+            s.bytes.extend_from_slice(b"Host");
+            s.bytes.extend_from_slice(a);
+            s.ops.push(crate::http::write::HeaderOp {
+                kind: crate::http::write::OpKind::Set,
+                name: 0..4,
+                value: 4..4 + a.len(),
+            });
+        }
         let userlists = &rt.userlists;
         let auth = |list: &[u8], group: Option<&[u8]>| crate::auth::check(userlists, list, group, head, buf);
-        let input =
-            RequestInput { src: self.client_addr, dst: self.local_addr, head, buf, proxy: &fe.name, auth: &auth };
+        let input = RequestInput {
+            src: self.client_addr,
+            dst: self.local_addr,
+            head,
+            buf,
+            host: authority,
+            proxy: &fe.name,
+            auth: &auth,
+        };
         let mut verdict = eval::eval_request(&fe.http.request_rules, &fe.acls, &input, ctx.scratch);
         let mut backend = None;
         if verdict == Verdict::Continue {
@@ -585,6 +608,7 @@ impl HttpSession {
                 head,
                 buf,
                 target: eval::current_target(ctx.scratch, &input),
+                host: authority,
                 auth: &auth,
             };
             backend =
