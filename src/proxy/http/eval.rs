@@ -165,18 +165,8 @@ pub fn eval_request(rules: &[HttpRule], acls: &[Acl], input: &RequestInput<'_>, 
             continue;
         }
         match &rule.action {
-            HttpAction::SetHeader { name, value } | HttpAction::AddHeader { name, value } => {
-                let kind = if matches!(rule.action, HttpAction::SetHeader { .. }) { OpKind::Set } else { OpKind::Add };
-                let name_at = bytes.len();
-                bytes.extend_from_slice(name.as_bytes());
-                let value_at = bytes.len();
-                value.render(&view, &mut |b| bytes.extend(b.iter().filter(|&&c| c != b'\r' && c != b'\n')));
-                ops.push(HeaderOp { kind, name: name_at..value_at, value: value_at..bytes.len() });
-            }
-            HttpAction::DelHeader { name } => {
-                let at = bytes.len();
-                bytes.extend_from_slice(name.as_bytes());
-                ops.push(HeaderOp { kind: OpKind::Del, name: at..bytes.len(), value: 0..0 });
+            HttpAction::SetHeader { .. } | HttpAction::AddHeader { .. } | HttpAction::DelHeader { .. } => {
+                header_op(&rule.action, &view, bytes, ops);
             }
             HttpAction::SetPath(fmt) => {
                 tmp.clear();
@@ -266,18 +256,8 @@ pub fn eval_response(rules: &[HttpRule], acls: &[Acl], view: &dyn SampleSource, 
         }
         let Scratch { bytes, ops, .. } = &mut *scratch;
         match &rule.action {
-            HttpAction::SetHeader { name, value } | HttpAction::AddHeader { name, value } => {
-                let kind = if matches!(rule.action, HttpAction::SetHeader { .. }) { OpKind::Set } else { OpKind::Add };
-                let name_at = bytes.len();
-                bytes.extend_from_slice(name.as_bytes());
-                let value_at = bytes.len();
-                value.render(view, &mut |b| bytes.extend(b.iter().filter(|&&c| c != b'\r' && c != b'\n')));
-                ops.push(HeaderOp { kind, name: name_at..value_at, value: value_at..bytes.len() });
-            }
-            HttpAction::DelHeader { name } => {
-                let at = bytes.len();
-                bytes.extend_from_slice(name.as_bytes());
-                ops.push(HeaderOp { kind: OpKind::Del, name: at..bytes.len(), value: 0..0 });
+            HttpAction::SetHeader { .. } | HttpAction::AddHeader { .. } | HttpAction::DelHeader { .. } => {
+                header_op(&rule.action, view, bytes, ops);
             }
             HttpAction::Deny { status } => return Verdict::Error(*status),
             HttpAction::Allow => return Verdict::Continue,
@@ -286,6 +266,24 @@ pub fn eval_response(rules: &[HttpRule], acls: &[Acl], view: &dyn SampleSource, 
         }
     }
     Verdict::Continue
+}
+
+/// Records a header edit: its name and rendered value (CR and LF dropped, so a sample cannot
+/// inject a header) in `bytes`, the edit in `ops`.
+fn header_op(action: &HttpAction, view: &dyn SampleSource, bytes: &mut Vec<u8>, ops: &mut Vec<HeaderOp>) {
+    let (kind, name, value) = match action {
+        HttpAction::SetHeader { name, value } => (OpKind::Set, name, Some(value)),
+        HttpAction::AddHeader { name, value } => (OpKind::Add, name, Some(value)),
+        HttpAction::DelHeader { name } => (OpKind::Del, name, None),
+        _ => return,
+    };
+    let name_at = bytes.len();
+    bytes.extend_from_slice(name.as_bytes());
+    let value_at = bytes.len();
+    if let Some(v) = value {
+        v.render(view, &mut |b| bytes.extend(b.iter().filter(|&&c| c != b'\r' && c != b'\n')));
+    }
+    ops.push(HeaderOp { kind, name: name_at..value_at, value: value_at..bytes.len() });
 }
 
 fn set_target(target: &mut Vec<u8>, target_set: &mut bool, tmp: &mut Vec<u8>) {

@@ -1358,55 +1358,38 @@ impl HttpSession {
         let rsp = self.rsp.get_or_insert_with(|| ctx.buffers.take());
         for _ in 0..MAX_ROUNDS {
             let mut progress = false;
-            // Client to server.
-            if self.client_ready.readable && !self.client_eof && !req.is_full() {
-                match read_into(req, &mut self.client, &mut self.client_ready) {
-                    Io::Progress(_) => {
-                        self.client_last = ctx.now;
-                        progress = true;
-                    }
-                    Io::Blocked => {}
-                    Io::Eof => {
-                        self.client_eof = true;
-                        progress = true;
-                    }
-                    Io::Failed => return Step::Close,
-                }
+            let up = Direction {
+                from: &mut self.client,
+                from_ready: &mut self.client_ready,
+                from_eof: &mut self.client_eof,
+                to: &mut srv.stream,
+                to_ready: &mut srv.ready,
+                buf: req,
+            };
+            match up.pump() {
+                Some(moved) => progress |= moved,
+                None => return Step::Close,
             }
-            if srv.ready.writable && !req.is_empty() {
-                match write_result(req.write_to(&mut srv.stream), &mut srv.ready) {
-                    Io::Progress(_) => {
-                        self.server_last = ctx.now;
-                        progress = true;
-                    }
-                    Io::Blocked => {}
-                    _ => return Step::Close,
-                }
+            if progress {
+                self.client_last = ctx.now;
+                self.server_last = ctx.now;
             }
-            // Server to client.
-            if srv.ready.readable && !srv.eof && !rsp.is_full() {
-                match read_into(rsp, &mut srv.stream, &mut srv.ready) {
-                    Io::Progress(_) => {
-                        self.server_last = ctx.now;
-                        progress = true;
-                    }
-                    Io::Blocked => {}
-                    Io::Eof => {
-                        srv.eof = true;
-                        progress = true;
-                    }
-                    Io::Failed => return Step::Close,
+            let down = Direction {
+                from: &mut srv.stream,
+                from_ready: &mut srv.ready,
+                from_eof: &mut srv.eof,
+                to: &mut self.client,
+                to_ready: &mut self.client_ready,
+                buf: rsp,
+            };
+            match down.pump() {
+                Some(true) => {
+                    progress = true;
+                    self.client_last = ctx.now;
+                    self.server_last = ctx.now;
                 }
-            }
-            if self.client_ready.writable && !rsp.is_empty() {
-                match write_result(rsp.write_to(&mut self.client), &mut self.client_ready) {
-                    Io::Progress(_) => {
-                        self.client_last = ctx.now;
-                        progress = true;
-                    }
-                    Io::Blocked => {}
-                    _ => return Step::Close,
-                }
+                Some(false) => {}
+                None => return Step::Close,
             }
             if self.client_eof && req.is_empty() {
                 let _ = srv.stream.shutdown(Shutdown::Write);
@@ -1422,6 +1405,42 @@ impl HttpSession {
             }
         }
         Step::Again
+    }
+}
+
+/// One direction of a tunnel: bytes read from `from` into `buf`, written from `buf` to `to`.
+struct Direction<'a> {
+    from: &'a mut TcpStream,
+    from_ready: &'a mut Readiness,
+    from_eof: &'a mut bool,
+    to: &'a mut TcpStream,
+    to_ready: &'a mut Readiness,
+    buf: &'a mut Buffer,
+}
+
+impl Direction<'_> {
+    /// Reads and writes once each where possible; `Some(moved)`, or `None` on an error.
+    fn pump(self) -> Option<bool> {
+        let mut moved = false;
+        if self.from_ready.readable && !*self.from_eof && !self.buf.is_full() {
+            match read_into(self.buf, self.from, self.from_ready) {
+                Io::Progress(_) => moved = true,
+                Io::Blocked => {}
+                Io::Eof => {
+                    *self.from_eof = true;
+                    moved = true;
+                }
+                Io::Failed => return None,
+            }
+        }
+        if self.to_ready.writable && !self.buf.is_empty() {
+            match write_result(self.buf.write_to(self.to), self.to_ready) {
+                Io::Progress(_) => moved = true,
+                Io::Blocked => {}
+                _ => return None,
+            }
+        }
+        Some(moved)
     }
 }
 
