@@ -71,6 +71,12 @@ fn bodies_pass_byte_exact_both_ways() {
     assert_eq!((r.status, r.header("content-length"), r.body.len()), (200, Some("100"), 0));
     // Still the same connection after all of that.
     assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // An HTTP/1.0 client is never sent a chunked body it could not read: its request goes
+    // out as 1.0, so the server delimits the body otherwise.
+    let mut c10 = Client::connect(port);
+    let r = c10.request("GET /echo HTTP/1.0\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(origin.requests().last().map(|s| s.version), Some(0));
 }
 
 #[test]

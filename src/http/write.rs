@@ -94,6 +94,9 @@ pub struct RequestEdits<'a> {
     pub forwarded_for: Option<(&'a [u8], IpAddr)>,
     /// The target rules rewrote (origin form), replacing the client's.
     pub target: Option<&'a [u8]>,
+    /// Forward as `HTTP/1.0`: the client speaks 1.0, so the server must not answer with a
+    /// chunked body the client could not read.
+    pub http10: bool,
 }
 
 /// What pylon adds to or changes in a forwarded response head.
@@ -152,7 +155,7 @@ pub fn write_request_head(
             o.push(target)?;
         }
     }
-    o.push(b" HTTP/1.1\r\n")?;
+    o.push(if edits.http10 { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" })?;
     write_headers(&mut o, head, src, edits.upgrade, headers)?;
     if edits.upgrade {
         o.push(b"Connection: upgrade\r\n")?;

@@ -29,6 +29,8 @@ pub struct Seen {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub conn: usize,
+    /// The minor version of the request line (0 for HTTP/1.0).
+    pub version: u8,
 }
 
 impl Seen {
@@ -159,6 +161,7 @@ fn serve(conn: TcpStream, name: &str, k: usize, seen: &Mutex<Vec<Seen>>) -> std:
             return Ok(());
         }
         let method = req.method.unwrap_or("").to_string();
+        let version = req.version.unwrap_or(1);
         let target = req.path.unwrap_or("").to_string();
         let hdrs: Vec<(String, String)> =
             req.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned())).collect();
@@ -174,7 +177,8 @@ fn serve(conn: TcpStream, name: &str, k: usize, seen: &Mutex<Vec<Seen>>) -> std:
             r.read_exact(&mut b)?;
             b
         };
-        let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
+            || version == 0 && !get("connection").is_some_and(|v| v.eq_ignore_ascii_case("keep-alive"));
         if let Ok(mut s) = seen.lock() {
             s.push(Seen {
                 method: method.clone(),
@@ -182,6 +186,7 @@ fn serve(conn: TcpStream, name: &str, k: usize, seen: &Mutex<Vec<Seen>>) -> std:
                 headers: hdrs.clone(),
                 body: body.clone(),
                 conn: k,
+                version,
             });
         }
         let base = format!("x-server: {name}\r\nx-conn: {k}\r\n");

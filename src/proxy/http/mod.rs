@@ -658,6 +658,11 @@ impl HttpSession {
         if mode == HttpConnMode::Close {
             self.ex.client_close = true;
         }
+        if self.ex.client_http10 {
+            // A 1.0 request goes out as 1.0 (see `RequestEdits::http10`), and a 1.0 server
+            // connection is not kept.
+            self.ex.server_close = true;
+        }
         // X-Forwarded-For: the frontend's option, else the backend's.
         let ff = fe.http.forwardfor.as_ref().or(be.http.forwardfor.as_ref()).filter(|ff| {
             let ip = self.client_addr.ip();
@@ -674,6 +679,7 @@ impl HttpSession {
             upgrade: self.ex.upgrade,
             forwarded_for: ff.map(|ff| (ff.header.as_bytes(), client_ip)),
             target: ctx.scratch.target_set.then_some(ctx.scratch.target.as_slice()),
+            http10: self.ex.client_http10,
         };
         let out = self.out.get_or_insert_with(|| ctx.buffers.take());
         out.clear();
