@@ -10,6 +10,7 @@ pub mod auth;
 pub mod balance;
 pub mod cli;
 pub mod config;
+pub mod health;
 pub mod http;
 pub mod logging;
 pub mod master;
