@@ -514,3 +514,22 @@ fn a_large_chunked_upload_arrives_whole() {
     writer.join().expect("writer");
     assert!(r.body == body, "8 MiB chunked upload differs after the proxy");
 }
+
+#[test]
+fn a_slow_reader_is_not_cut_by_the_server_timeout() {
+    let origin = Origin::start("o1");
+    let port = free_port();
+    let config = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    timeout server 300ms\n    server s1 127.0.0.1:{}\n",
+        origin.port()
+    );
+    let _p = Pylon::start(&config);
+    let mut c = Client::connect(port);
+    c.send(get("/size/16777216", "a").as_bytes());
+    // The response stalls on the client for longer than `timeout server`: that is the
+    // client's delay, not the server's.
+    std::thread::sleep(Duration::from_millis(1200));
+    let r = c.read_response(false).expect("the whole response");
+    assert!(r.body == pattern_bytes(16 << 20));
+}

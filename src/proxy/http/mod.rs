@@ -345,8 +345,7 @@ impl HttpSession {
             State::Connecting { since } => be.and_then(|b| b.timeouts.connect).map(|d| since + d),
             State::Exchange => {
                 let client = t.client.filter(|_| self.waiting_on_client()).map(|d| self.client_last + d);
-                let server =
-                    be.and_then(|b| b.timeouts.server).filter(|_| !self.ex.rsp_body.is_done() || !self.ex.rsp_started);
+                let server = be.and_then(|b| b.timeouts.server).filter(|_| self.waiting_on_server());
                 let server = server.map(|d| self.server_last + d);
                 min_opt(client, server)
             }
@@ -365,6 +364,15 @@ impl HttpSession {
     fn waiting_on_client(&self) -> bool {
         let to_client = self.out.as_ref().is_some_and(|o| !o.is_empty()) || self.ex.rsp_pending > 0;
         to_client || !self.ex.req_body.is_done()
+    }
+
+    /// True while the exchange waits for the server: room to send the request, or its answer.
+    /// A response stalled because the client does not read (the buffer toward it is full) is
+    /// the client's delay, timed by `timeout client` only.
+    fn waiting_on_server(&self) -> bool {
+        let ex = &self.ex;
+        let rsp_full = self.rsp.as_ref().is_some_and(|r| r.is_full());
+        !ex.head_out || ex.req_pending > 0 || !ex.rsp_started || (!ex.rsp_body.is_done() && !rsp_full)
     }
 
     /// Called when the deadline passed.
