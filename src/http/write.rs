@@ -251,30 +251,44 @@ pub fn origin_form(target: &[u8]) -> (&'static [u8], &[u8]) {
         Some(hash) => &target[..hash],
         None => target,
     };
-    let Some(scheme_end) = find(target, b"://") else { return (b"", target) };
-    if !target[..scheme_end].iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
-        return (b"", target);
+    match split_absolute(target) {
+        None => (b"", target),
+        Some(Absolute { rest, .. }) if rest.starts_with(b"/") => (b"", rest),
+        Some(Absolute { rest, .. }) => (b"/", rest),
+    }
+}
+
+/// An absolute-form target cut in three: `http://host:port/p?q#f` is `http`, `host:port` and
+/// `/p?q#f` (the rest starts at the first `/`, `?` or `#` after the authority, and may be
+/// empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Absolute<'t> {
+    /// The scheme, before `://` (may be empty: callers decide what that means).
+    pub scheme: &'t [u8],
+    /// The authority.
+    pub authority: &'t [u8],
+    /// Path, query and fragment.
+    pub rest: &'t [u8],
+}
+
+/// Splits `target` when it has the absolute form `scheme://authority…`; `None` otherwise (an
+/// origin-form target, or one whose `://` follows something that is not a scheme, such as
+/// `/redirect?to=http://x/`).
+pub fn split_absolute(target: &[u8]) -> Option<Absolute<'_>> {
+    let scheme_end = find(target, b"://")?;
+    let scheme = &target[..scheme_end];
+    if !scheme.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) {
+        return None;
     }
     let after = &target[scheme_end + 3..];
-    match after.iter().position(|&b| b == b'/' || b == b'?') {
-        Some(p) if after[p] == b'/' => (b"", &after[p..]),
-        Some(p) => (b"/", &after[p..]),
-        None => (b"/", b""),
-    }
+    let end = after.iter().position(|&b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(after.len());
+    Some(Absolute { scheme, authority: &after[..end], rest: &after[end..] })
 }
 
 /// The authority of an absolute-form target (`http://host:port/p` gives `host:port`), which
 /// replaces the `Host` header (RFC 9112 §3.2.2); `None` for other forms.
 pub fn authority_of(target: &[u8]) -> Option<&[u8]> {
-    let scheme_end = find(target, b"://")?;
-    if scheme_end == 0
-        || !target[..scheme_end].iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-    {
-        return None;
-    }
-    let after = &target[scheme_end + 3..];
-    let end = after.iter().position(|&b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(after.len());
-    Some(&after[..end])
+    split_absolute(target).filter(|a| !a.scheme.is_empty()).map(|a| a.authority)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

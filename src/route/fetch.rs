@@ -322,16 +322,7 @@ pub fn each_header_value<'a>(
 /// The path of a request target as sent: no scheme and authority (absolute form), no query,
 /// no fragment. `*` and an authority-form target have the target as their path.
 pub fn path_of(target: &[u8]) -> &[u8] {
-    let rest = match find(target, b"://") {
-        Some(i) if target[..i].iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) => {
-            let after = &target[i + 3..];
-            match after.iter().position(|&b| b == b'/' || b == b'?' || b == b'#') {
-                Some(p) => &after[p..],
-                None => &[],
-            }
-        }
-        _ => target,
-    };
+    let rest = crate::http::write::split_absolute(target).map_or(target, |a| a.rest);
     let end = rest.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(rest.len());
     &rest[..end]
 }
@@ -354,10 +345,6 @@ pub fn url_param<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
         };
         (n == name).then_some(v)
     })
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// What a fetch name means to pylon today.
