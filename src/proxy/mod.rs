@@ -54,6 +54,19 @@ pub struct Ctx<'a> {
     pub scratch: &'a mut http::eval::Scratch,
 }
 
+/// Prepares an accepted client socket for a session of either mode: no Nagle delay, and
+/// registered with the worker's poll under `token`. Returns the local address it arrived on.
+pub fn adopt_client(
+    client: &mut mio::net::TcpStream,
+    token: mio::Token,
+    ctx: &Ctx<'_>,
+) -> std::io::Result<std::net::SocketAddr> {
+    let local_addr = client.local_addr()?;
+    client.set_nodelay(true)?;
+    ctx.registry.register(client, token, mio::Interest::READABLE | mio::Interest::WRITABLE)?;
+    Ok(local_addr)
+}
+
 /// A session of either mode. The TCP session stays inline, the larger HTTP one is boxed: the
 /// slab of sessions is sized by its largest variant, and TCP forwarding is the hot path that
 /// the instruction counts of `../shared/bench/` measure.

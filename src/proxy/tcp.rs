@@ -17,8 +17,8 @@ use std::io::{self, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
+use mio::Token;
 use mio::net::TcpStream;
-use mio::{Interest, Token};
 
 use crate::net::buffer::Buffer;
 use crate::net::readiness::Readiness;
@@ -99,9 +99,7 @@ impl TcpSession {
         tokens: (Token, Token),
         ctx: &mut Ctx<'_>,
     ) -> io::Result<Self> {
-        let local_addr = client.local_addr()?;
-        client.set_nodelay(true)?;
-        ctx.registry.register(&mut client, tokens.0, Interest::READABLE | Interest::WRITABLE)?;
+        let local_addr = super::adopt_client(&mut client, tokens.0, ctx)?;
         Ok(TcpSession {
             frontend,
             client,

@@ -179,13 +179,13 @@ pub fn eval_request(rules: &[HttpRule], acls: &[Acl], input: &RequestInput<'_>, 
             }
             HttpAction::SetQuery(fmt) => {
                 tmp.clear();
-                tmp.extend_from_slice(origin_path(current));
+                tmp.extend_from_slice(path_of(current));
                 tmp.push(b'?');
                 fmt.render(&view, &mut |b| tmp.extend_from_slice(b));
                 set_target(target, target_set, tmp);
             }
             HttpAction::ReplacePath { regex, with } => {
-                let path = origin_path(current);
+                let path = path_of(current);
                 if let Some(caps) = regex.0.captures(path) {
                     tmp.clear();
                     expand(with, &caps, tmp);
@@ -289,11 +289,6 @@ fn header_op(action: &HttpAction, view: &dyn SampleSource, bytes: &mut Vec<u8>, 
 fn set_target(target: &mut Vec<u8>, target_set: &mut bool, tmp: &mut Vec<u8>) {
     std::mem::swap(target, tmp);
     *target_set = true;
-}
-
-/// The path of an origin-form or absolute-form target.
-fn origin_path(target: &[u8]) -> &[u8] {
-    path_of(target)
 }
 
 /// Writes `with`, replacing `\N` by group N of `caps`.

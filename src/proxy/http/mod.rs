@@ -282,9 +282,7 @@ impl HttpSession {
         tokens: (Token, Token),
         ctx: &mut Ctx<'_>,
     ) -> io::Result<Self> {
-        let local_addr = client.local_addr()?;
-        client.set_nodelay(true)?;
-        ctx.registry.register(&mut client, tokens.0, Interest::READABLE | Interest::WRITABLE)?;
+        let local_addr = crate::proxy::adopt_client(&mut client, tokens.0, ctx)?;
         Ok(HttpSession {
             frontend,
             client,
@@ -517,11 +515,7 @@ impl HttpSession {
                 self.idle_resources(ctx);
                 return Step::Wait;
             }
-            let req = self.req.get_or_insert_with(|| {
-                let mut b = ctx.buffers.take();
-                b.clear();
-                b
-            });
+            let req = self.req.get_or_insert_with(|| ctx.buffers.take());
             req.align();
             match read_into(req, &mut self.client, &mut self.client_ready) {
                 Io::Progress(n) => {
@@ -745,18 +739,24 @@ impl HttpSession {
         {
             // The attached connection serves the next request of its session (even with
             // `http-reuse never`: it is this session's own).
-            self.ex.slot = Some((backend, picked));
-            self.ex.attempts.count += 1;
             if let Some(s) = self.server.as_mut() {
                 s.reused = true;
             }
-            self.state = State::Exchange;
-            self.server_last = ctx.now;
-            return self.exchange(ctx);
+            return self.exchange_on_reused(ctx, backend, picked);
         }
         // The request goes elsewhere: the attached connection goes to the pool.
         self.drop_server(ctx, true);
         self.connect_to(ctx, target, Pick::Server(picked), reuse_ok)
+    }
+
+    /// Starts the exchange on the already connected `self.server`, whose slot of `server` in
+    /// `backend` the caller took.
+    fn exchange_on_reused(&mut self, ctx: &mut Ctx<'_>, backend: usize, server: usize) -> Step {
+        self.ex.slot = Some((backend, server));
+        self.ex.attempts.count += 1;
+        self.state = State::Exchange;
+        self.server_last = ctx.now;
+        self.exchange(ctx)
     }
 
     /// Connects for the exchange, from the pool when `reuse_ok`.
@@ -769,8 +769,6 @@ impl HttpSession {
             let interest = Interest::READABLE | Interest::WRITABLE;
             if be.conns.try_acquire(s, be.server_set.servers[s].maxconn) {
                 if ctx.registry.register(&mut stream, self.server_token, interest).is_ok() {
-                    self.ex.slot = Some((target.backend, s));
-                    self.ex.attempts.count += 1;
                     self.server = Some(ServerConn {
                         stream,
                         backend: target.backend,
@@ -779,9 +777,7 @@ impl HttpSession {
                         reused: true,
                         eof: false,
                     });
-                    self.state = State::Exchange;
-                    self.server_last = ctx.now;
-                    return self.exchange(ctx);
+                    return self.exchange_on_reused(ctx, target.backend, s);
                 }
                 be.conns.release(s);
             }
@@ -919,11 +915,7 @@ impl HttpSession {
                 }
             }
             // The response.
-            let rsp = self.rsp.get_or_insert_with(|| {
-                let mut b = ctx.buffers.take();
-                b.clear();
-                b
-            });
+            let rsp = self.rsp.get_or_insert_with(|| ctx.buffers.take());
             if srv.ready.readable && !srv.eof && !rsp.is_full() {
                 if !ex.rsp_started {
                     // The head is parsed in place: its offsets must stay put.
@@ -1371,7 +1363,6 @@ impl HttpSession {
         let (Some(srv), Some(req)) = (self.server.as_mut(), self.req.as_mut()) else { return Step::Close };
         let rsp = self.rsp.get_or_insert_with(|| ctx.buffers.take());
         for _ in 0..MAX_ROUNDS {
-            let mut progress = false;
             let up = Direction {
                 from: &mut self.client,
                 from_ready: &mut self.client_ready,
@@ -1380,14 +1371,7 @@ impl HttpSession {
                 to_ready: &mut srv.ready,
                 buf: req,
             };
-            match up.pump() {
-                Some(moved) => progress |= moved,
-                None => return Step::Close,
-            }
-            if progress {
-                self.client_last = ctx.now;
-                self.server_last = ctx.now;
-            }
+            let Some(up_moved) = up.pump() else { return Step::Close };
             let down = Direction {
                 from: &mut srv.stream,
                 from_ready: &mut srv.ready,
@@ -1396,14 +1380,11 @@ impl HttpSession {
                 to_ready: &mut self.client_ready,
                 buf: rsp,
             };
-            match down.pump() {
-                Some(true) => {
-                    progress = true;
-                    self.client_last = ctx.now;
-                    self.server_last = ctx.now;
-                }
-                Some(false) => {}
-                None => return Step::Close,
+            let Some(down_moved) = down.pump() else { return Step::Close };
+            let progress = up_moved || down_moved;
+            if progress {
+                self.client_last = ctx.now;
+                self.server_last = ctx.now;
             }
             if self.client_eof && req.is_empty() {
                 let _ = srv.stream.shutdown(Shutdown::Write);
