@@ -15,6 +15,7 @@ fn servers(n: usize) -> ServerSet {
         servers: (0..n)
             .map(|i| ServerView { weight: (i % 4 + 1) as u32, backup: false, up: true, maxconn: Some(1000) })
             .collect(),
+        all_backups: false,
     }
 }
 
@@ -29,12 +30,12 @@ fn bench_pick(c: &mut Criterion) {
                     conns.acquire(i);
                 }
             }
-            let mut balancer = new_balancer(algo, &set);
+            let mut balancer = new_balancer(&algo, &set);
             let mut client = 0u32;
             group.bench_with_input(BenchmarkId::new(algo.name(), n), &n, |b, _| {
                 b.iter(|| {
                     client = client.wrapping_add(1);
-                    let ctx = PickContext { client: Some(IpAddr::V4(Ipv4Addr::from(client))), avoid: None };
+                    let ctx = PickContext { client: Some(IpAddr::V4(Ipv4Addr::from(client))), avoid: None, key: None };
                     black_box(balancer.pick(black_box(&set), &conns, &ctx))
                 })
             });

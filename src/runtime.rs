@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
+use crate::balance::live::{Epoch, ServerLive};
 use crate::balance::{ConnCounts, ServerSet, ServerView};
 use crate::config::Config;
 use crate::config::model::{
@@ -45,6 +46,8 @@ pub struct Runtime {
     pub current_conns: AtomicUsize,
     /// `userlist` sections, for basic authentication.
     pub userlists: Vec<crate::auth::Userlist>,
+    /// Moves whenever a server's live state changes; workers then rebuild their server sets.
+    pub state_epoch: Epoch,
 }
 
 /// A frontend: where connections come in and how they are routed.
@@ -131,8 +134,10 @@ pub struct Backend {
     pub balance: Balance,
     /// The servers in declaration order.
     pub servers: Vec<Server>,
-    /// The balancer's view of the servers at start-up.
+    /// The balancer's view of the servers as configured (see [`Backend::current_set`]).
     pub server_set: ServerSet,
+    /// The live state of each server (health, effective weight).
+    pub live: Vec<ServerLive>,
     /// Live connections per server, shared by all workers.
     pub conns: Arc<ConnCounts>,
     /// `retries`.
@@ -147,6 +152,19 @@ pub struct Backend {
     pub http: HttpProxy,
     /// `http-reuse`.
     pub reuse: HttpReuse,
+}
+
+impl Backend {
+    /// The servers as balancers must see them now: as configured, with the live health and
+    /// effective weight.
+    pub fn current_set(&self) -> ServerSet {
+        let mut set = self.server_set.clone();
+        for (view, live) in set.servers.iter_mut().zip(&self.live) {
+            view.up &= live.is_up();
+            view.weight = live.weight();
+        }
+        set
+    }
 }
 
 /// A server of a backend.
@@ -239,6 +257,7 @@ impl Runtime {
             backends,
             current_conns: AtomicUsize::new(0),
             userlists: config.userlists.clone(),
+            state_epoch: Epoch::default(),
         }
     }
 }
@@ -266,7 +285,16 @@ fn compile_backend(p: &Proxy) -> Backend {
                 maxconn: s.options.maxconn,
             })
             .collect(),
+        all_backups: p.all_backups,
     };
+    let live = p
+        .servers
+        .iter()
+        .map(|s| {
+            let up = !s.options.check || s.options.init_state.starts_up();
+            ServerLive::new(up, u32::from(s.options.weight))
+        })
+        .collect();
     Backend {
         name: p.name.clone(),
         mode: p.mode,
@@ -274,6 +302,7 @@ fn compile_backend(p: &Proxy) -> Backend {
         conns: Arc::new(ConnCounts::new(servers.len())),
         servers,
         server_set,
+        live,
         retries: p.retries,
         redispatch: p.redispatch.map(|r| r.interval),
         timeouts: active(p.timeouts),
@@ -296,5 +325,6 @@ fn active(t: Timeouts) -> Timeouts {
         queue: f(t.queue),
         http_request: f(t.http_request),
         http_keep_alive: f(t.http_keep_alive),
+        check: f(t.check),
     }
 }

@@ -2,7 +2,7 @@
 //! that the fewest servers are used and the others can be powered down (HAProxy's rationale).
 //! Without `maxconn` on the servers, every connection goes to the first usable one.
 
-use super::{Balancer, ConnCounts, PickContext, ServerSet, Tier};
+use super::{Balancer, ConnCounts, PickContext, ServerSet};
 
 /// `first` keeps no state.
 #[derive(Debug, Default)]
@@ -12,11 +12,8 @@ impl Balancer for First {
     fn rebuild(&mut self, _set: &ServerSet) {}
 
     fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize> {
-        match set.tier(conns, ctx) {
-            Tier::None => None,
-            Tier::Backup(i) => Some(i),
-            Tier::Active => (0..set.servers.len()).find(|&i| set.active_usable(i, conns, ctx)),
-        }
+        let tier = set.tier(conns, ctx);
+        (0..set.servers.len()).find(|&i| set.eligible(i, tier, conns, ctx))
     }
 }
 

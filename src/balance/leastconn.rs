@@ -4,7 +4,7 @@
 //! taken by weight first), counted across all workers. Ties go round-robin: the scan starts one
 //! server further at each pick, and the first of equal servers wins.
 
-use super::{Balancer, ConnCounts, PickContext, ServerSet, Tier};
+use super::{Balancer, ConnCounts, PickContext, ServerSet};
 
 /// Least-connections state of one worker: where the next scan starts.
 #[derive(Debug, Default)]
@@ -16,28 +16,23 @@ impl Balancer for LeastConn {
     fn rebuild(&mut self, _set: &ServerSet) {}
 
     fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize> {
-        match set.tier(conns, ctx) {
-            Tier::None => None,
-            Tier::Backup(i) => Some(i),
-            Tier::Active => {
-                let n = set.servers.len();
-                let mut best: Option<(usize, u64, u64)> = None;
-                for k in 0..n {
-                    let i = (self.start + k) % n;
-                    if !set.active_usable(i, conns, ctx) {
-                        continue;
-                    }
-                    let load = u64::from(conns.get(i)) + 1;
-                    let weight = u64::from(set.servers[i].weight);
-                    // load/weight < best_load/best_weight, without division.
-                    if best.is_none_or(|(_, bl, bw)| load * bw < bl * weight) {
-                        best = Some((i, load, weight));
-                    }
-                }
-                self.start = (self.start + 1) % n.max(1);
-                best.map(|(i, _, _)| i)
+        let tier = set.tier(conns, ctx);
+        let n = set.servers.len();
+        let mut best: Option<(usize, u64, u64)> = None;
+        for k in 0..n {
+            let i = (self.start + k) % n;
+            if !set.eligible(i, tier, conns, ctx) {
+                continue;
+            }
+            let load = u64::from(conns.get(i)) + 1;
+            let weight = u64::from(set.servers[i].weight);
+            // load/weight < best_load/best_weight, without division.
+            if best.is_none_or(|(_, bl, bw)| load * bw < bl * weight) {
+                best = Some((i, load, weight));
             }
         }
+        self.start = (self.start + 1) % n.max(1);
+        best.map(|(i, _, _)| i)
     }
 }
 

@@ -14,8 +14,9 @@
 pub mod first;
 pub mod hash;
 pub mod leastconn;
+pub mod live;
+pub mod map;
 pub mod roundrobin;
-pub mod source;
 pub mod static_rr;
 
 use std::net::IpAddr;
@@ -41,6 +42,9 @@ pub struct ServerView {
 pub struct ServerSet {
     /// One view per server of the backend, indexed like its servers.
     pub servers: Vec<ServerView>,
+    /// `option allbackups`: when no active server is usable, balance over every usable
+    /// backup rather than use the first one.
+    pub all_backups: bool,
 }
 
 /// Live connection counts per server, shared by every worker (and so counted across all of
@@ -92,6 +96,9 @@ pub struct PickContext {
     pub client: Option<IpAddr>,
     /// A server to avoid (the one that just failed, when redispatching).
     pub avoid: Option<usize>,
+    /// The request's hash key for `balance uri|url_param|hdr` (`None`: the request has no
+    /// key, and the hashing balancers fall back to round-robin, as HAProxy does).
+    pub key: Option<u64>,
 }
 
 /// A load-balancing algorithm. `rebuild` runs off the request path; `pick` on it.
@@ -103,25 +110,25 @@ pub trait Balancer: Send {
 }
 
 /// A balancer for `algorithm`, already rebuilt for `set`.
-pub fn new_balancer(algorithm: Balance, set: &ServerSet) -> Box<dyn Balancer> {
+pub fn new_balancer(algorithm: &Balance, set: &ServerSet) -> Box<dyn Balancer> {
     let mut b: Box<dyn Balancer> = match algorithm {
         Balance::RoundRobin => Box::new(roundrobin::RoundRobin::default()),
         Balance::StaticRr => Box::new(static_rr::StaticRr::default()),
         Balance::LeastConn => Box::new(leastconn::LeastConn::default()),
         Balance::First => Box::new(first::First),
-        Balance::Source => Box::new(source::Source::default()),
+        Balance::Source => Box::new(map::MapHash::default()),
     };
     b.rebuild(set);
     b
 }
 
 /// Which group of servers picks are made from now: the active ones when any is usable,
-/// otherwise the first usable backup alone.
+/// otherwise the backups (the first usable one alone, or all with `option allbackups`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
     /// Any usable active (non-backup) server.
     Active,
-    /// Only this backup server.
+    /// Backup servers; the first usable one is named.
     Backup(usize),
     /// No server is usable.
     None,
@@ -149,10 +156,53 @@ impl ServerSet {
         first_backup.map_or(Tier::None, Tier::Backup)
     }
 
-    /// True when server `i` belongs to the active tier and is usable now.
-    pub fn active_usable(&self, i: usize, conns: &ConnCounts, ctx: &PickContext) -> bool {
-        self.servers.get(i).is_some_and(|s| !s.backup) && self.usable(i, conns, ctx)
+    /// True when server `i` belongs to `tier` and is usable now.
+    pub fn eligible(&self, i: usize, tier: Tier, conns: &ConnCounts, ctx: &PickContext) -> bool {
+        let Some(s) = self.servers.get(i) else { return false };
+        let in_tier = match tier {
+            Tier::Active => !s.backup,
+            Tier::Backup(first) => s.backup && (self.all_backups || i == first),
+            Tier::None => false,
+        };
+        in_tier && self.usable(i, conns, ctx)
     }
+
+    /// True when server `i` is up and weighted in the group (active or backup) that
+    /// `backup` names: the servers a static table is built from.
+    pub fn in_group(&self, i: usize, backup: bool) -> bool {
+        self.servers.get(i).is_some_and(|s| s.up && s.weight > 0 && s.backup == backup)
+    }
+}
+
+/// The servers of one group (active or backup), each repeated as many times as its weight
+/// (scaled so the table holds at most `max` entries), interleaved by smooth round-robin so
+/// that heavy servers are spread out. Static-table balancers build theirs with it.
+pub fn weight_table(set: &ServerSet, backup: bool, max: u64) -> Vec<usize> {
+    let weights: Vec<u64> = (0..set.servers.len())
+        .map(|i| if set.in_group(i, backup) { u64::from(set.servers[i].weight) } else { 0 })
+        .collect();
+    let total: u64 = weights.iter().sum();
+    let scaled: Vec<i64> =
+        weights.iter().map(|&w| if total > max && w > 0 { (w * max / total).max(1) } else { w } as i64).collect();
+    let len: i64 = scaled.iter().sum();
+    let mut current = vec![0i64; scaled.len()];
+    let mut table = Vec::with_capacity(len as usize);
+    for _ in 0..len {
+        let mut best: Option<usize> = None;
+        for (i, &w) in scaled.iter().enumerate() {
+            if w == 0 {
+                continue;
+            }
+            current[i] += w;
+            if best.is_none_or(|b| current[i] > current[b]) {
+                best = Some(i);
+            }
+        }
+        let Some(b) = best else { break };
+        current[b] -= len;
+        table.push(b);
+    }
+    table
 }
 
 #[cfg(test)]
@@ -166,6 +216,7 @@ pub(crate) mod testing {
                 .iter()
                 .map(|&weight| ServerView { weight, backup: false, up: true, maxconn: None })
                 .collect(),
+            all_backups: false,
         }
     }
 
@@ -206,7 +257,7 @@ mod tests {
             let mut set = weighted(&[1, 0, 1, 1]);
             set.servers[2].up = false;
             set.servers[3].backup = true;
-            let mut b = new_balancer(algo, &set);
+            let mut b = new_balancer(&algo, &set);
             assert_eq!(distribution(b.as_mut(), &set, 100), vec![100, 0, 0, 0], "{algo:?}");
             set.servers[0].maxconn = Some(1);
             let conns = ConnCounts::new(4);
@@ -220,6 +271,34 @@ mod tests {
             set.servers[3].up = false;
             b.rebuild(&set);
             assert_eq!(b.pick(&set, &conns, &PickContext::default()), None, "{algo:?}");
+        }
+    }
+
+    #[test]
+    fn allbackups_balances_over_every_backup() {
+        for algo in [Balance::RoundRobin, Balance::StaticRr, Balance::LeastConn, Balance::Source] {
+            let mut set = weighted(&[1, 1, 1, 1]);
+            set.servers[0].up = false;
+            for s in &mut set.servers[1..] {
+                s.backup = true;
+            }
+            let mut b = new_balancer(&algo, &set);
+            assert_eq!(distribution(b.as_mut(), &set, 30), vec![0, 30, 0, 0], "{algo:?}: the first backup only");
+            set.all_backups = true;
+            b.rebuild(&set);
+            let d = if algo == Balance::Source {
+                let conns = ConnCounts::new(4);
+                let mut d = vec![0; 4];
+                for n in 0..3000u32 {
+                    let ctx = PickContext { client: Some(IpAddr::from(n.to_be_bytes())), ..PickContext::default() };
+                    d[b.pick(&set, &conns, &ctx).unwrap()] += 1;
+                }
+                d
+            } else {
+                distribution(b.as_mut(), &set, 3000)
+            };
+            assert_eq!(d[0], 0, "{algo:?}");
+            assert!(d[1..].iter().all(|&n| n > 700), "{algo:?}: {d:?}");
         }
     }
 

@@ -6,7 +6,7 @@
 //! (weights 5:1:1 give `a a b a c a a`, not `a a a a a b c`). Weights may change at any
 //! rebuild; scores are kept per server so a change takes effect smoothly.
 
-use super::{Balancer, ConnCounts, PickContext, ServerSet, Tier};
+use super::{Balancer, ConnCounts, PickContext, ServerSet};
 
 /// Smooth weighted round-robin state of one worker.
 #[derive(Debug, Default)]
@@ -20,30 +20,25 @@ impl Balancer for RoundRobin {
     }
 
     fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize> {
-        match set.tier(conns, ctx) {
-            Tier::None => None,
-            Tier::Backup(i) => Some(i),
-            Tier::Active => {
-                let mut total = 0i64;
-                // The best server and its score.
-                let mut best: Option<(usize, i64)> = None;
-                for (i, s) in set.servers.iter().enumerate() {
-                    if !set.active_usable(i, conns, ctx) {
-                        continue;
-                    }
-                    let w = i64::from(s.weight);
-                    total += w;
-                    let cur = self.current.get_mut(i)?;
-                    *cur += w;
-                    if best.is_none_or(|(_, b)| *cur > b) {
-                        best = Some((i, *cur));
-                    }
-                }
-                let (b, _) = best?;
-                self.current[b] -= total;
-                Some(b)
+        let tier = set.tier(conns, ctx);
+        let mut total = 0i64;
+        // The best server and its score.
+        let mut best: Option<(usize, i64)> = None;
+        for (i, s) in set.servers.iter().enumerate() {
+            if !set.eligible(i, tier, conns, ctx) {
+                continue;
+            }
+            let w = i64::from(s.weight);
+            total += w;
+            let cur = self.current.get_mut(i)?;
+            *cur += w;
+            if best.is_none_or(|(_, b)| *cur > b) {
+                best = Some((i, *cur));
             }
         }
+        let (b, _) = best?;
+        self.current[b] -= total;
+        Some(b)
     }
 }
 

@@ -4,59 +4,42 @@
 //! the weights), so a pick is one index increment. Unlike `roundrobin`, a weight change needs a
 //! rebuild to be seen, as in HAProxy where static-rr weights are fixed at start-up.
 
-use super::roundrobin::RoundRobin;
-use super::{Balancer, ConnCounts, PickContext, ServerSet, Tier};
+use super::{Balancer, ConnCounts, PickContext, ServerSet, Tier, weight_table};
 
 /// The longest table built; larger weight sums are scaled down to fit.
 const MAX_TABLE: u64 = 4096;
 
-/// Static weighted round-robin state of one worker.
+/// Static weighted round-robin state of one worker: a table per group of servers.
 #[derive(Debug, Default)]
 pub struct StaticRr {
     table: Vec<usize>,
+    backup_table: Vec<usize>,
     next: usize,
 }
 
 impl Balancer for StaticRr {
     fn rebuild(&mut self, set: &ServerSet) {
-        let active: Vec<u64> =
-            set.servers.iter().map(|s| if s.up && !s.backup { u64::from(s.weight) } else { 0 }).collect();
-        let total: u64 = active.iter().sum();
-        let scaled = ServerSet {
-            servers: set
-                .servers
-                .iter()
-                .zip(&active)
-                .map(|(s, &w)| {
-                    let w = if total > MAX_TABLE && w > 0 { (w * MAX_TABLE / total).max(1) } else { w };
-                    super::ServerView { weight: w as u32, maxconn: None, ..*s }
-                })
-                .collect(),
-        };
-        let len: u64 = scaled.servers.iter().filter(|s| s.up && !s.backup).map(|s| u64::from(s.weight)).sum();
-        let mut rr = RoundRobin::default();
-        rr.rebuild(&scaled);
-        let conns = ConnCounts::new(scaled.servers.len());
-        self.table = (0..len).filter_map(|_| rr.pick(&scaled, &conns, &PickContext::default())).collect();
+        self.table = weight_table(set, false, MAX_TABLE);
+        self.backup_table = weight_table(set, true, MAX_TABLE);
         self.next = 0;
     }
 
     fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize> {
-        match set.tier(conns, ctx) {
-            Tier::None => None,
-            Tier::Backup(i) => Some(i),
-            Tier::Active => {
-                // Walk the table from the next slot; skip servers that are full or avoided.
-                for _ in 0..self.table.len() {
-                    let i = self.table[self.next % self.table.len()];
-                    self.next = (self.next + 1) % self.table.len();
-                    if set.active_usable(i, conns, ctx) {
-                        return Some(i);
-                    }
-                }
-                None
+        let tier = set.tier(conns, ctx);
+        let table = match tier {
+            Tier::None => return None,
+            Tier::Backup(first) if !set.all_backups => return Some(first),
+            Tier::Backup(_) => &self.backup_table,
+            Tier::Active => &self.table,
+        };
+        for _ in 0..table.len() {
+            let i = table[self.next % table.len()];
+            self.next = (self.next + 1) % table.len();
+            if set.eligible(i, tier, conns, ctx) {
+                return Some(i);
             }
         }
+        None
     }
 }
 

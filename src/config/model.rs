@@ -391,6 +391,11 @@ pub struct Proxy {
     pub http_request_rules: Vec<crate::route::rules::HttpRule>,
     /// `http-response` rules, in order.
     pub http_response_rules: Vec<crate::route::rules::HttpRule>,
+    /// The health-check settings (`option httpchk`, `tcp-check` lines, …).
+    pub check: crate::health::script::CheckSpec,
+    /// `option allbackups`: when every active server is down, balance over all backup
+    /// servers instead of the first one.
+    pub all_backups: bool,
 }
 
 /// How HTTP connections are kept open (HAProxy's `option http-keep-alive`,
@@ -471,6 +476,8 @@ impl Proxy {
             errorfiles: Vec::new(),
             http_request_rules: Vec::new(),
             http_response_rules: Vec::new(),
+            check: crate::health::script::CheckSpec::default(),
+            all_backups: false,
         }
     }
 
@@ -487,6 +494,8 @@ impl Proxy {
             servers: Vec::new(),
             http_request_rules: Vec::new(),
             http_response_rules: Vec::new(),
+            // The section's first check rule replaces the inherited ones.
+            check: crate::health::script::CheckSpec { own_rules: false, ..defaults.check.clone() },
             ..defaults.clone()
         }
     }
@@ -525,6 +534,9 @@ pub struct Timeouts {
     /// `timeout http-keep-alive`: the longest wait for the next request on a kept-alive
     /// connection (`http-request` applies when unset).
     pub http_keep_alive: Option<Duration>,
+    /// `timeout check`: once a check's connection is up, the longest wait for its answer
+    /// (unset: `inter` bounds the whole check).
+    pub check: Option<Duration>,
 }
 
 /// `option redispatch [interval]`.
@@ -701,6 +713,51 @@ pub struct ServerOptions {
     pub pool_max_conn: Option<u32>,
     /// `pool-purge-delay`: how long an idle server connection is kept before it is closed.
     pub pool_purge_delay: Duration,
+    /// `fastinter`: the time between checks while the server is changing state.
+    pub fastinter: Option<Duration>,
+    /// `downinter`: the time between checks while the server is fully down.
+    pub downinter: Option<Duration>,
+    /// `init-state`: how the server starts before its first check.
+    pub init_state: crate::health::state::InitState,
+    /// `port`: the port checks connect to (the traffic port when unset).
+    pub check_port: Option<u16>,
+    /// `addr`: the address checks connect to (the traffic address when unset).
+    pub check_addr: Option<IpAddr>,
+    /// `slowstart`: how long a server coming back up takes to reach its full weight.
+    pub slowstart: Option<Duration>,
+    /// `maxqueue`: the most requests waiting for this server (`None`: no limit).
+    pub maxqueue: Option<u32>,
+    /// `observe layer4|layer7`: count real traffic errors towards the health state.
+    pub observe: Option<Observe>,
+    /// `error-limit`: consecutive traffic errors that trigger `on-error` (default 10).
+    pub error_limit: u32,
+    /// `on-error`: what reaching `error-limit` does.
+    pub on_error: OnError,
+    /// `cookie`: the value that pins clients to this server with `cookie` persistence.
+    pub cookie: Option<String>,
+}
+
+/// `observe`: which traffic errors count against a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observe {
+    /// Connection failures and resets.
+    Layer4,
+    /// Those, plus invalid responses and 5xx statuses other than 501 and 505.
+    Layer7,
+}
+
+/// `on-error`: what a server's `error-limit` consecutive traffic errors do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Check again at once, at `fastinter` (the default).
+    #[default]
+    FastInter,
+    /// Count one failed check, and check at `fastinter`.
+    FailCheck,
+    /// Mark the server one failure away from down, and check at `fastinter`.
+    SuddenDeath,
+    /// Mark the server down at once.
+    MarkDown,
 }
 
 /// HAProxy's default server weight.
@@ -722,6 +779,17 @@ impl Default for ServerOptions {
             init_addr: vec![InitAddr::Last, InitAddr::Libc],
             pool_max_conn: None,
             pool_purge_delay: Duration::from_secs(5),
+            fastinter: None,
+            downinter: None,
+            init_state: crate::health::state::InitState::Up,
+            check_port: None,
+            check_addr: None,
+            slowstart: None,
+            maxqueue: None,
+            observe: None,
+            error_limit: 10,
+            on_error: OnError::FastInter,
+            cookie: None,
         }
     }
 }

@@ -1,5 +1,11 @@
-//! Health checking (issue 5). So far only the pure part: `state`, the rise/fall counter that
-//! turns check results into up/down transitions exactly as HAProxy counts them. The checker
-//! thread and its probes come next.
+//! Health checking: a thread of its own that checks every server with `check`, turns the
+//! results into up/down transitions as HAProxy counts them, publishes the state to the workers
+//! through the backends' live state, and logs each transition in HAProxy's words.
+//!
+//! - `state`: the rise/fall counter (pure);
+//! - `script`: what a check sends and expects, and the judging of answers (pure);
+//! - `probe`: one check in flight on a non-blocking socket;
+//! - `checker`: the thread, its schedule and its log lines.
 
+pub mod script;
 pub mod state;

@@ -8,8 +8,9 @@
 //! - a failure while down resets to 0 (`rise` counts *consecutive* successes).
 //!
 //! So a fully up server goes down after `fall` consecutive failures and comes back after `rise`
-//! consecutive successes. A server starts up at `rise` (HAProxy's default `init-state up`: one
-//! failed check marks it down), fully up, or down. Sans-IO: no clock, no socket.
+//! consecutive successes. A server starts as HAProxy's `init-state` says: `up` (the default)
+//! at `rise`, so that one failed check marks it down; `fully-up`; `down` at `rise - 1`, so that
+//! one passed check brings it up; or `fully-down` at 0. Sans-IO: no clock, no socket.
 
 /// What a check result changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +31,17 @@ pub enum InitState {
     Up,
     /// Up at full health: `fall` failures are needed.
     FullyUp,
-    /// Down until `rise` checks pass.
+    /// Down, but one passed check brings it up.
     Down,
+    /// Down until `rise` consecutive checks pass.
+    FullyDown,
+}
+
+impl InitState {
+    /// True for the states that start up.
+    pub fn starts_up(self) -> bool {
+        matches!(self, InitState::Up | InitState::FullyUp)
+    }
 }
 
 /// The counter of one server.
@@ -49,7 +59,8 @@ impl Health {
         let health = match init {
             InitState::Up => rise,
             InitState::FullyUp => rise + fall - 1,
-            InitState::Down => 0,
+            InitState::Down => rise - 1,
+            InitState::FullyDown => 0,
         };
         Health { rise, fall, health }
     }
@@ -135,7 +146,7 @@ mod tests {
 
     #[test]
     fn successes_must_be_consecutive_and_a_success_restores_full_health() {
-        let mut h = Health::new(3, 2, InitState::Down);
+        let mut h = Health::new(3, 2, InitState::FullyDown);
         h.success();
         h.success();
         assert_eq!(h.failure(), Transition::None);
@@ -153,6 +164,13 @@ mod tests {
         let mut h = Health::new(2, 3, InitState::Up);
         assert!(h.is_up() && !h.is_fully_up());
         assert_eq!(h.failure(), Transition::Down);
+    }
+
+    #[test]
+    fn down_is_one_success_from_up() {
+        let mut h = Health::new(3, 2, InitState::Down);
+        assert!(!h.is_up());
+        assert_eq!(h.success(), Transition::Up);
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub struct Target {
     pub local_port: u16,
     /// The token to register the server socket with.
     pub token: Token,
+    /// The request's hash key, for the hashing balancers.
+    pub key: Option<u64>,
 }
 
 /// Picks a server and starts a connect, retrying at once on immediate failures. `failed` is
@@ -92,11 +94,9 @@ pub fn connect(
             _ if chosen.is_some() => chosen.take(),
             Some(f) if !redispatch_now(be.redispatch, attempts.count, be.retries) => Some(f),
             _ => {
-                let pick = PickContext { client: Some(target.client.ip()), avoid: failed };
+                let pick = PickContext { client: Some(target.client.ip()), avoid: failed, key: target.key };
                 // When the only usable server is the one that failed, try it again.
-                ctx.balancers[target.backend]
-                    .pick(&be.server_set, &be.conns, &pick)
-                    .or_else(|| failed.filter(|_| be.server_set.servers.len() == 1))
+                ctx.lb.pick(target.backend, ctx.runtime, &pick).or_else(|| failed.filter(|_| be.servers.len() == 1))
             }
         };
         let Some(server) = server else { return Err(GiveUp::NoServer) };

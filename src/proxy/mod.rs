@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use mio::Registry;
 
-use crate::balance::Balancer;
 use crate::net::buffer::BufferPool;
 use crate::runtime::Runtime;
 
@@ -42,8 +41,8 @@ pub struct Ctx<'a> {
     pub registry: &'a Registry,
     /// The configuration.
     pub runtime: &'a Runtime,
-    /// The worker's balancer for each backend.
-    pub balancers: &'a mut [Box<dyn Balancer>],
+    /// The worker's balancers and its view of each backend's servers.
+    pub lb: &'a mut crate::worker::balancers::Balancers,
     /// Now, read once per loop.
     pub now: Instant,
     /// The worker's free buffers.

@@ -9,6 +9,7 @@
 //! Tokens: 0 is the waker, 1..=L the listeners, and session `k` uses `FIRST_SESSION + 2k` for
 //! its client socket and `FIRST_SESSION + 2k + 1` for its server socket.
 
+pub mod balancers;
 pub mod listener;
 pub mod timer;
 
@@ -22,7 +23,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::balance::{self, Balancer};
+use balancers::Balancers;
 use crate::net::buffer::BufferPool;
 use crate::proxy::http::HttpSession;
 use crate::proxy::http::eval::Scratch;
@@ -59,7 +60,7 @@ macro_rules! session_ctx {
         Ctx {
             registry: $worker.poll.registry(),
             runtime: &$worker.runtime,
-            balancers: &mut $worker.balancers,
+            lb: &mut $worker.balancers,
             now: Instant::now(),
             buffers: &mut $worker.buffers,
             pool: &mut $worker.pool,
@@ -91,7 +92,7 @@ pub struct Worker {
     listeners: Vec<Listener>,
     sessions: Slab<(Session, u64)>,
     next_session_id: u64,
-    balancers: Vec<Box<dyn Balancer>>,
+    balancers: Balancers,
     /// Free session buffers.
     buffers: BufferPool,
     /// Idle server connections and free parsers.
@@ -128,7 +129,7 @@ impl Worker {
             listeners.push(Listener { socket, frontend, paused_until: None });
         }
         let pool_runtime = Arc::clone(&runtime);
-        let balancers = runtime.backends.iter().map(|b| balance::new_balancer(b.balance, &b.server_set)).collect();
+        let balancers = Balancers::new(&runtime);
         let bufsize = runtime.bufsize;
         let worker = Worker {
             id,
@@ -189,6 +190,8 @@ impl Worker {
                     }
                 }
             }
+            // A server went up or down, or a weight changed: rebuild before the next pick.
+            self.balancers.refresh(&self.runtime);
             for key in std::mem::take(&mut self.again) {
                 self.with_session(key, |s, ctx| s.run(ctx));
             }

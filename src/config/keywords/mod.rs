@@ -11,6 +11,7 @@
 //! turns every problem into a diagnostic that points at the word at fault.
 
 pub mod bind;
+pub mod check;
 pub mod global;
 pub mod proxy;
 pub mod server;

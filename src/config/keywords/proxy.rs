@@ -4,7 +4,7 @@
 //! valid only in frontends is ignored with a warning in a backend, and refused in `defaults`
 //! when it cannot be inherited.
 
-use super::{Args, Arity, Keyword, Scope, apply_options, kw, kw_no, not_yet, owner, unsupported};
+use super::{Args, Arity, Keyword, Scope, apply_options, check, kw, kw_no, not_yet, owner, unsupported};
 use crate::config::addr;
 use crate::config::error::Diagnostic;
 use crate::config::lex::Word;
@@ -64,9 +64,36 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     kw("option http-keep-alive", ALL, Arity::Exactly(0), "", http_conn_mode),
     kw("option http-server-close", ALL, Arity::Exactly(0), "", http_conn_mode),
     kw("option httpclose", ALL, Arity::Exactly(0), "", http_conn_mode),
+    kw("timeout check", DB, ONE, "<time>", timeout),
+    kw("option httpchk", DB, Arity::Between(0, 3), "[<uri>] | [<method> <uri> [<version>]]", check::httpchk),
+    kw("http-check send", DB, ANY_ARGS, "[meth <m>] [uri <u>] [ver <v>] [hdr <name> <value>]... [body <s>]", check::http_check_send),
+    kw("http-check expect", DB, Arity::AtLeast(2), "[!] status|rstatus|string|rstring <pattern>", check::http_check_expect),
+    unsupported("http-check connect", DB, ANY_ARGS, "HTTP checks connect once, to the server's check address"),
+    unsupported("http-check disable-on-404", DB, ANY_ARGS, "a 404 answer is a failed check in pylon"),
+    unsupported("http-check send-state", DB, ANY_ARGS, "pylon does not send its view of the server in checks"),
+    unsupported("http-check comment", DB, ANY_ARGS, "check comments are not kept"),
+    unsupported("http-check set-var", DB, ANY_ARGS, "variables are not implemented"),
+    unsupported("http-check unset-var", DB, ANY_ARGS, "variables are not implemented"),
+    kw("option tcp-check", DB, Arity::Exactly(0), "", check::simple_option),
+    kw("tcp-check connect", DB, ANY_ARGS, "[port <n>] [addr <ip>] [comment <text>]", check::tcp_check_connect),
+    kw("tcp-check send", DB, Arity::AtLeast(1), "<string> [comment <text>]", check::tcp_check_send),
+    kw("tcp-check send-binary", DB, Arity::AtLeast(1), "<hex> [comment <text>]", check::tcp_check_send),
+    kw("tcp-check expect", DB, Arity::AtLeast(2), "[!] string|rstring|binary <pattern> [comment <text>]", check::tcp_check_expect),
+    kw("tcp-check comment", DB, Arity::Exactly(1), "<text>", |_, _| Ok(())),
+    unsupported("tcp-check send-lf", DB, ANY_ARGS, "log-format strings in checks are not implemented"),
+    unsupported("tcp-check send-binary-lf", DB, ANY_ARGS, "log-format strings in checks are not implemented"),
+    unsupported("tcp-check set-var", DB, ANY_ARGS, "variables are not implemented"),
+    unsupported("tcp-check unset-var", DB, ANY_ARGS, "variables are not implemented"),
+    kw("option redis-check", DB, Arity::Exactly(0), "", check::simple_option),
+    kw("option ssl-hello-chk", DB, Arity::Exactly(0), "", check::simple_option),
+    kw("option pgsql-check", DB, Arity::AtLeast(0), "user <name>", check::pgsql_check),
+    kw("option mysql-check", DB, Arity::Between(0, 3), "[user <name> [post-41]]", check::mysql_check),
+    kw_no("option allbackups", DB, Arity::Exactly(0), "", |p, a| {
+        p.all_backups = !a.negated;
+        Ok(())
+    }),
     // Owned by later issues.
     not_yet("timeout tarpit", ALL, ANY_ARGS, owner::HTTP),
-    not_yet("timeout check", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("http-after-response", ALL, ANY_ARGS, owner::HTTP),
     not_yet("http-send-name-header", ALL, ANY_ARGS, owner::HTTP),
     not_yet("errorfiles", ALL, ANY_ARGS, owner::HTTP),
@@ -83,19 +110,10 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     not_yet("option prefer-last-server", ALL, ANY_ARGS, owner::HTTP),
     not_yet("option accept-invalid-http-request", ALL, ANY_ARGS, owner::HTTP),
     not_yet("option accept-invalid-http-response", ALL, ANY_ARGS, owner::HTTP),
-    not_yet("option httpchk", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("option tcp-check", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("option redis-check", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("option pgsql-check", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("option mysql-check", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("option ssl-hello-chk", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("option ldap-check", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("option smtpchk", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("option allbackups", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("option abortonclose", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("option persist", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("http-check", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("tcp-check", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("cookie", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("dynamic-cookie-key", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("hash-type", ALL, ANY_ARGS, owner::HEALTH),
@@ -328,6 +346,7 @@ fn timeout(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         "timeout queue" => t.queue = d,
         "timeout http-request" => t.http_request = d,
         "timeout http-keep-alive" => t.http_keep_alive = d,
+        "timeout check" => t.check = d,
         other => return Err(Diagnostic::error(a.keyword_loc(), format!("internal error: no field for '{other}'"))),
     }
     Ok(())

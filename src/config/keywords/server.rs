@@ -4,7 +4,8 @@ use std::net::IpAddr;
 
 use super::{Args, Arity, Keyword, Scope, kw, not_yet, owner, unsupported};
 use crate::config::error::Diagnostic;
-use crate::config::model::{InitAddr, MAX_WEIGHT, ServerOptions};
+use crate::config::model::{InitAddr, MAX_WEIGHT, Observe, OnError, ServerOptions};
+use crate::health::state::InitState;
 
 const S: Scope = Scope::ANY;
 const NONE: Arity = Arity::Exactly(0);
@@ -29,20 +30,20 @@ pub static TABLE: &[Keyword<ServerOptions>] = &[
     kw("rise", S, ONE, "<count>", rise),
     kw("fall", S, ONE, "<count>", fall),
     kw("init-addr", S, ONE, "{last|libc|none|<ip>}[,...]", init_addr),
-    not_yet("fastinter", S, ONE, owner::HEALTH),
-    not_yet("downinter", S, ONE, owner::HEALTH),
-    not_yet("slowstart", S, ONE, owner::HEALTH),
-    not_yet("maxqueue", S, ONE, owner::HEALTH),
+    kw("fastinter", S, ONE, "<time>", inter),
+    kw("downinter", S, ONE, "<time>", inter),
+    kw("init-state", S, ONE, "fully-up|up|down|fully-down", init_state),
+    kw("port", S, ONE, "<port>", check_port),
+    kw("addr", S, ONE, "<ip>", check_addr),
+    kw("slowstart", S, ONE, "<time>", slowstart),
+    kw("maxqueue", S, ONE, "<number>", maxqueue),
+    kw("observe", S, ONE, "layer4|layer7", observe),
+    kw("error-limit", S, ONE, "<count>", error_limit),
+    kw("on-error", S, ONE, "fastinter|fail-check|sudden-death|mark-down", on_error),
+    kw("cookie", S, ONE, "<value>", cookie),
     not_yet("minconn", S, ONE, owner::HEALTH),
-    not_yet("cookie", S, ONE, owner::HEALTH),
-    not_yet("observe", S, ONE, owner::HEALTH),
-    not_yet("error-limit", S, ONE, owner::HEALTH),
-    not_yet("on-error", S, ONE, owner::HEALTH),
     not_yet("on-marked-down", S, ONE, owner::HEALTH),
     not_yet("on-marked-up", S, ONE, owner::HEALTH),
-    not_yet("port", S, ONE, owner::HEALTH),
-    not_yet("addr", S, ONE, owner::HEALTH),
-    not_yet("init-state", S, ONE, owner::HEALTH),
     not_yet("track", S, ONE, owner::HEALTH),
     not_yet("agent-check", S, NONE, owner::HEALTH),
     not_yet("agent-port", S, ONE, owner::HEALTH),
@@ -110,13 +111,85 @@ fn maxconn(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     Ok(())
 }
 
+/// `inter`, `fastinter` and `downinter`.
 fn inter(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let d = a.time(0)?;
     if d.is_zero() {
         let w = a.word(0)?;
-        return Err(Diagnostic::error(w.loc, "'inter' must be greater than zero"));
+        return Err(Diagnostic::error(w.loc, format!("'{}' must be greater than zero", a.keyword)));
     }
-    o.inter = d;
+    match a.keyword {
+        "fastinter" => o.fastinter = Some(d),
+        "downinter" => o.downinter = Some(d),
+        _ => o.inter = d,
+    }
+    Ok(())
+}
+
+fn init_state(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.init_state = a.choice(
+        0,
+        &[
+            ("fully-up", InitState::FullyUp),
+            ("up", InitState::Up),
+            ("down", InitState::Down),
+            ("fully-down", InitState::FullyDown),
+        ],
+    )?;
+    Ok(())
+}
+
+fn check_port(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.check_port = Some(a.uint(0, 1, 65535)? as u16);
+    Ok(())
+}
+
+fn check_addr(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let w = a.word(0)?;
+    o.check_addr = Some(w.text.parse().map_err(|_| {
+        Diagnostic::error(w.loc, format!("'{}' is not an IP address (check addresses are not resolved)", w.text))
+    })?);
+    Ok(())
+}
+
+fn slowstart(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let d = a.time(0)?;
+    o.slowstart = (!d.is_zero()).then_some(d);
+    Ok(())
+}
+
+fn maxqueue(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    // HAProxy reads `maxqueue 0` as "no limit".
+    let n = a.uint(0, 0, MAX_SERVER_MAXCONN)? as u32;
+    o.maxqueue = (n > 0).then_some(n);
+    Ok(())
+}
+
+fn observe(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.observe = a.choice(0, &[("none", None), ("layer4", Some(Observe::Layer4)), ("layer7", Some(Observe::Layer7))])?;
+    Ok(())
+}
+
+fn error_limit(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.error_limit = a.uint(0, 1, MAX_RISE_FALL)? as u32;
+    Ok(())
+}
+
+fn on_error(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.on_error = a.choice(
+        0,
+        &[
+            ("fastinter", OnError::FastInter),
+            ("fail-check", OnError::FailCheck),
+            ("sudden-death", OnError::SuddenDeath),
+            ("mark-down", OnError::MarkDown),
+        ],
+    )?;
+    Ok(())
+}
+
+fn cookie(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    o.cookie = Some(a.text(0)?.to_string());
     Ok(())
 }
 

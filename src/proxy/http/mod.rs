@@ -158,11 +158,14 @@ struct Exchange {
     rsp_bytes: bool,
     status: u16,
     switching: bool,
+    /// The request's hash key for `balance uri|url_param|hdr`.
+    key: Option<u64>,
 }
 
 impl Exchange {
     fn new() -> Exchange {
         Exchange {
+            key: None,
             backend: None,
             attempts: Attempts::default(),
             slot: None,
@@ -716,7 +719,7 @@ impl HttpSession {
     fn start_server(&mut self, ctx: &mut Ctx<'_>, failed: Option<usize>) -> Step {
         let Some(backend) = self.ex.backend else { return Step::Close };
         let target =
-            Target { backend, client: self.client_addr, local_port: self.local_addr.port(), token: self.server_token };
+            Target { backend, client: self.client_addr, local_port: self.local_addr.port(), token: self.server_token, key: self.ex.key };
         if let Some(f) = failed {
             return self.connect_to(ctx, target, Pick::RetryAfter(f), false);
         }
@@ -726,8 +729,8 @@ impl HttpSession {
             HttpReuse::Safe => self.requests > 0,
             HttpReuse::Always => true,
         };
-        let pick = crate::balance::PickContext { client: Some(self.client_addr.ip()), avoid: None };
-        let Some(picked) = ctx.balancers[backend].pick(&be.server_set, &be.conns, &pick) else {
+        let pick = crate::balance::PickContext { client: Some(self.client_addr.ip()), avoid: None, key: self.ex.key };
+        let Some(picked) = ctx.lb.pick(backend, ctx.runtime, &pick) else {
             return self.connect_to(ctx, target, Pick::Balance, false);
         };
         if let Some(s) = self.server.as_ref()
@@ -1178,6 +1181,7 @@ impl HttpSession {
                 client: self.client_addr,
                 local_port: self.local_addr.port(),
                 token: self.server_token,
+                key: self.ex.key,
             };
             return self.connect_to(ctx, target, Pick::Balance, false);
         }
