@@ -80,6 +80,14 @@ pub fn run(config: &Config) -> i32 {
             }
         }
     }
+    // Health checks start with the workers: a server found down is skipped from the start.
+    let _health = match crate::health::checker::spawn(runtime.clone()) {
+        Ok(h) => h,
+        Err(e) => {
+            log::error!("cannot start the health checks: {e}");
+            return 1;
+        }
+    };
     // "ready" means every worker runs where cpu-map put it (a test reads it back at once).
     for _ in 0..workers.len() {
         if started_rx.recv_timeout(Duration::from_secs(10)).is_err() {

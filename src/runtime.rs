@@ -18,6 +18,8 @@ use crate::config::Config;
 use crate::config::model::{
     Balance, CpuMap, ErrorFile, ForwardFor, HttpConnMode, HttpReuse, Mode, PortSpec, Proxy, Timeouts,
 };
+use crate::health::script::Script;
+use crate::health::state::InitState;
 use crate::route::rules::HttpRule;
 use crate::route::{Acl, Condition};
 
@@ -152,6 +154,8 @@ pub struct Backend {
     pub http: HttpProxy,
     /// `http-reuse`.
     pub reuse: HttpReuse,
+    /// What the health checks of its servers do.
+    pub check_script: Arc<Script>,
 }
 
 impl Backend {
@@ -180,6 +184,30 @@ pub struct Server {
     pub pool_max_conn: Option<usize>,
     /// `pool-purge-delay`.
     pub pool_purge_delay: Duration,
+    /// The health-check settings, for a server with `check`.
+    pub check: Option<CheckSettings>,
+}
+
+/// How one server is checked.
+#[derive(Debug, Clone)]
+pub struct CheckSettings {
+    /// Where checks connect (`addr` and `port`, else the traffic address); `None` when the
+    /// server has no fixed port and no `port`: it is not checked.
+    pub target: Option<SocketAddr>,
+    /// `inter`, `fastinter`, `downinter`.
+    pub inter: Duration,
+    /// `fastinter`.
+    pub fastinter: Option<Duration>,
+    /// `downinter`.
+    pub downinter: Option<Duration>,
+    /// `rise`.
+    pub rise: u32,
+    /// `fall`.
+    pub fall: u32,
+    /// `init-state`.
+    pub init_state: InitState,
+    /// `slowstart`.
+    pub slowstart: Option<Duration>,
 }
 
 impl Server {
@@ -272,6 +300,24 @@ fn compile_backend(p: &Proxy) -> Backend {
             port: s.addr.port,
             pool_max_conn: s.options.pool_max_conn.map(|m| m as usize),
             pool_purge_delay: s.options.pool_purge_delay,
+            check: (s.options.check && !s.options.disabled && s.addr.resolved.is_some()).then(|| {
+                let o = &s.options;
+                let port = o.check_port.or(match s.addr.port {
+                    PortSpec::Fixed(p) => Some(p),
+                    _ => None,
+                });
+                let ip = o.check_addr.or(s.addr.resolved);
+                CheckSettings {
+                    target: ip.zip(port).map(|(ip, port)| SocketAddr::new(ip, port)),
+                    inter: o.inter,
+                    fastinter: o.fastinter,
+                    downinter: o.downinter,
+                    rise: o.rise,
+                    fall: o.fall,
+                    init_state: o.init_state,
+                    slowstart: o.slowstart,
+                }
+            }),
         })
         .collect();
     let server_set = ServerSet {
@@ -291,7 +337,8 @@ fn compile_backend(p: &Proxy) -> Backend {
         .servers
         .iter()
         .map(|s| {
-            let up = !s.options.check || s.options.init_state.starts_up();
+            let checked = s.options.check && !s.options.disabled && s.addr.resolved.is_some();
+            let up = !checked || s.options.init_state.starts_up();
             ServerLive::new(up, u32::from(s.options.weight))
         })
         .collect();
@@ -309,6 +356,7 @@ fn compile_backend(p: &Proxy) -> Backend {
         acls: p.acls.clone(),
         http: HttpProxy::compile(p),
         reuse: p.http_reuse,
+        check_script: p.check.compile(),
     }
 }
 

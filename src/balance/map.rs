@@ -63,7 +63,8 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     fn pick_for(b: &mut MapHash, set: &ServerSet, ip: IpAddr) -> usize {
-        b.pick(set, &ConnCounts::new(set.servers.len()), &PickContext { client: Some(ip), ..PickContext::default() }).unwrap()
+        b.pick(set, &ConnCounts::new(set.servers.len()), &PickContext { client: Some(ip), ..PickContext::default() })
+            .unwrap()
     }
 
     #[test]

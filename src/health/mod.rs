@@ -7,5 +7,7 @@
 //! - `probe`: one check in flight on a non-blocking socket;
 //! - `checker`: the thread, its schedule and its log lines.
 
+pub mod checker;
+pub mod probe;
 pub mod script;
 pub mod state;

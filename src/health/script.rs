@@ -205,12 +205,16 @@ impl CheckSpec {
                 }
                 (steps, false, "tcp-check")
             }
-            CheckKind::Redis => {
-                (vec![connect, Step::Send(b"PING\r\n".to_vec()), expect(Pattern::Contains(b"+PONG".to_vec()))], false, "redis")
-            }
-            CheckKind::Pgsql(user) => {
-                (vec![connect, Step::Send(pgsql_startup(user)), expect(Pattern::Builtin(Builtin::PgsqlReady))], false, "pgsql")
-            }
+            CheckKind::Redis => (
+                vec![connect, Step::Send(b"PING\r\n".to_vec()), expect(Pattern::Contains(b"+PONG".to_vec()))],
+                false,
+                "redis",
+            ),
+            CheckKind::Pgsql(user) => (
+                vec![connect, Step::Send(pgsql_startup(user)), expect(Pattern::Builtin(Builtin::PgsqlReady))],
+                false,
+                "pgsql",
+            ),
             CheckKind::Mysql(user) => {
                 let mut steps = vec![connect, expect(Pattern::Builtin(Builtin::MysqlGreeting))];
                 if let Some(user) = user {
@@ -219,9 +223,11 @@ impl CheckSpec {
                 }
                 (steps, false, "mysql")
             }
-            CheckKind::SslHello => {
-                (vec![connect, Step::Send(tls_client_hello()), expect(Pattern::Builtin(Builtin::TlsRecord))], false, "ssl-hello")
-            }
+            CheckKind::SslHello => (
+                vec![connect, Step::Send(tls_client_hello()), expect(Pattern::Builtin(Builtin::TlsRecord))],
+                false,
+                "ssl-hello",
+            ),
         };
         Arc::new(Script { steps, http, name })
     }
@@ -332,7 +338,8 @@ struct HttpAnswer<'a> {
 fn read_http(data: &[u8]) -> Option<Result<HttpAnswer<'_>, ()>> {
     let line_end = memchr::memchr(b'\n', data)?;
     let line = data[..line_end].strip_suffix(b"\r").unwrap_or(&data[..line_end]);
-    let ok = line.len() >= 12 && line.starts_with(b"HTTP/") && line[8] == b' ' && line[9..12].iter().all(u8::is_ascii_digit);
+    let ok =
+        line.len() >= 12 && line.starts_with(b"HTTP/") && line[8] == b' ' && line[9..12].iter().all(u8::is_ascii_digit);
     if !ok {
         return Some(Err(()));
     }
@@ -376,6 +383,24 @@ impl Expect {
         }
     }
 
+    /// The expectation as the configuration wrote it, for messages
+    /// (`expect string 'role:master'`).
+    pub fn describe(&self) -> String {
+        let not = if self.negate { "! " } else { "" };
+        let (kind, text) = match &self.pattern {
+            Pattern::Status(r) => {
+                let list: Vec<String> =
+                    r.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
+                ("status", list.join(","))
+            }
+            Pattern::RStatus(r) => ("rstatus", r.as_str().to_string()),
+            Pattern::Body(s) | Pattern::Contains(s) => ("string", String::from_utf8_lossy(s).into_owned()),
+            Pattern::RBody(r) | Pattern::Matches(r) => ("rstring", r.as_str().to_string()),
+            Pattern::Builtin(b) => return format!("{b:?}"),
+        };
+        format!("expect {not}{kind} '{text}'")
+    }
+
     /// The failure of this expectation.
     fn mismatch(&self, step: usize) -> Outcome {
         let status = match self.pattern {
@@ -385,7 +410,9 @@ impl Expect {
         let what = match &self.pattern {
             Pattern::Status(_) | Pattern::RStatus(_) => "HTTP status check returned code".to_string(),
             Pattern::Body(_) | Pattern::RBody(_) => "HTTP content check did not match".to_string(),
-            Pattern::Contains(s) => format!("TCPCHK did not match content '{}' at step {step}", String::from_utf8_lossy(s)),
+            Pattern::Contains(s) => {
+                format!("TCPCHK did not match content '{}' at step {step}", String::from_utf8_lossy(s))
+            }
             Pattern::Matches(r) => format!("TCPCHK did not match content '{}' at step {step}", r.as_str()),
             Pattern::Builtin(b) => format!("{b:?} check failed at step {step}"),
         };
@@ -394,7 +421,9 @@ impl Expect {
 
     fn find(&self, data: &[u8], done: bool) -> Found {
         match &self.pattern {
-            Pattern::Status(_) | Pattern::RStatus(_) | Pattern::Body(_) | Pattern::RBody(_) => self.find_http(data, done),
+            Pattern::Status(_) | Pattern::RStatus(_) | Pattern::Body(_) | Pattern::RBody(_) => {
+                self.find_http(data, done)
+            }
             Pattern::Builtin(Builtin::HttpDefault) => self.find_http(data, done),
             Pattern::Contains(s) => yes_or_no(memchr::memmem::find(data, s).is_some()),
             Pattern::Matches(r) => yes_or_no(r.is_match(data)),
@@ -614,7 +643,10 @@ mod tests {
         let e = expect(false, Pattern::Body(b"alive".to_vec()));
         let head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
         assert_eq!(e.judge(head, false, 3), Verdict::NeedMore);
-        assert!(matches!(e.judge(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nalive", false, 3), Verdict::Pass { .. }));
+        assert!(matches!(
+            e.judge(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nalive", false, 3),
+            Verdict::Pass { .. }
+        ));
         assert!(matches!(e.judge(b"HTTP/1.1 200 OK\r\n\r\ndead", true, 3), Verdict::Fail(_)));
         let not = expect(true, Pattern::Body(b"maintenance".to_vec()));
         assert!(matches!(not.judge(b"HTTP/1.1 200 OK\r\n\r\nall good", true, 3), Verdict::Pass { .. }));
@@ -652,7 +684,10 @@ mod tests {
         assert_eq!(r.to_bytes(), b"GET /healthz HTTP/1.0\r\nConnection: close\r\n\r\n");
         r.headers.push(("Host".into(), "app".into()));
         r.body = "x".into();
-        assert_eq!(r.to_bytes(), b"GET /healthz HTTP/1.0\r\nHost: app\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx");
+        assert_eq!(
+            r.to_bytes(),
+            b"GET /healthz HTTP/1.0\r\nHost: app\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx"
+        );
         assert_eq!(hex("0aFF"), Some(vec![10, 255]));
         assert_eq!(hex("0a0"), None);
     }

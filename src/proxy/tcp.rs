@@ -302,8 +302,13 @@ impl TcpSession {
     /// `failed` is the server whose connect just failed, if any.
     fn connect(&mut self, ctx: &mut Ctx<'_>, failed: Option<usize>) -> Step {
         let Some(backend) = self.backend else { return Step::Close };
-        let target =
-            Target { backend, client: self.client_addr, local_port: self.local_addr.port(), token: self.server_token, key: None };
+        let target = Target {
+            backend,
+            client: self.client_addr,
+            local_port: self.local_addr.port(),
+            token: self.server_token,
+            key: None,
+        };
         match connect::connect(ctx, target, &mut self.attempts, failed, None) {
             Ok(started) => {
                 self.server = Some(started.stream);

@@ -23,7 +23,6 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use balancers::Balancers;
 use crate::net::buffer::BufferPool;
 use crate::proxy::http::HttpSession;
 use crate::proxy::http::eval::Scratch;
@@ -31,6 +30,7 @@ use crate::proxy::pool::{self, Pool};
 use crate::proxy::tcp::TcpSession;
 use crate::proxy::{Ctx, Session, Side, Step};
 use crate::runtime::Runtime;
+use balancers::Balancers;
 use timer::Timers;
 
 /// What the control plane can tell a worker.
@@ -175,6 +175,8 @@ impl Worker {
                 log::error!("[w{}] poll failed: {e}; worker exits", self.id);
                 return;
             }
+            // A server went up or down, or a weight changed: rebuild before any pick.
+            self.balancers.refresh(&self.runtime);
             for event in events.iter() {
                 match event.token() {
                     WAKER => {
@@ -190,8 +192,6 @@ impl Worker {
                     }
                 }
             }
-            // A server went up or down, or a weight changed: rebuild before the next pick.
-            self.balancers.refresh(&self.runtime);
             for key in std::mem::take(&mut self.again) {
                 self.with_session(key, |s, ctx| s.run(ctx));
             }

@@ -11,13 +11,14 @@
 //! - `/bad`: a malformed status line;
 //! - `/slow/MS`: waits MS milliseconds, then answers as usual;
 //! - `/ws`: `101 Switching Protocols`, then echoes raw bytes (a WebSocket stand-in);
+//! - `/healthz`: the status the test set in [`Origin::health`] (200 at first), for checks;
 //! - anything else: `200` with the request body echoed, or `NAME METHOD TARGET` when it had
 //!   none; every answer carries `X-Server: NAME` and `X-Conn: K` (the origin's connection
 //!   number), and honours `Expect: 100-continue` by sending `100 Continue` first.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +41,9 @@ impl Seen {
     }
 }
 
+/// An origin's open connections, each with its "inside an exchange" flag.
+type OpenConns = Arc<Mutex<Vec<(TcpStream, Arc<AtomicBool>)>>>;
+
 /// A running origin server.
 pub struct Origin {
     pub addr: SocketAddr,
@@ -48,6 +52,11 @@ pub struct Origin {
     pub accepted: Arc<AtomicUsize>,
     /// Requests received, in order.
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// The status `/healthz` answers with.
+    pub health: Arc<AtomicU16>,
+    /// Open connections, and whether each is inside an exchange now.
+    conns: OpenConns,
+    listener: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The byte at offset `i` of the pattern bodies are made of.
@@ -63,26 +72,47 @@ pub fn pattern_bytes(n: usize) -> Vec<u8> {
 impl Origin {
     /// Starts an origin called `name` on a free port.
     pub fn start(name: &str) -> Origin {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Origin::start_at("127.0.0.1:0".parse().expect("addr"), name)
+    }
+
+    /// Starts an origin called `name` on `addr` (a port a killed origin used, say).
+    pub fn start_at(addr: SocketAddr, name: &str) -> Origin {
+        let listener = TcpListener::bind(addr).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let health = Arc::new(AtomicU16::new(200));
+        let conns: OpenConns = Arc::new(Mutex::new(Vec::new()));
         let (stop2, accepted2, seen2, name) = (stop.clone(), accepted.clone(), seen.clone(), name.to_string());
-        std::thread::spawn(move || {
+        let (health2, conns2) = (health.clone(), conns.clone());
+        let handle = std::thread::spawn(move || {
             for conn in listener.incoming() {
-                if stop2.load(Ordering::Relaxed) {
+                if stop2.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
                 let k = accepted2.fetch_add(1, Ordering::SeqCst) + 1;
-                let (seen, name) = (seen2.clone(), name.clone());
+                let busy = Arc::new(AtomicBool::new(false));
+                if let (Ok(mut list), Ok(clone)) = (conns2.lock(), conn.try_clone()) {
+                    list.push((clone, busy.clone()));
+                }
+                let (seen, name, health, stop) = (seen2.clone(), name.clone(), health2.clone(), stop2.clone());
+                let conns = conns2.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &name, k, &seen);
+                    let closer = conn.try_clone();
+                    let _ = serve(conn, &name, k, &seen, &health, &stop, &busy);
+                    // The list's clone would keep the socket open: close it, and forget it.
+                    if let Ok(c) = closer {
+                        let _ = c.shutdown(std::net::Shutdown::Both);
+                    }
+                    if let Ok(mut list) = conns.lock() {
+                        list.retain(|(_, b)| !Arc::ptr_eq(b, &busy));
+                    }
                 });
             }
         });
-        Origin { addr, stop, accepted, seen }
+        Origin { addr, stop, accepted, seen, health, conns, listener: Some(handle) }
     }
 
     /// The port.
@@ -94,12 +124,33 @@ impl Origin {
     pub fn requests(&self) -> Vec<Seen> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
+
+    /// Kills the server as a crashed process would look from outside, without cutting an
+    /// answer in the middle: the port is closed (connects are refused from now on), idle
+    /// connections are closed, and busy ones close after their current answer.
+    pub fn kill(mut self) {
+        self.stop_listening();
+        if let Ok(list) = self.conns.lock() {
+            for (conn, busy) in list.iter() {
+                if !busy.load(Ordering::SeqCst) {
+                    let _ = conn.shutdown(std::net::Shutdown::Both);
+                }
+            }
+        }
+    }
+
+    fn stop_listening(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.listener.take() {
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(500));
+            let _ = handle.join();
+        }
+    }
 }
 
 impl Drop for Origin {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
+        self.stop_listening();
     }
 }
 
@@ -147,13 +198,26 @@ pub fn read_chunked(r: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn serve(conn: TcpStream, name: &str, k: usize, seen: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+fn serve(
+    conn: TcpStream,
+    name: &str,
+    k: usize,
+    seen: &Mutex<Vec<Seen>>,
+    health: &AtomicU16,
+    stop: &AtomicBool,
+    busy: &AtomicBool,
+) -> std::io::Result<()> {
     // Heads and bodies are written separately: without this, Nagle's algorithm holds the
     // body until the head is acknowledged, and a delayed ACK makes that 40 ms.
     conn.set_nodelay(true)?;
     let mut out = conn.try_clone()?;
     let mut r = BufReader::with_capacity(64 * 1024, conn);
     while let Some(head) = read_head(&mut r)? {
+        busy.store(true, Ordering::SeqCst);
+        if stop.load(Ordering::SeqCst) {
+            // Killed between the check and this request: as a dead process, answer nothing.
+            return Ok(());
+        }
         let mut headers = [httparse::EMPTY_HEADER; 128];
         let mut req = httparse::Request::new(&mut headers);
         if !matches!(req.parse(&head), Ok(httparse::Status::Complete(_))) {
@@ -215,6 +279,9 @@ fn serve(conn: TcpStream, name: &str, k: usize, seen: &Mutex<Vec<Seen>>) -> std:
         } else if target == "/bad" {
             out.write_all(b"HTTP/1.1 2OO OK\r\ncontent-length: 0\r\n\r\n")?;
             return Ok(());
+        } else if target == "/healthz" {
+            let status = health.load(Ordering::SeqCst);
+            out.write_all(format!("HTTP/1.1 {status} Health\r\n{base}content-length: 2\r\n\r\nok").as_bytes())?;
         } else if target == "/ws" {
             out.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n")?;
             // Whatever the client sent after its head is already buffered.
@@ -239,7 +306,8 @@ fn serve(conn: TcpStream, name: &str, k: usize, seen: &Mutex<Vec<Seen>>) -> std:
                 out.write_all(&reply)?;
             }
         }
-        if close {
+        busy.store(false, Ordering::SeqCst);
+        if close || stop.load(Ordering::SeqCst) {
             return Ok(());
         }
     }

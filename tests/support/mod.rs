@@ -101,6 +101,7 @@ pub fn root() -> PathBuf {
 
 pub mod backend;
 pub mod http;
+pub mod redis;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -116,7 +117,7 @@ pub fn free_port() -> u16 {
 /// A running `pylon`, stopped (by its PID) when dropped.
 pub struct Pylon {
     child: Child,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<(Mutex<String>, std::sync::Condvar)>,
     _dir: TempDir,
 }
 
@@ -135,7 +136,7 @@ impl Pylon {
         command.arg("-f").arg(&path).stdout(Stdio::null()).stderr(Stdio::piped());
         adjust(&mut command);
         let mut child = command.spawn().expect("start pylon");
-        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new((Mutex::new(String::new()), std::sync::Condvar::new()));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let pipe = child.stderr.take().expect("stderr pipe");
         let sink = stderr.clone();
@@ -144,10 +145,11 @@ impl Pylon {
                 if line.contains(" ready: ") {
                     let _ = ready_tx.send(());
                 }
-                if let Ok(mut s) = sink.lock() {
+                if let Ok(mut s) = sink.0.lock() {
                     s.push_str(&line);
                     s.push('\n');
                 }
+                sink.1.notify_all();
             }
         });
         let mut p = Pylon { child, stderr, _dir: dir };
@@ -165,7 +167,26 @@ impl Pylon {
 
     /// Everything pylon wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        self.stderr.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for a line containing `needle` after byte `from` of stderr (woken
+    /// by each new line); the byte offset just past that line, or `None`.
+    pub fn wait_for_line(&self, needle: &str, from: usize, timeout: Duration) -> Option<usize> {
+        let deadline = Instant::now() + timeout;
+        let (lock, cvar) = &*self.stderr;
+        let mut text = lock.lock().ok()?;
+        loop {
+            if let Some(at) = text.get(from..).and_then(|t| t.find(needle)) {
+                let end = text[from + at..].find('\n').map_or(text.len(), |e| from + at + e + 1);
+                return Some(end);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            text = cvar.wait_timeout(text, deadline - now).ok()?.0;
+        }
     }
 
     /// Sends `signal` to pylon.

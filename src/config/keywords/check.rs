@@ -74,9 +74,9 @@ pub fn http_check_expect(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnost
     let (negate, kind, pattern) = expect_words(a, &["status", "rstatus", "string", "rstring"])?;
     let pattern = match kind.text.as_str() {
         "status" => Pattern::Status(status_ranges(pattern)?),
-        "rstatus" => Pattern::RStatus(regex(pattern, |s| regex::Regex::new(s))?),
+        "rstatus" => Pattern::RStatus(regex(pattern, regex::Regex::new)?),
         "string" => Pattern::Body(pattern.text.as_bytes().to_vec()),
-        _ => Pattern::RBody(regex(pattern, |s| regex::bytes::Regex::new(s))?),
+        _ => Pattern::RBody(regex(pattern, regex::bytes::Regex::new)?),
     };
     if !p.check.own_rules {
         p.check.http_expects.clear();
@@ -92,7 +92,8 @@ pub fn tcp_check_connect(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnost
     let (mut port, mut addr) = (None, None);
     let mut i = 0;
     while let Some(w) = words.get(i) {
-        let value = words.get(i + 1).ok_or_else(|| Diagnostic::error(w.loc, format!("'{}' expects a value", w.text)))?;
+        let value =
+            words.get(i + 1).ok_or_else(|| Diagnostic::error(w.loc, format!("'{}' expects a value", w.text)))?;
         match w.text.as_str() {
             "port" => {
                 port = Some(value.text.parse::<u16>().ok().filter(|&n| n > 0).ok_or_else(|| {
@@ -100,9 +101,12 @@ pub fn tcp_check_connect(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnost
                 })?);
             }
             "addr" => {
-                addr = Some(value.text.parse().map_err(|_| {
-                    Diagnostic::error(value.loc, format!("'{}' is not an IP address", value.text))
-                })?);
+                addr = Some(
+                    value
+                        .text
+                        .parse()
+                        .map_err(|_| Diagnostic::error(value.loc, format!("'{}' is not an IP address", value.text)))?,
+                );
             }
             "comment" => {}
             other => {
@@ -144,13 +148,14 @@ pub fn tcp_check_send(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic>
 /// `tcp-check expect [!] string|rstring|binary <pattern> [comment <c>]`.
 pub fn tcp_check_expect(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let (negate, kind, pattern) = expect_words(a, &["string", "rstring", "binary"])?;
-    let pattern = match kind.text.as_str() {
-        "string" => Pattern::Contains(pattern.text.as_bytes().to_vec()),
-        "binary" => Pattern::Contains(script::hex(&pattern.text).ok_or_else(|| {
-            Diagnostic::error(pattern.loc, format!("'{}' is not hexadecimal bytes", pattern.text))
-        })?),
-        _ => Pattern::Matches(regex(pattern, |s| regex::bytes::Regex::new(s))?),
-    };
+    let pattern =
+        match kind.text.as_str() {
+            "string" => Pattern::Contains(pattern.text.as_bytes().to_vec()),
+            "binary" => Pattern::Contains(script::hex(&pattern.text).ok_or_else(|| {
+                Diagnostic::error(pattern.loc, format!("'{}' is not hexadecimal bytes", pattern.text))
+            })?),
+            _ => Pattern::Matches(regex(pattern, regex::bytes::Regex::new)?),
+        };
     push_rule(p, Step::Expect(Expect { negate, pattern }));
     Ok(())
 }
@@ -181,7 +186,10 @@ pub fn mysql_check(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         match w.text.as_str() {
             "post-41" => {}
             "pre-41" => {
-                return Err(Diagnostic::error(w.loc, "'pre-41' (MySQL before 4.1) is not supported; pylon logs in as 4.1+"));
+                return Err(Diagnostic::error(
+                    w.loc,
+                    "'pre-41' (MySQL before 4.1) is not supported; pylon logs in as 4.1+",
+                ));
             }
             other => return Err(Diagnostic::error(w.loc, format!("expected 'post-41' or 'pre-41', not '{other}'"))),
         }
@@ -212,7 +220,10 @@ fn only_comment(a: &Args<'_>, from: usize) -> Result<(), Diagnostic> {
     match a.from(from) {
         [] => Ok(()),
         [c, _] if c.text == "comment" => Ok(()),
-        [w, ..] => Err(Diagnostic::error(w.loc, format!("unexpected '{}' in '{}'; only 'comment <text>' may follow", w.text, a.keyword))),
+        [w, ..] => Err(Diagnostic::error(
+            w.loc,
+            format!("unexpected '{}' in '{}'; only 'comment <text>' may follow", w.text, a.keyword),
+        )),
     }
 }
 
@@ -240,7 +251,9 @@ fn expect_words<'a>(a: &Args<'a>, kinds: &[&str]) -> Result<(bool, &'a Word, &'a
 
 /// `200`, `200-399`, `200,302` (HAProxy 2.2+ lists).
 fn status_ranges(w: &Word) -> Result<Vec<(u16, u16)>, Diagnostic> {
-    let bad = || Diagnostic::error(w.loc, format!("'{}' is not a status code, range or list (200, 200-399, 200,204)", w.text));
+    let bad = || {
+        Diagnostic::error(w.loc, format!("'{}' is not a status code, range or list (200, 200-399, 200,204)", w.text))
+    };
     let code = |s: &str| s.parse::<u16>().ok().filter(|c| (100..=599).contains(c));
     w.text
         .split(',')

@@ -718,8 +718,13 @@ impl HttpSession {
     /// whose connect just failed (a retry).
     fn start_server(&mut self, ctx: &mut Ctx<'_>, failed: Option<usize>) -> Step {
         let Some(backend) = self.ex.backend else { return Step::Close };
-        let target =
-            Target { backend, client: self.client_addr, local_port: self.local_addr.port(), token: self.server_token, key: self.ex.key };
+        let target = Target {
+            backend,
+            client: self.client_addr,
+            local_port: self.local_addr.port(),
+            token: self.server_token,
+            key: self.ex.key,
+        };
         if let Some(f) = failed {
             return self.connect_to(ctx, target, Pick::RetryAfter(f), false);
         }

@@ -1,0 +1,246 @@
+//! The health-check thread: one `mio::Poll`, one [`Check`] per checked server, each running a
+//! [`Probe`] at its interval. Results go through the server's rise/fall counter; a transition
+//! sets the server's live state, bumps the runtime's state epoch (the workers rebuild their
+//! balancers) and is logged in HAProxy's words.
+//!
+//! First checks are spread over the first `inter` (server `k` of `n` starts at `k/n` of it), so
+//! a thousand servers are not all connected to at once, and each later check is scheduled from
+//! the end of the previous one. The checks are few (one per server) and slow (seconds apart),
+//! so the schedule is a linear scan, not a heap.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token};
+
+use super::probe::{Limits, Probe, Progress};
+use super::script::{Outcome, Script};
+use super::state::{Health, Transition};
+use crate::runtime::Runtime;
+
+/// How often a `slowstart` ramp updates a server's weight, at most.
+const RAMP_STEP_MIN: Duration = Duration::from_millis(50);
+
+/// One checked server.
+struct Check {
+    backend: usize,
+    server: usize,
+    script: Arc<Script>,
+    target: SocketAddr,
+    health: Health,
+    inter: Duration,
+    fastinter: Option<Duration>,
+    downinter: Option<Duration>,
+    limits: Limits,
+    /// When the next probe starts (while none runs).
+    next: Instant,
+    probe: Option<Probe>,
+    /// `slowstart`, and since when the server has been ramping up.
+    slowstart: Option<Duration>,
+    ramp_since: Option<Instant>,
+    /// The configured weight (the ramp's target).
+    weight: u32,
+}
+
+/// Starts the checker if any server has `check`; `None` when none has.
+pub fn spawn(rt: Arc<Runtime>) -> std::io::Result<Option<JoinHandle<()>>> {
+    let now = Instant::now();
+    let checks = build(&rt, now);
+    if checks.is_empty() {
+        return Ok(None);
+    }
+    let poll = Poll::new()?;
+    let handle = std::thread::Builder::new().name("pylon-health".into()).spawn(move || run(rt, poll, checks))?;
+    Ok(Some(handle))
+}
+
+/// The checks of every server with `check`, an address and no `disabled`.
+fn build(rt: &Runtime, now: Instant) -> Vec<Check> {
+    let total = rt.backends.iter().flat_map(|b| &b.servers).filter(|s| s.check.is_some()).count().max(1);
+    let mut checks = Vec::new();
+    for (b, be) in rt.backends.iter().enumerate() {
+        for (s, server) in be.servers.iter().enumerate() {
+            let Some(spec) = &server.check else { continue };
+            let Some(target) = spec.target else { continue };
+            let k = checks.len() as u32;
+            let spread = spec.inter * k / total as u32;
+            checks.push(Check {
+                backend: b,
+                server: s,
+                script: Arc::clone(&be.check_script),
+                target,
+                health: Health::new(spec.rise, spec.fall, spec.init_state),
+                inter: spec.inter,
+                fastinter: spec.fastinter,
+                downinter: spec.downinter,
+                limits: Limits::new(spec.inter, be.timeouts.connect, be.timeouts.check),
+                next: now + spread,
+                probe: None,
+                slowstart: spec.slowstart,
+                ramp_since: None,
+                weight: be.server_set.servers[s].weight,
+            });
+        }
+    }
+    checks
+}
+
+fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
+    let mut events = Events::with_capacity(256);
+    loop {
+        let now = Instant::now();
+        let wake = checks.iter().map(|c| c.probe.as_ref().map_or(c.next, Probe::deadline)).min();
+        let mut timeout = wake.map(|w| w.saturating_duration_since(now));
+        if checks.iter().any(|c| c.ramp_since.is_some()) {
+            timeout = Some(timeout.map_or(RAMP_STEP_MIN, |t| t.min(RAMP_STEP_MIN)));
+        }
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            log::error!("health checks stop: poll failed: {e}");
+            return;
+        }
+        let now = Instant::now();
+        for event in events.iter() {
+            let i = event.token().0;
+            let Some(c) = checks.get_mut(i) else { continue };
+            let Some(probe) = c.probe.as_mut() else { continue };
+            if let Progress::Done(outcome) = probe.advance(poll.registry(), now) {
+                finish(&rt, &poll, c, outcome, now);
+            }
+        }
+        for (i, c) in checks.iter_mut().enumerate() {
+            match &mut c.probe {
+                Some(p) if p.deadline() <= now => {
+                    let outcome = p.timed_out();
+                    finish(&rt, &poll, c, outcome, now);
+                }
+                Some(_) => {}
+                None if c.next <= now => {
+                    let mut probe = Probe::start(Arc::clone(&c.script), c.target, Token(i), c.limits, now);
+                    match probe.advance(poll.registry(), now) {
+                        Progress::Pending => c.probe = Some(probe),
+                        Progress::Done(outcome) => {
+                            c.probe = Some(probe);
+                            finish(&rt, &poll, c, outcome, now);
+                        }
+                    }
+                }
+                None => {}
+            }
+            ramp(&rt, c, now);
+        }
+    }
+}
+
+/// Records a finished probe: counter, live state, log, next check.
+fn finish(rt: &Runtime, poll: &Poll, c: &mut Check, outcome: Outcome, now: Instant) {
+    let duration = c.probe.take().map_or(Duration::ZERO, |p| {
+        let d = now.saturating_duration_since(p.started());
+        p.close(poll.registry());
+        d
+    });
+    let transition = if outcome.status.passed() { c.health.success() } else { c.health.failure() };
+    let be = &rt.backends[c.backend];
+    match transition {
+        Transition::None => {}
+        Transition::Up => {
+            c.ramp_since = c.slowstart.map(|_| now);
+            if c.slowstart.is_some() {
+                be.live[c.server].set_weight(ramp_weight(c.weight, Duration::ZERO, c.slowstart));
+            }
+            be.live[c.server].set_up(true);
+            rt.state_epoch.bump();
+            log::warn!("{}", transition_line(rt, c.backend, c.server, true, &outcome, duration));
+        }
+        Transition::Down => {
+            c.ramp_since = None;
+            be.live[c.server].set_weight(c.weight);
+            be.live[c.server].set_up(false);
+            rt.state_epoch.bump();
+            log::warn!("{}", transition_line(rt, c.backend, c.server, false, &outcome, duration));
+            if !be.live.iter().zip(&be.server_set.servers).any(|(l, v)| l.is_up() && v.up) {
+                log::error!("backend {} has no server available!", be.name);
+            }
+        }
+    }
+    c.next = now + c.health.next_interval(c.inter, c.fastinter, c.downinter);
+}
+
+/// Moves a ramping server's weight along its `slowstart`.
+fn ramp(rt: &Runtime, c: &mut Check, now: Instant) {
+    let Some(since) = c.ramp_since else { return };
+    let elapsed = now.saturating_duration_since(since);
+    let w = ramp_weight(c.weight, elapsed, c.slowstart);
+    if rt.backends[c.backend].live[c.server].set_weight(w) {
+        rt.state_epoch.bump();
+    }
+    if w >= c.weight {
+        c.ramp_since = None;
+    }
+}
+
+/// The weight of a server `elapsed` into its `slowstart` ramp: proportional to the time, at
+/// least 1 (HAProxy's rule), the full weight once the ramp is over.
+pub fn ramp_weight(weight: u32, elapsed: Duration, slowstart: Option<Duration>) -> u32 {
+    let Some(total) = slowstart.filter(|t| !t.is_zero()) else { return weight };
+    if elapsed >= total || weight == 0 {
+        return weight;
+    }
+    let w = (u128::from(weight) * elapsed.as_millis()).div_ceil(total.as_millis());
+    (w as u32).clamp(1, weight)
+}
+
+/// The log line of a transition, as HAProxy writes it.
+pub fn transition_line(rt: &Runtime, backend: usize, server: usize, up: bool, o: &Outcome, took: Duration) -> String {
+    let be = &rt.backends[backend];
+    let mut line = format!(
+        "Server {}/{} is {}, reason: {}",
+        be.name,
+        be.servers[server].name,
+        if up { "UP" } else { "DOWN" },
+        o.status.describe()
+    );
+    if let Some(code) = o.code {
+        line.push_str(&format!(", code: {code}"));
+    }
+    if let Some(info) = &o.info {
+        line.push_str(&format!(", info: \"{info}\""));
+    }
+    let (active, backup) = be
+        .live
+        .iter()
+        .zip(&be.server_set.servers)
+        .filter(|(l, v)| l.is_up() && v.up)
+        .fold((0, 0), |(a, b), (_, v)| if v.backup { (a, b + 1) } else { (a + 1, b) });
+    line.push_str(&format!(", check duration: {}ms. ", took.as_millis()));
+    if up {
+        line.push_str(&format!(
+            "{active} active and {backup} backup servers online. 0 sessions requeued, 0 total in queue."
+        ));
+    } else {
+        let sessions = be.conns.get(server);
+        line.push_str(&format!(
+            "{active} active and {backup} backup servers left. {sessions} sessions active, 0 requeued, 0 remaining in queue."
+        ));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slowstart_ramps_from_1_to_the_full_weight() {
+        let ss = Some(Duration::from_secs(10));
+        assert_eq!(ramp_weight(100, Duration::ZERO, ss), 1);
+        assert_eq!(ramp_weight(100, Duration::from_secs(5), ss), 50);
+        assert_eq!(ramp_weight(100, Duration::from_secs(10), ss), 100);
+        assert_eq!(ramp_weight(3, Duration::from_secs(1), ss), 1);
+        assert_eq!(ramp_weight(100, Duration::from_secs(1), None), 100);
+    }
+}
