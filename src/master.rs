@@ -53,15 +53,26 @@ pub fn run(config: &Config) -> i32 {
     }
     let mut workers: Vec<(JoinHandle<()>, Sender<Control>, Arc<Waker>)> = Vec::new();
     let (started_tx, started_rx) = crossbeam_channel::bounded(runtime.nbthread);
+    // Every worker first, then their grant channels shared, then the threads.
+    let mut built = Vec::new();
+    let mut grant_senders = Vec::new();
     for (id, sockets) in per_worker.into_iter().enumerate() {
         let (tx, rx) = crossbeam_channel::bounded(16);
-        let (worker, waker) = match Worker::new(id, runtime.clone(), sockets, rx) {
+        // Unbounded, yet bounded in practice: one grant at most per queued request.
+        let (grant_tx, grant_rx) = crossbeam_channel::unbounded();
+        let (worker, waker) = match Worker::new(id, runtime.clone(), sockets, rx, grant_rx) {
             Ok(w) => w,
             Err(e) => {
                 log::error!("cannot start worker {id}: {e}");
                 return 1;
             }
         };
+        grant_senders.push((grant_tx, waker.clone()));
+        built.push((id, worker, tx, waker));
+    }
+    let peers = Arc::new(crate::proxy::queue::Peers::new(grant_senders));
+    for (id, mut worker, tx, waker) in built {
+        worker.set_peers(peers.clone());
         let cpus = cpus_for(&runtime.cpu_maps, id + 1, runtime.nbthread);
         let started = started_tx.clone();
         let handle = std::thread::Builder::new().name(format!("pylon-w{id}")).spawn(move || {

@@ -20,6 +20,7 @@ use crate::config::model::{
 };
 use crate::health::script::Script;
 use crate::health::state::InitState;
+use crate::proxy::queue::Queue;
 use crate::route::rules::HttpRule;
 use crate::route::{Acl, Condition};
 
@@ -156,6 +157,8 @@ pub struct Backend {
     pub reuse: HttpReuse,
     /// What the health checks of its servers do.
     pub check_script: Arc<Script>,
+    /// Requests waiting for a connection slot.
+    pub queue: Queue,
 }
 
 impl Backend {
@@ -186,6 +189,8 @@ pub struct Server {
     pub pool_purge_delay: Duration,
     /// The health-check settings, for a server with `check`.
     pub check: Option<CheckSettings>,
+    /// `maxqueue`: the most requests waiting in this server's own queue.
+    pub maxqueue: Option<u32>,
 }
 
 /// How one server is checked.
@@ -300,6 +305,7 @@ fn compile_backend(p: &Proxy) -> Backend {
             port: s.addr.port,
             pool_max_conn: s.options.pool_max_conn.map(|m| m as usize),
             pool_purge_delay: s.options.pool_purge_delay,
+            maxqueue: s.options.maxqueue,
             check: (s.options.check && !s.options.disabled && s.addr.resolved.is_some()).then(|| {
                 let o = &s.options;
                 let port = o.check_port.or(match s.addr.port {
@@ -357,6 +363,7 @@ fn compile_backend(p: &Proxy) -> Backend {
         http: HttpProxy::compile(p),
         reuse: p.http_reuse,
         check_script: p.check.compile(),
+        queue: Queue::new(p.servers.len()),
     }
 }
 

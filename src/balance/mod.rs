@@ -156,6 +156,15 @@ impl ServerSet {
         first_backup.map_or(Tier::None, Tier::Backup)
     }
 
+    /// True when some server is up and weighted but at its `maxconn`: when no server is
+    /// usable, that is a reason to queue rather than to fail.
+    pub fn any_full(&self, conns: &ConnCounts) -> bool {
+        self.servers
+            .iter()
+            .enumerate()
+            .any(|(i, s)| s.up && s.weight > 0 && s.maxconn.is_some_and(|m| conns.get(i) >= m))
+    }
+
     /// True when server `i` belongs to `tier` and is usable now.
     pub fn eligible(&self, i: usize, tier: Tier, conns: &ConnCounts, ctx: &PickContext) -> bool {
         let Some(s) = self.servers.get(i) else { return false };

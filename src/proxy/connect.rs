@@ -21,6 +21,8 @@ pub struct Attempts {
     pub count: u32,
     /// Servers passed over because they were full when their slot was taken.
     full_skips: usize,
+    /// A server whose slot a queue grant already took for this request.
+    pub granted: Option<usize>,
 }
 
 impl Attempts {
@@ -99,10 +101,19 @@ pub fn connect(
                 ctx.lb.pick(target.backend, ctx.runtime, &pick).or_else(|| failed.filter(|_| be.servers.len() == 1))
             }
         };
-        let Some(server) = server else { return Err(GiveUp::NoServer) };
+        let Some(server) = server else {
+            // Nothing usable because the servers that are up are full: wait in the queue.
+            let full = ctx.lb.set(target.backend).any_full(&be.conns);
+            return Err(if full { GiveUp::AllFull } else { GiveUp::NoServer });
+        };
+        let granted = attempts.granted.take() == Some(server);
+        // A new request does not take a slot ahead of requests already queued for any server.
+        if !granted && failed.is_none() && be.queue.backend_busy() {
+            return Err(GiveUp::AllFull);
+        }
         // The balancer saw a free slot, but another worker may have taken it since: the slot
         // is taken atomically here, and a full server is passed over.
-        if !be.conns.try_acquire(server, be.server_set.servers[server].maxconn) {
+        if !granted && !be.conns.try_acquire(server, be.server_set.servers[server].maxconn) {
             if failed == Some(server) || attempts.full_skips >= be.servers.len() {
                 return Err(GiveUp::AllFull);
             }
@@ -112,7 +123,7 @@ pub fn connect(
         }
         attempts.count += 1;
         let Some(addr) = be.servers[server].addr_for(target.local_port) else {
-            be.conns.release(server);
+            super::queue::release(ctx, target.backend, server);
             failed = Some(server);
             continue;
         };
@@ -120,14 +131,14 @@ pub fn connect(
             Ok(mut stream) => {
                 let interest = Interest::READABLE | Interest::WRITABLE;
                 if ctx.registry.register(&mut stream, target.token, interest).is_err() {
-                    be.conns.release(server);
+                    super::queue::release(ctx, target.backend, server);
                     failed = Some(server);
                     continue;
                 }
                 return Ok(Started { stream, server });
             }
             Err(e) => {
-                be.conns.release(server);
+                super::queue::release(ctx, target.backend, server);
                 log::info!("[be={}/{}] connect to {addr} failed: {e}", be.name, be.servers[server].name);
                 failed = Some(server);
             }

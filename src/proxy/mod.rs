@@ -5,6 +5,7 @@ pub mod answers;
 pub mod connect;
 pub mod http;
 pub mod pool;
+pub mod queue;
 pub mod tcp;
 pub mod tcplog;
 
@@ -51,6 +52,10 @@ pub struct Ctx<'a> {
     pub pool: &'a mut pool::Pool,
     /// The worker's memory for evaluating HTTP rules.
     pub scratch: &'a mut http::eval::Scratch,
+    /// This worker's id (queued requests name it, so that a grant finds its way back).
+    pub worker: usize,
+    /// Every worker's grant channel, to hand a freed slot to a queued request.
+    pub peers: &'a queue::Peers,
 }
 
 /// Prepares an accepted client socket for a session of either mode: no Nagle delay, and
@@ -99,6 +104,15 @@ impl Session {
         match self {
             Session::Tcp(s) => s.deadline(rt),
             Session::Http(s) => s.deadline(rt),
+        }
+    }
+
+    /// A queued request got a connection slot (`None`: this session no longer waits for it,
+    /// and the caller gives the slot back).
+    pub fn granted(&mut self, grant: queue::Grant, ctx: &mut Ctx<'_>) -> Option<Step> {
+        match self {
+            Session::Tcp(_) => None,
+            Session::Http(s) => s.granted(grant, ctx),
         }
     }
 

@@ -292,7 +292,7 @@ impl TcpSession {
         if let Some(mut s) = self.server.take() {
             let _ = ctx.registry.deregister(&mut s);
             if let (Some(b), Some(i)) = (self.backend, self.server_index) {
-                ctx.runtime.backends[b].conns.release(i);
+                super::queue::release(ctx, b, i);
             }
         }
         self.server_ready = Readiness::default();

@@ -27,6 +27,7 @@ use crate::net::buffer::BufferPool;
 use crate::proxy::http::HttpSession;
 use crate::proxy::http::eval::Scratch;
 use crate::proxy::pool::{self, Pool};
+use crate::proxy::queue::{self, Grant, Peers};
 use crate::proxy::tcp::TcpSession;
 use crate::proxy::{Ctx, Session, Side, Step};
 use crate::runtime::Runtime;
@@ -65,6 +66,8 @@ macro_rules! session_ctx {
             buffers: &mut $worker.buffers,
             pool: &mut $worker.pool,
             scratch: &mut $worker.scratch,
+            worker: $worker.id,
+            peers: &$worker.peers,
         }
     };
 }
@@ -105,6 +108,10 @@ pub struct Worker {
     /// Sessions that yielded with work left.
     again: Vec<usize>,
     control: Receiver<Control>,
+    /// Connection slots that other workers handed to this worker's queued requests.
+    grants: Receiver<Grant>,
+    /// Every worker's grant channel.
+    peers: Arc<Peers>,
     stopping: bool,
     /// Accepting on every listener is paused until this time: the global `maxconn` was
     /// reached, or the process ran out of file descriptors.
@@ -119,6 +126,7 @@ impl Worker {
         runtime: Arc<Runtime>,
         sockets: Vec<(std::net::TcpListener, usize)>,
         control: Receiver<Control>,
+        grants: Receiver<Grant>,
     ) -> std::io::Result<(Worker, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -146,10 +154,17 @@ impl Worker {
             timers: Timers::default(),
             again: Vec::new(),
             control,
+            grants,
+            peers: Arc::new(Peers::default()),
             stopping: false,
             accept_paused_until: None,
         };
         Ok((worker, waker))
+    }
+
+    /// Gives the worker every worker's grant channel (once all exist, before it runs).
+    pub fn set_peers(&mut self, peers: Arc<Peers>) {
+        self.peers = peers;
     }
 
     /// Runs the event loop until stopped.
@@ -183,6 +198,7 @@ impl Worker {
                         if self.obey_control() {
                             return;
                         }
+                        self.take_grants();
                     }
                     Token(t) if t < FIRST_SESSION => self.accept_on(t - FIRST_LISTENER),
                     Token(t) => {
@@ -227,6 +243,26 @@ impl Worker {
             }
         }
         self.stopping && self.sessions.is_empty()
+    }
+
+    /// Starts the queued requests that another worker handed a slot to; a grant whose request
+    /// is gone gives its slot back (to the next waiter).
+    fn take_grants(&mut self) {
+        while let Ok(grant) = self.grants.try_recv() {
+            let key = (grant.waiter.token.wrapping_sub(FIRST_SESSION)) / 2;
+            let mut taken = false;
+            if let Some((session, _)) = self.sessions.get_mut(key) {
+                let mut ctx = session_ctx!(self);
+                if let Some(step) = session.granted(grant, &mut ctx) {
+                    taken = true;
+                    self.after(key, step);
+                }
+            }
+            if !taken {
+                let ctx = session_ctx!(self);
+                queue::release(&ctx, grant.backend, grant.server);
+            }
+        }
     }
 
     /// Retries the listeners whose pause ended (edge-triggered readiness was consumed when

@@ -54,6 +54,9 @@ pub struct Origin {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     /// The status `/healthz` answers with.
     pub health: Arc<AtomicU16>,
+    /// Requests being answered now, and the most at once so far.
+    pub active: Arc<AtomicUsize>,
+    pub max_active: Arc<AtomicUsize>,
     /// Open connections, and whether each is inside an exchange now.
     conns: OpenConns,
     listener: Option<std::thread::JoinHandle<()>>,
@@ -86,6 +89,9 @@ impl Origin {
         let conns: OpenConns = Arc::new(Mutex::new(Vec::new()));
         let (stop2, accepted2, seen2, name) = (stop.clone(), accepted.clone(), seen.clone(), name.to_string());
         let (health2, conns2) = (health.clone(), conns.clone());
+        let active = Arc::new(AtomicUsize::new(0));
+        let max_active = Arc::new(AtomicUsize::new(0));
+        let (active2, max2) = (active.clone(), max_active.clone());
         let handle = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
@@ -97,11 +103,18 @@ impl Origin {
                 if let (Ok(mut list), Ok(clone)) = (conns2.lock(), conn.try_clone()) {
                     list.push((clone, busy.clone()));
                 }
-                let (seen, name, health, stop) = (seen2.clone(), name.clone(), health2.clone(), stop2.clone());
+                let shared = Shared {
+                    name: name.clone(),
+                    seen: seen2.clone(),
+                    health: health2.clone(),
+                    stop: stop2.clone(),
+                    active: active2.clone(),
+                    max_active: max2.clone(),
+                };
                 let conns = conns2.clone();
                 std::thread::spawn(move || {
                     let closer = conn.try_clone();
-                    let _ = serve(conn, &name, k, &seen, &health, &stop, &busy);
+                    let _ = serve(conn, k, &shared, &busy);
                     // The list's clone would keep the socket open: close it, and forget it.
                     if let Ok(c) = closer {
                         let _ = c.shutdown(std::net::Shutdown::Both);
@@ -112,7 +125,7 @@ impl Origin {
                 });
             }
         });
-        Origin { addr, stop, accepted, seen, health, conns, listener: Some(handle) }
+        Origin { addr, stop, accepted, seen, health, active, max_active, conns, listener: Some(handle) }
     }
 
     /// The port.
@@ -198,15 +211,18 @@ pub fn read_chunked(r: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn serve(
-    conn: TcpStream,
-    name: &str,
-    k: usize,
-    seen: &Mutex<Vec<Seen>>,
-    health: &AtomicU16,
-    stop: &AtomicBool,
-    busy: &AtomicBool,
-) -> std::io::Result<()> {
+/// What an origin's connections share.
+struct Shared {
+    name: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    health: Arc<AtomicU16>,
+    stop: Arc<AtomicBool>,
+    active: Arc<AtomicUsize>,
+    max_active: Arc<AtomicUsize>,
+}
+
+fn serve(conn: TcpStream, k: usize, shared: &Shared, busy: &AtomicBool) -> std::io::Result<()> {
+    let Shared { name, seen, health, stop, active, max_active } = shared;
     // Heads and bodies are written separately: without this, Nagle's algorithm holds the
     // body until the head is acknowledged, and a delayed ACK makes that 40 ms.
     conn.set_nodelay(true)?;
@@ -243,6 +259,9 @@ fn serve(
         };
         let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"))
             || version == 0 && !get("connection").is_some_and(|v| v.eq_ignore_ascii_case("keep-alive"));
+        let now_active = active.fetch_add(1, Ordering::SeqCst) + 1;
+        max_active.fetch_max(now_active, Ordering::SeqCst);
+        let _done = Decrement(active);
         if let Ok(mut s) = seen.lock() {
             s.push(Seen {
                 method: method.clone(),
@@ -312,6 +331,15 @@ fn serve(
         }
     }
     Ok(())
+}
+
+/// Counts an answer as finished when dropped (on every way out of it).
+struct Decrement<'a>(&'a AtomicUsize);
+
+impl Drop for Decrement<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A response as the client read it.

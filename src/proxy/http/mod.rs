@@ -34,7 +34,8 @@ use crate::net::readiness::Readiness;
 use crate::runtime::Runtime;
 
 use super::answers;
-use super::connect::{self, Attempts, ConnectState, Target};
+use super::connect::{self, Attempts, ConnectState, GiveUp, Target};
+use super::queue;
 use super::{Ctx, Side, Step};
 use eval::{RequestInput, RequestView, Verdict};
 
@@ -50,6 +51,8 @@ enum State {
     Idle { since: Instant },
     /// Reading a request head whose first byte came at `since`.
     ReadingHead { since: Instant },
+    /// Every usable server is full: the request waits in the backend's queue since then.
+    Queued { since: Instant },
     /// The request head is written out; a connect to the server is in flight.
     Connecting { since: Instant },
     /// Request and response flowing.
@@ -160,12 +163,15 @@ struct Exchange {
     switching: bool,
     /// The request's hash key for `balance uri|url_param|hdr`.
     key: Option<u64>,
+    /// The ticket of the request while it waits in a queue.
+    ticket: Option<u64>,
 }
 
 impl Exchange {
     fn new() -> Exchange {
         Exchange {
             key: None,
+            ticket: None,
             backend: None,
             attempts: Attempts::default(),
             slot: None,
@@ -328,6 +334,8 @@ impl HttpSession {
         match self.state {
             State::Idle { .. } | State::ReadingHead { .. } => self.read_head(ctx),
             State::Connecting { .. } => self.check_connect(ctx),
+            // The grant (or the queue timeout) moves the request on.
+            State::Queued { .. } => Step::Wait,
             State::Exchange => self.exchange(ctx),
             State::Tunnel => self.tunnel(ctx),
             State::Answering { .. } => self.answer(ctx),
@@ -344,6 +352,8 @@ impl HttpSession {
             State::Idle { since } => t.http_keep_alive.or(t.http_request).or(t.client).map(|d| since + d),
             State::ReadingHead { since } => t.http_request.or(t.client).map(|d| since + d),
             State::Connecting { since } => be.and_then(|b| b.timeouts.connect).map(|d| since + d),
+            // HAProxy: `timeout queue`, else `timeout connect`.
+            State::Queued { since } => be.and_then(|b| b.timeouts.queue.or(b.timeouts.connect)).map(|d| since + d),
             State::Exchange => {
                 let client = t.client.filter(|_| self.waiting_on_client()).map(|d| self.client_last + d);
                 let server = be.and_then(|b| b.timeouts.server).filter(|_| self.waiting_on_server());
@@ -391,6 +401,13 @@ impl HttpSession {
                 self.termination = *b"cR";
                 self.send_error(ctx, 408)
             }
+            State::Queued { .. } => {
+                if let (Some(t), Some(b)) = (self.ex.ticket.take(), self.ex.backend) {
+                    ctx.runtime.backends[b].queue.remove(t);
+                }
+                self.termination = *b"sQ";
+                self.send_error(ctx, 503)
+            }
             State::Connecting { .. } => {
                 log::info!(
                     "[fe={}] connect to {} timed out",
@@ -429,6 +446,9 @@ impl HttpSession {
     /// Releases everything the session holds.
     pub fn close(mut self, ctx: &mut Ctx<'_>) {
         let _ = ctx.registry.deregister(&mut self.client);
+        if let (Some(t), Some(b)) = (self.ex.ticket.take(), self.ex.backend) {
+            ctx.runtime.backends[b].queue.remove(t);
+        }
         self.release_slot(ctx);
         // A server connection left clean between requests goes to the pool.
         let clean = matches!(self.state, State::Idle { .. } | State::ReadingHead { .. } | State::Lingering { .. })
@@ -473,7 +493,54 @@ impl HttpSession {
 
     fn release_slot(&mut self, ctx: &mut Ctx<'_>) {
         if let Some((b, s)) = self.ex.slot.take() {
-            ctx.runtime.backends[b].conns.release(s);
+            queue::release(ctx, b, s);
+        }
+    }
+
+    /// A queued request got a slot of `grant.server`: connect to it. `None` when this session
+    /// no longer waits for that grant.
+    pub fn granted(&mut self, grant: queue::Grant, ctx: &mut Ctx<'_>) -> Option<Step> {
+        if !matches!(self.state, State::Queued { .. }) || self.ex.ticket != Some(grant.waiter.ticket) {
+            return None;
+        }
+        self.ex.ticket = None;
+        self.ex.attempts.granted = Some(grant.server);
+        let target = self.target(grant.backend);
+        Some(self.connect_to(ctx, target, Pick::Server(grant.server), false))
+    }
+
+    /// What connects for this session go to.
+    fn target(&self, backend: usize) -> Target {
+        Target {
+            backend,
+            client: self.client_addr,
+            local_port: self.local_addr.port(),
+            token: self.server_token,
+            key: self.ex.key,
+        }
+    }
+
+    /// Puts the request in `backend`'s queue (every usable server is full).
+    fn enqueue(&mut self, ctx: &mut Ctx<'_>, backend: usize) -> Step {
+        let be = &ctx.runtime.backends[backend];
+        let client_token = self.server_token.0 - 1;
+        match be.queue.push(ctx.worker, client_token, None, None) {
+            Ok(ticket) => {
+                self.ex.ticket = Some(ticket);
+                self.state = State::Queued { since: ctx.now };
+                log::debug!(
+                    "[fe={} be={} {}] request queued: {} waiting",
+                    ctx.runtime.frontends[self.frontend].name,
+                    be.name,
+                    self.client_addr,
+                    be.queue.len()
+                );
+                Step::Wait
+            }
+            Err(_) => {
+                self.termination = *b"sQ";
+                self.send_error(ctx, 503)
+            }
         }
     }
 
@@ -787,7 +854,7 @@ impl HttpSession {
                     });
                     return self.exchange_on_reused(ctx, target.backend, s);
                 }
-                be.conns.release(s);
+                queue::release(ctx, target.backend, s);
             }
         }
         let (failed, chosen) = match pick {
@@ -809,6 +876,7 @@ impl HttpSession {
                 self.state = State::Connecting { since: ctx.now };
                 Step::Wait
             }
+            Err(GiveUp::AllFull) => self.enqueue(ctx, target.backend),
             Err(why) => {
                 log::info!(
                     "[fe={} be={} {}] giving up after {} connect attempts: {why}",
@@ -1181,13 +1249,7 @@ impl HttpSession {
             self.ex.head_sent = 0;
             self.ex.head_out = false;
             let Some(backend) = self.ex.backend else { return Step::Close };
-            let target = Target {
-                backend,
-                client: self.client_addr,
-                local_port: self.local_addr.port(),
-                token: self.server_token,
-                key: self.ex.key,
-            };
+            let target = self.target(backend);
             return self.connect_to(ctx, target, Pick::Balance, false);
         }
         self.termination = *b"SH";

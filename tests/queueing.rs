@@ -1,0 +1,98 @@
+//! End-to-end tests of server queues: `maxconn` on a slow server, requests waiting in arrival
+//! order across pylon's workers, and 503 after `timeout queue`.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use support::http::{Client, Origin, get};
+use support::{Pylon, free_port};
+
+/// pylon in front of `origin` (one server, `maxconn 2`), with debug logs (they announce each
+/// queued request, the tests' readiness signal).
+fn queued_pylon(origin: &Origin, timeout_queue: &str) -> (Pylon, u16) {
+    let port = free_port();
+    let config = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 20s\n    timeout server 20s\n    timeout queue {timeout_queue}\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{} maxconn 2\n",
+        origin.port()
+    );
+    (
+        Pylon::start_with(&config, |c| {
+            c.arg("-d");
+        }),
+        port,
+    )
+}
+
+/// Starts `n` clients, each once the previous one is seen where it should be: the first two
+/// at the server (they take its two slots), the others in pylon's queue (its debug log says
+/// so). Returns the clients' threads, each giving the status and how long it waited.
+fn start_in_order(
+    pylon: &Pylon,
+    origin: &Origin,
+    port: u16,
+    path: &str,
+    n: usize,
+) -> Vec<std::thread::JoinHandle<(u16, Duration)>> {
+    let mut seen = 0;
+    let mut clients = Vec::new();
+    for i in 0..n {
+        let path = path.to_string();
+        clients.push(std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut c = Client::connect(port);
+            c.send(get(&path, &format!("c{i}")).as_bytes());
+            let r = c.read_response(false).expect("a response");
+            (r.status, started.elapsed())
+        }));
+        if i < 2 {
+            // No log line for these: watch the server take the request (a 5 s bound).
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while origin.active.load(Ordering::SeqCst) < i + 1 {
+                assert!(Instant::now() < deadline, "client {i} never reached the server");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        } else {
+            seen = pylon
+                .wait_for_line("request queued", seen, Duration::from_secs(5))
+                .unwrap_or_else(|| panic!("client {i} was never queued:\n{}", pylon.stderr()));
+        }
+    }
+    clients
+}
+
+#[test]
+fn maxconn_queues_requests_in_arrival_order_and_never_exceeds_the_limit() {
+    let origin = Origin::start("s1");
+    let (pylon, port) = queued_pylon(&origin, "10s");
+    let clients = start_in_order(&pylon, &origin, port, "/slow/300", 10);
+    for (i, c) in clients.into_iter().enumerate() {
+        let (status, _) = c.join().expect("client");
+        assert_eq!(status, 200, "client {i}");
+    }
+    assert_eq!(origin.max_active.load(Ordering::SeqCst), 2, "the server saw more than maxconn at once");
+    let order: Vec<String> = origin.requests().iter().map(|r| r.header("host")[0].to_string()).collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+    assert_eq!(order, expected);
+}
+
+#[test]
+fn the_queue_answers_503_after_timeout_queue() {
+    let origin = Origin::start("s1");
+    let (pylon, port) = queued_pylon(&origin, "1s");
+    let clients = start_in_order(&pylon, &origin, port, "/slow/3000", 5);
+    let results: Vec<(u16, Duration)> = clients.into_iter().map(|c| c.join().expect("client")).collect();
+    let served = results.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(served, 2, "{results:?}");
+    for (status, waited) in results.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!(*status, 503);
+        assert!(
+            (Duration::from_millis(900)..Duration::from_millis(2500)).contains(waited),
+            "a queued request waited {waited:?}"
+        );
+    }
+    assert_eq!(origin.requests().len(), 2);
+}
