@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use pylon::balance::{ConnCounts, PickContext, ServerSet, ServerView, new_balancer};
-use pylon::config::model::Balance;
+use pylon::config::model::{Balance, HashType};
 
 fn servers(n: usize) -> ServerSet {
     ServerSet {
@@ -30,7 +30,7 @@ fn bench_pick(c: &mut Criterion) {
                     conns.acquire(i);
                 }
             }
-            let mut balancer = new_balancer(&algo, &set);
+            let mut balancer = new_balancer(&algo, HashType::MapBased, &[], &set);
             let mut client = 0u32;
             group.bench_with_input(BenchmarkId::new(algo.name(), n), &n, |b, _| {
                 b.iter(|| {

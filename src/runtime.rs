@@ -16,7 +16,7 @@ use crate::balance::live::{Epoch, ServerLive};
 use crate::balance::{ConnCounts, ServerSet, ServerView};
 use crate::config::Config;
 use crate::config::model::{
-    Balance, CpuMap, ErrorFile, ForwardFor, HttpConnMode, HttpReuse, Mode, PortSpec, Proxy, Timeouts,
+    Balance, CpuMap, ErrorFile, ForwardFor, HashType, HttpConnMode, HttpReuse, Mode, PortSpec, Proxy, Timeouts,
 };
 use crate::health::script::Script;
 use crate::health::state::InitState;
@@ -135,6 +135,8 @@ pub struct Backend {
     pub mode: Mode,
     /// `balance`.
     pub balance: Balance,
+    /// `hash-type`.
+    pub hash_type: HashType,
     /// The servers in declaration order.
     pub servers: Vec<Server>,
     /// The balancer's view of the servers as configured (see [`Backend::current_set`]).
@@ -351,7 +353,8 @@ fn compile_backend(p: &Proxy) -> Backend {
     Backend {
         name: p.name.clone(),
         mode: p.mode,
-        balance: p.balance,
+        balance: p.balance.clone(),
+        hash_type: p.hash_type,
         conns: Arc::new(ConnCounts::new(servers.len())),
         servers,
         server_set,

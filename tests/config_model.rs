@@ -46,7 +46,7 @@ fn from_picks_a_named_defaults_section() {
     ));
     assert_eq!(c.backend("w").unwrap().mode, Mode::Http);
     let d = c.backend("d").unwrap();
-    assert_eq!((d.mode, d.balance), (Mode::Tcp, Balance::LeastConn));
+    assert_eq!((d.mode, d.balance.clone()), (Mode::Tcp, Balance::LeastConn));
     // Without `from`, the last defaults section applies.
     assert_eq!(c.backend("last").unwrap().mode, Mode::Tcp);
 }

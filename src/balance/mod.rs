@@ -11,18 +11,21 @@
 //! when no active server is usable (the first usable backup, as HAProxy does without
 //! `option allbackups`).
 
+pub mod chash;
 pub mod first;
 pub mod hash;
+pub mod key;
 pub mod leastconn;
 pub mod live;
 pub mod map;
+pub mod random;
 pub mod roundrobin;
 pub mod static_rr;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::config::model::Balance;
+use crate::config::model::{Balance, HashType};
 
 /// One server as balancers see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,14 +112,19 @@ pub trait Balancer: Send {
     fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize>;
 }
 
-/// A balancer for `algorithm`, already rebuilt for `set`.
-pub fn new_balancer(algorithm: &Balance, set: &ServerSet) -> Box<dyn Balancer> {
+/// A balancer for `algorithm` over servers named `names`, already rebuilt for `set`. The
+/// hashing algorithms follow `hash_type`.
+pub fn new_balancer(algorithm: &Balance, hash_type: HashType, names: &[String], set: &ServerSet) -> Box<dyn Balancer> {
     let mut b: Box<dyn Balancer> = match algorithm {
         Balance::RoundRobin => Box::new(roundrobin::RoundRobin::default()),
         Balance::StaticRr => Box::new(static_rr::StaticRr::default()),
         Balance::LeastConn => Box::new(leastconn::LeastConn::default()),
         Balance::First => Box::new(first::First),
-        Balance::Source => Box::new(map::MapHash::default()),
+        Balance::Random(draws) => Box::new(random::Random::new(*draws)),
+        Balance::Source | Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr { .. } => match hash_type {
+            HashType::MapBased => Box::new(map::MapHash::default()),
+            HashType::Consistent => Box::new(chash::Consistent::new(names.to_vec())),
+        },
     };
     b.rebuild(set);
     b
@@ -266,7 +274,7 @@ mod tests {
             let mut set = weighted(&[1, 0, 1, 1]);
             set.servers[2].up = false;
             set.servers[3].backup = true;
-            let mut b = new_balancer(&algo, &set);
+            let mut b = new_balancer(&algo, HashType::MapBased, &[], &set);
             assert_eq!(distribution(b.as_mut(), &set, 100), vec![100, 0, 0, 0], "{algo:?}");
             set.servers[0].maxconn = Some(1);
             let conns = ConnCounts::new(4);
@@ -291,7 +299,7 @@ mod tests {
             for s in &mut set.servers[1..] {
                 s.backup = true;
             }
-            let mut b = new_balancer(&algo, &set);
+            let mut b = new_balancer(&algo, HashType::MapBased, &[], &set);
             assert_eq!(distribution(b.as_mut(), &set, 30), vec![0, 30, 0, 0], "{algo:?}: the first backup only");
             set.all_backups = true;
             b.rebuild(&set);

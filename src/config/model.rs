@@ -396,6 +396,8 @@ pub struct Proxy {
     /// `option allbackups`: when every active server is down, balance over all backup
     /// servers instead of the first one.
     pub all_backups: bool,
+    /// `hash-type`.
+    pub hash_type: HashType,
 }
 
 /// How HTTP connections are kept open (HAProxy's `option http-keep-alive`,
@@ -478,6 +480,7 @@ impl Proxy {
             http_response_rules: Vec::new(),
             check: crate::health::script::CheckSpec::default(),
             all_backups: false,
+            hash_type: HashType::MapBased,
         }
     }
 
@@ -548,7 +551,7 @@ pub struct Redispatch {
 }
 
 /// `balance`: how a backend picks a server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Balance {
     /// Smooth weighted round-robin; weights can change at run time.
     #[default]
@@ -561,19 +564,60 @@ pub enum Balance {
     First,
     /// A stable hash of the client's address.
     Source,
+    /// `uri [len N] [depth N] [whole]`: a hash of the request's path (and query with `whole`),
+    /// cut to `len` characters or `depth` directories.
+    Uri {
+        /// `len N`: hash only the first N characters.
+        len: Option<u32>,
+        /// `depth N`: hash only up to the Nth `/`.
+        depth: Option<u32>,
+        /// `whole`: include the query string.
+        whole: bool,
+    },
+    /// `url_param NAME`: a hash of a query parameter's value.
+    UrlParam(String),
+    /// `hdr(NAME) [use_domain_only]`: a hash of a header's value.
+    Hdr {
+        /// The header's name.
+        name: String,
+        /// `use_domain_only`: hash only the second-level domain of a host name.
+        domain_only: bool,
+    },
+    /// `random[(N)]`: the least loaded of N random draws (the power of N choices).
+    Random(u32),
 }
 
 impl Balance {
     /// The word used in the configuration.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Balance::RoundRobin => "roundrobin",
             Balance::StaticRr => "static-rr",
             Balance::LeastConn => "leastconn",
             Balance::First => "first",
             Balance::Source => "source",
+            Balance::Uri { .. } => "uri",
+            Balance::UrlParam(_) => "url_param",
+            Balance::Hdr { .. } => "hdr",
+            Balance::Random(_) => "random",
         }
     }
+
+    /// True for the algorithms that hash a key (and so follow `hash-type`).
+    pub fn hashes(&self) -> bool {
+        matches!(self, Balance::Source | Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr { .. })
+    }
+}
+
+/// `hash-type`: how hashing algorithms map keys to servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashType {
+    /// A weight table indexed by the hash (HAProxy's default): cheap, but any change in the
+    /// servers moves most keys.
+    #[default]
+    MapBased,
+    /// A ring of points: a server leaving moves only its own keys.
+    Consistent,
 }
 
 /// One `bind` line: the addresses a frontend listens on, and their options.

@@ -17,7 +17,15 @@ impl Balancers {
     pub fn new(rt: &Runtime) -> Balancers {
         let epoch = rt.state_epoch.get();
         let sets: Vec<ServerSet> = rt.backends.iter().map(|b| b.current_set()).collect();
-        let algorithms = rt.backends.iter().zip(&sets).map(|(b, set)| balance::new_balancer(&b.balance, set)).collect();
+        let algorithms = rt
+            .backends
+            .iter()
+            .zip(&sets)
+            .map(|(b, set)| {
+                let names: Vec<String> = b.servers.iter().map(|s| s.name.clone()).collect();
+                balance::new_balancer(&b.balance, b.hash_type, &names, set)
+            })
+            .collect();
         Balancers { sets, algorithms, epoch }
     }
 

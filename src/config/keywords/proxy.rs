@@ -9,8 +9,8 @@ use crate::config::addr;
 use crate::config::error::Diagnostic;
 use crate::config::lex::Word;
 use crate::config::model::{
-    Balance, Bind, BindOptions, BindTarget, ErrorFile, ForwardFor, HttpConnMode, HttpReuse, Mode, NameRef, Proxy,
-    Redispatch, Server, ServerAddr, UseBackend,
+    Balance, Bind, BindOptions, BindTarget, ErrorFile, ForwardFor, HashType, HttpConnMode, HttpReuse, Mode, NameRef,
+    Proxy, Redispatch, Server, ServerAddr, UseBackend,
 };
 use crate::route::acl::{self, Acl};
 use crate::route::cond;
@@ -40,7 +40,14 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     kw("default_backend", DF, ONE, "<backend>", default_backend),
     kw("use_backend", F, Arity::AtLeast(1), "<backend> [{if|unless} <condition>]", use_backend),
     kw("acl", FB, Arity::AtLeast(2), "<name> <fetch> [flags] [values...]", acl),
-    kw("balance", DB, Arity::AtLeast(1), "roundrobin|static-rr|leastconn|first|source", balance),
+    kw(
+        "balance",
+        DB,
+        Arity::AtLeast(1),
+        "roundrobin|static-rr|leastconn|first|source|uri|url_param|hdr(<name>)|random",
+        balance,
+    ),
+    kw("hash-type", DB, Arity::Between(1, 3), "map-based|consistent [<function>] [avalanche]", hash_type),
     kw("server", B, Arity::AtLeast(2), "<name> <addr>[:<port>] [options...]", server),
     kw("default-server", DB, ANY_ARGS, "[options...]", default_server),
     kw("timeout connect", DB, ONE, "<time>", timeout),
@@ -134,7 +141,6 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     not_yet("option persist", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("cookie", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("dynamic-cookie-key", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("hash-type", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("hash-balance-factor", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("fullconn", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("retry-on", ALL, ANY_ARGS, owner::HEALTH),
@@ -297,33 +303,120 @@ fn acl(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 fn balance(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let w = a.word(0)?;
     // Only the algorithms that take a parameter are written with parentheses.
-    let algo = w.text.split('(').next().unwrap_or("");
-    if algo != w.text && !matches!(algo, "random" | "hdr" | "rdp-cookie") {
+    let (algo, param) = match w.text.split_once('(') {
+        Some((algo, rest)) => match rest.strip_suffix(')') {
+            Some(param) => (algo, Some(param)),
+            None => return Err(Diagnostic::error(w.loc, format!("missing ')' in 'balance {}'", w.text))),
+        },
+        None => (w.text.as_str(), None),
+    };
+    if param.is_some() && !matches!(algo, "random" | "hdr" | "rdp-cookie") {
         return Err(Diagnostic::error(w.loc, format!("'balance {algo}' takes no parameter in parentheses")));
     }
+    let options = a.from(1);
+    let no_options = |b: Balance| match options.first() {
+        Some(extra) => Err(Diagnostic::error(extra.loc, format!("'balance {}' takes no argument", b.name()))),
+        None => Ok(b),
+    };
     p.balance = match algo {
-        "roundrobin" => Balance::RoundRobin,
-        "static-rr" => Balance::StaticRr,
-        "leastconn" => Balance::LeastConn,
-        "first" => Balance::First,
-        "source" => Balance::Source,
-        "random" | "uri" | "url_param" | "hdr" | "rdp-cookie" | "hash" => {
-            return Err(Diagnostic::error(
-                w.loc,
-                format!("'balance {algo}' is not supported yet; it arrives with {}", owner::HEALTH),
-            ));
+        "roundrobin" => no_options(Balance::RoundRobin)?,
+        "static-rr" => no_options(Balance::StaticRr)?,
+        "leastconn" => no_options(Balance::LeastConn)?,
+        "first" => no_options(Balance::First)?,
+        "source" => no_options(Balance::Source)?,
+        "random" => {
+            let draws = match param {
+                None => 2,
+                Some(n) => n.parse::<u32>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
+                    Diagnostic::error(w.loc, format!("'random({n})': the number of draws must be 1 to 100"))
+                })?,
+            };
+            no_options(Balance::Random(draws))?
+        }
+        "uri" => {
+            let (mut len, mut depth, mut whole) = (None, None, false);
+            let mut i = 0;
+            while let Some(o) = options.get(i) {
+                let number = || {
+                    let v = options
+                        .get(i + 1)
+                        .ok_or_else(|| Diagnostic::error(o.loc, format!("'{}' expects a number", o.text)))?;
+                    v.text.parse::<u32>().map_err(|_| Diagnostic::error(v.loc, format!("'{}' is not a number", v.text)))
+                };
+                match o.text.as_str() {
+                    "len" => len = Some(number()?),
+                    "depth" => depth = Some(number()?),
+                    "whole" => {
+                        whole = true;
+                        i += 1;
+                        continue;
+                    }
+                    "path-only" => {
+                        return Err(Diagnostic::error(
+                            o.loc,
+                            "'balance uri path-only' is not supported yet (pylon hashes the origin-form target)",
+                        ));
+                    }
+                    other => {
+                        return Err(Diagnostic::error(
+                            o.loc,
+                            format!("'balance uri' takes len, depth or whole, not '{other}'"),
+                        ));
+                    }
+                }
+                i += 2;
+            }
+            Balance::Uri { len, depth, whole }
+        }
+        "url_param" => {
+            let name = a.word(1)?;
+            if let Some(extra) = options.get(1) {
+                return Err(Diagnostic::error(
+                    extra.loc,
+                    format!("'balance url_param' options such as '{}' are not supported yet", extra.text),
+                ));
+            }
+            Balance::UrlParam(name.text.clone())
+        }
+        "hdr" => {
+            let Some(name) = param.filter(|n| !n.is_empty()) else {
+                return Err(Diagnostic::error(w.loc, "'balance hdr' expects a header name: hdr(<name>)"));
+            };
+            let domain_only = match options.first() {
+                None => false,
+                Some(o) if o.text == "use_domain_only" => true,
+                Some(o) => {
+                    return Err(Diagnostic::error(
+                        o.loc,
+                        format!("'balance hdr' takes use_domain_only, not '{}'", o.text),
+                    ));
+                }
+            };
+            Balance::Hdr { name: name.to_ascii_lowercase(), domain_only }
+        }
+        "rdp-cookie" | "hash" => {
+            return Err(Diagnostic::error(w.loc, format!("'balance {algo}' is not supported")));
         }
         other => {
             return Err(Diagnostic::error(
                 w.loc,
                 format!(
-                    "unknown balance algorithm '{other}'; expected roundrobin, static-rr, leastconn, first or source"
+                    "unknown balance algorithm '{other}'; expected roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(<name>) or random"
                 ),
             ));
         }
     };
-    if let Some(extra) = a.all().get(1) {
-        return Err(Diagnostic::error(extra.loc, format!("'balance {}' takes no argument", p.balance.name())));
+    Ok(())
+}
+
+fn hash_type(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    p.hash_type = a.choice(0, &[("map-based", HashType::MapBased), ("consistent", HashType::Consistent)])?;
+    if let Some(f) = a.all().get(1) {
+        // HAProxy's optional hash function (sdbm, djb2, wt6, crc32) and `avalanche`.
+        a.extra.push(Diagnostic::warning(
+            f.loc,
+            format!("'hash-type' function '{}' is ignored: pylon always uses its own stable hash", f.text),
+        ));
     }
     Ok(())
 }

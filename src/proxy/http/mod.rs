@@ -695,6 +695,17 @@ impl HttpSession {
             }
         }
         self.ex.backend = backend;
+        if let Some(b) = backend
+            && rt.backends[b].balance.hashes()
+        {
+            let sample = crate::route::fetch::RequestSample {
+                head,
+                buf,
+                target: eval::current_target(ctx.scratch, &input),
+                host: authority,
+            };
+            self.ex.key = crate::balance::key::request_key(&rt.backends[b].balance, sample);
+        }
         match verdict {
             Verdict::Continue => {}
             Verdict::Error(status) => {
