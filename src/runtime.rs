@@ -16,7 +16,8 @@ use crate::balance::live::{Epoch, ServerLive};
 use crate::balance::{ConnCounts, ServerSet, ServerView};
 use crate::config::Config;
 use crate::config::model::{
-    Balance, CpuMap, ErrorFile, ForwardFor, HashType, HttpConnMode, HttpReuse, Mode, PortSpec, Proxy, Timeouts,
+    Balance, CookieSpec, CpuMap, ErrorFile, ForwardFor, HashType, HttpConnMode, HttpReuse, Mode, PortSpec, Proxy,
+    Timeouts,
 };
 use crate::health::script::Script;
 use crate::health::state::InitState;
@@ -161,6 +162,10 @@ pub struct Backend {
     pub check_script: Arc<Script>,
     /// Requests waiting for a connection slot.
     pub queue: Queue,
+    /// `cookie` persistence.
+    pub cookie: Option<CookieSpec>,
+    /// Each server's `cookie` value, by index (what persistence cookies name).
+    pub server_cookies: Vec<Option<String>>,
 }
 
 impl Backend {
@@ -367,6 +372,8 @@ fn compile_backend(p: &Proxy) -> Backend {
         reuse: p.http_reuse,
         check_script: p.check.compile(),
         queue: Queue::new(p.servers.len()),
+        cookie: p.cookie.clone(),
+        server_cookies: p.servers.iter().map(|s| s.options.cookie.clone()).collect(),
     }
 }
 

@@ -655,12 +655,50 @@ static CASES: &[Case] = &[
     case!(
         unknown_balance_algorithm,
         ["defaults", "    balance wrr"],
-        [(2, 13, E, "unknown balance algorithm 'wrr'; expected roundrobin, static-rr, leastconn, first or source")],
+        [(
+            2,
+            13,
+            E,
+            "unknown balance algorithm 'wrr'; expected roundrobin, static-rr, leastconn, first, source, uri, url_param, hdr(<name>) or random"
+        )],
     ),
     case!(
-        balance_uri_is_not_yet,
-        ["defaults", "    balance uri"],
-        [(2, 13, E, "'balance uri' is not supported yet; it arrives with health checks…(issue #5)")],
+        balance_options_are_checked,
+        [
+            "defaults",
+            "    balance uri depth x",
+            "    balance hdr",
+            "    balance random(0)",
+            "    cookie SRV insert maxidle 1h"
+        ],
+        [
+            (2, 23, E, "'x' is not a number"),
+            (3, 13, E, "'balance hdr' expects a header name: hdr(<name>)"),
+            (4, 13, E, "'random(0)': the number of draws must be 1 to 100"),
+            (5, 23, E, "cookie option 'maxidle' is not supported yet"),
+        ],
+    ),
+    case!(
+        health_check_mistakes,
+        [
+            "backend be",
+            "    http-check expect status 2xx",
+            "    tcp-check send-binary 0g",
+            "    tcp-check expect rstring (",
+            "    server s1 127.0.0.1:80 check init-state sideways",
+            "    server s2 127.0.0.1 check",
+            "    cookie SRV insert",
+            "    server s3 127.0.0.1:81 cookie a",
+            "    server s4 127.0.0.1:82 cookie a",
+        ],
+        [
+            (2, 30, E, "'2xx' is not a status code, range or list"),
+            (3, 27, E, "'0g' is not hexadecimal bytes"),
+            (4, 30, E, "invalid regular expression '(': unclosed group"),
+            (5, 45, E, "'sideways' is not a valid value for 'init-state'"),
+            (6, 12, W, "server 'be/s2' has 'check' but no fixed port: it is not checked"),
+            (9, 12, E, "servers of 'be' share the cookie value 'a'"),
+        ],
     ),
     case!(
         option_httplog_is_not_yet,

@@ -398,6 +398,8 @@ pub struct Proxy {
     pub all_backups: bool,
     /// `hash-type`.
     pub hash_type: HashType,
+    /// `cookie`: cookie persistence.
+    pub cookie: Option<CookieSpec>,
 }
 
 /// How HTTP connections are kept open (HAProxy's `option http-keep-alive`,
@@ -481,6 +483,7 @@ impl Proxy {
             check: crate::health::script::CheckSpec::default(),
             all_backups: false,
             hash_type: HashType::MapBased,
+            cookie: None,
         }
     }
 
@@ -607,6 +610,39 @@ impl Balance {
     pub fn hashes(&self) -> bool {
         matches!(self, Balance::Source | Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr { .. })
     }
+}
+
+/// `cookie NAME …`: cookie persistence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieSpec {
+    /// The cookie's name.
+    pub name: String,
+    /// How the cookie is set.
+    pub mode: CookieMode,
+    /// `indirect`: no cookie to a client that already has the right one; in insert mode the
+    /// cookie is also removed from requests.
+    pub indirect: bool,
+    /// `nocache`: responses with the cookie are marked `Cache-Control: private`.
+    pub nocache: bool,
+    /// `httponly`: the inserted cookie is `HttpOnly`.
+    pub httponly: bool,
+    /// `secure`: the inserted cookie is `Secure`.
+    pub secure: bool,
+    /// `preserve`: the cookie is left in requests even with `indirect`.
+    pub preserve: bool,
+    /// `domain D`: the inserted cookie's domains.
+    pub domains: Vec<String>,
+}
+
+/// How the persistence cookie reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieMode {
+    /// pylon sets the cookie (`insert`).
+    Insert,
+    /// The server sets it and pylon replaces its value (`rewrite`).
+    Rewrite,
+    /// The server sets it and pylon prefixes its value with the server's (`prefix`).
+    Prefix,
 }
 
 /// `hash-type`: how hashing algorithms map keys to servers.
@@ -793,10 +829,10 @@ pub enum Observe {
 /// `on-error`: what a server's `error-limit` consecutive traffic errors do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnError {
-    /// Check again at once, at `fastinter` (the default).
-    #[default]
+    /// Check again soon, at `fastinter`.
     FastInter,
-    /// Count one failed check, and check at `fastinter`.
+    /// Count one failed check, and check at `fastinter` (HAProxy's default).
+    #[default]
     FailCheck,
     /// Mark the server one failure away from down, and check at `fastinter`.
     SuddenDeath,
@@ -832,7 +868,7 @@ impl Default for ServerOptions {
             maxqueue: None,
             observe: None,
             error_limit: 10,
-            on_error: OnError::FastInter,
+            on_error: OnError::FailCheck,
             cookie: None,
         }
     }

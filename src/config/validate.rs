@@ -27,6 +27,8 @@ pub fn validate(built: &Built, diags: &mut Vec<Diagnostic>) {
             }
         }
         missing_things(p, diags);
+        check_ports(p, diags);
+        cookie_values(p, diags);
         http_needs_http_mode(p, diags);
         userlist_refs(p, built, diags);
     }
@@ -89,6 +91,50 @@ fn duplicate_servers(p: &Proxy, diags: &mut Vec<Diagnostic>) {
         } else {
             seen.insert(&s.name, s.loc);
         }
+    }
+}
+
+/// A checked server whose port follows the client's needs `port` for its checks: HAProxy
+/// warns and leaves it unchecked, and so does pylon.
+fn check_ports(p: &Proxy, diags: &mut Vec<Diagnostic>) {
+    for s in p.servers.iter().filter(|s| s.options.check && s.options.check_port.is_none()) {
+        if !matches!(s.addr.port, crate::config::model::PortSpec::Fixed(_)) {
+            diags.push(Diagnostic::warning(
+                s.loc,
+                format!(
+                    "server '{}/{}' has 'check' but no fixed port: it is not checked (add 'port <n>' for its checks)",
+                    p.name, s.name
+                ),
+            ));
+        }
+    }
+}
+
+/// `cookie` persistence needs servers with cookie values; two servers with one value would
+/// make a client's server ambiguous.
+fn cookie_values(p: &Proxy, diags: &mut Vec<Diagnostic>) {
+    let Some(spec) = &p.cookie else { return };
+    if !p.kind.has_backend() {
+        return;
+    }
+    let mut seen: HashMap<&str, Loc> = HashMap::new();
+    for s in &p.servers {
+        let Some(v) = s.options.cookie.as_deref() else { continue };
+        if let Some(first) = seen.insert(v, s.loc) {
+            diags.push(
+                Diagnostic::error(s.loc, format!("servers of '{}' share the cookie value '{v}'", p.name))
+                    .with_related(first, "first used here"),
+            );
+        }
+    }
+    if seen.is_empty() && !p.servers.is_empty() {
+        diags.push(Diagnostic::warning(
+            p.loc,
+            format!(
+                "'{}' uses cookie '{}' but no server has a 'cookie' value: persistence does nothing",
+                p.name, spec.name
+            ),
+        ));
     }
 }
 

@@ -268,5 +268,10 @@ fn status_ranges(w: &Word) -> Result<Vec<(u16, u16)>, Diagnostic> {
 }
 
 fn regex<T>(w: &Word, build: impl Fn(&str) -> Result<T, regex::Error>) -> Result<T, Diagnostic> {
-    build(&w.text).map_err(|e| Diagnostic::error(w.loc, format!("invalid regular expression '{}': {e}", w.text)))
+    build(&w.text).map_err(|e| {
+        // The regex crate's message spans lines (pattern, caret, cause): keep the cause.
+        let text = e.to_string();
+        let cause = text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_string();
+        Diagnostic::error(w.loc, format!("invalid regular expression '{}': {cause}", w.text))
+    })
 }

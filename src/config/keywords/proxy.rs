@@ -9,8 +9,8 @@ use crate::config::addr;
 use crate::config::error::Diagnostic;
 use crate::config::lex::Word;
 use crate::config::model::{
-    Balance, Bind, BindOptions, BindTarget, ErrorFile, ForwardFor, HashType, HttpConnMode, HttpReuse, Mode, NameRef,
-    Proxy, Redispatch, Server, ServerAddr, UseBackend,
+    Balance, Bind, BindOptions, BindTarget, CookieMode, CookieSpec, ErrorFile, ForwardFor, HashType, HttpConnMode,
+    HttpReuse, Mode, NameRef, Proxy, Redispatch, Server, ServerAddr, UseBackend,
 };
 use crate::route::acl::{self, Acl};
 use crate::route::cond;
@@ -139,7 +139,13 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     not_yet("option smtpchk", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("option abortonclose", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("option persist", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("cookie", ALL, ANY_ARGS, owner::HEALTH),
+    kw(
+        "cookie",
+        DB,
+        Arity::AtLeast(1),
+        "<name> [insert|rewrite|prefix] [indirect] [nocache] [httponly] [secure] [preserve] [domain <d>]...",
+        cookie,
+    ),
     not_yet("dynamic-cookie-key", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("hash-balance-factor", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("fullconn", ALL, ANY_ARGS, owner::HEALTH),
@@ -406,6 +412,53 @@ fn balance(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
             ));
         }
     };
+    Ok(())
+}
+
+fn cookie(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let name = a.word(0)?;
+    let mut spec = CookieSpec {
+        name: name.text.clone(),
+        mode: CookieMode::Rewrite,
+        indirect: false,
+        nocache: false,
+        httponly: false,
+        secure: false,
+        preserve: false,
+        domains: Vec::new(),
+    };
+    let words = a.from(1);
+    let mut i = 0;
+    while let Some(w) = words.get(i) {
+        match w.text.as_str() {
+            "insert" => spec.mode = CookieMode::Insert,
+            "rewrite" => spec.mode = CookieMode::Rewrite,
+            "prefix" => spec.mode = CookieMode::Prefix,
+            "indirect" => spec.indirect = true,
+            "nocache" => spec.nocache = true,
+            "httponly" => spec.httponly = true,
+            "secure" => spec.secure = true,
+            "preserve" => spec.preserve = true,
+            "domain" => {
+                let d = words.get(i + 1).ok_or_else(|| Diagnostic::error(w.loc, "'domain' expects a domain name"))?;
+                spec.domains.push(d.text.clone());
+                i += 1;
+            }
+            "postonly" | "maxidle" | "maxlife" | "dynamic" | "attr" => {
+                return Err(Diagnostic::error(w.loc, format!("cookie option '{}' is not supported yet", w.text)));
+            }
+            other => {
+                return Err(Diagnostic::error(
+                    w.loc,
+                    format!(
+                        "unknown cookie option '{other}'; expected insert, rewrite, prefix, indirect, nocache, httponly, secure, preserve or domain"
+                    ),
+                ));
+            }
+        }
+        i += 1;
+    }
+    p.cookie = Some(spec);
     Ok(())
 }
 

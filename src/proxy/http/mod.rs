@@ -14,6 +14,7 @@
 //! goes idle. A server connection stays attached to the session between requests; it goes to
 //! the worker's pool when the session ends or its next request goes elsewhere.
 
+pub mod cookie;
 pub mod eval;
 
 use std::io::{self, ErrorKind, Read, Write};
@@ -165,6 +166,8 @@ struct Exchange {
     key: Option<u64>,
     /// The ticket of the request while it waits in a queue.
     ticket: Option<u64>,
+    /// The server the request's persistence cookie names.
+    persist: Option<usize>,
 }
 
 impl Exchange {
@@ -172,6 +175,7 @@ impl Exchange {
         Exchange {
             key: None,
             ticket: None,
+            persist: None,
             backend: None,
             attempts: Attempts::default(),
             slot: None,
@@ -696,6 +700,12 @@ impl HttpSession {
         }
         self.ex.backend = backend;
         if let Some(b) = backend
+            && let Some(spec) = &rt.backends[b].cookie
+        {
+            self.ex.persist = cookie::find(spec, &rt.backends[b].server_cookies, head, buf).server;
+            cookie::edit_request(spec, head, buf, ctx.scratch);
+        }
+        if let Some(b) = backend
             && rt.backends[b].balance.hashes()
         {
             let sample = crate::route::fetch::RequestSample {
@@ -807,13 +817,19 @@ impl HttpSession {
             return self.connect_to(ctx, target, Pick::RetryAfter(f), false);
         }
         let be = &ctx.runtime.backends[backend];
+        // A persistence cookie naming a usable server wins over the balancer; one naming a
+        // server that is down or full is ignored (the client is rebalanced).
+        let persisted = self.ex.persist.filter(|&s| {
+            let pick = crate::balance::PickContext::default();
+            ctx.lb.set(backend).usable(s, &be.conns, &pick)
+        });
         let reuse_ok = match be.reuse {
             HttpReuse::Never => false,
             HttpReuse::Safe => self.requests > 0,
             HttpReuse::Always => true,
         };
         let pick = crate::balance::PickContext { client: Some(self.client_addr.ip()), avoid: None, key: self.ex.key };
-        let Some(picked) = ctx.lb.pick(backend, ctx.runtime, &pick) else {
+        let Some(picked) = persisted.or_else(|| ctx.lb.pick(backend, ctx.runtime, &pick)) else {
             return self.connect_to(ctx, target, Pick::Balance, false);
         };
         if let Some(s) = self.server.as_ref()
@@ -1217,6 +1233,13 @@ impl HttpSession {
                 }
                 if verdict == Verdict::Continue {
                     verdict = eval::eval_response(&fe.http.response_rules, &fe.acls, &src, ctx.scratch);
+                }
+                // Persistence: the cookie of the server that answered.
+                if let Some((b, s)) = ex.slot
+                    && let Some(spec) = &rt.backends[b].cookie
+                    && let Some(value) = &rt.backends[b].server_cookies[s]
+                {
+                    cookie::edit_response(spec, value, ex.persist == Some(s), head, buf, ctx.scratch);
                 }
                 if let Verdict::Error(code) | Verdict::Answer { status: code, .. } = verdict {
                     self.termination = *b"PH";
