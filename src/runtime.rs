@@ -17,7 +17,7 @@ use crate::balance::{ConnCounts, ServerSet, ServerView};
 use crate::config::Config;
 use crate::config::model::{
     Balance, CookieSpec, CpuMap, ErrorFile, ForwardFor, HashType, HttpConnMode, HttpReuse, Mode, PortSpec, Proxy,
-    Timeouts,
+    RetryOn, Timeouts,
 };
 use crate::health::script::Script;
 use crate::health::state::InitState;
@@ -164,6 +164,8 @@ pub struct Backend {
     pub queue: Queue,
     /// `cookie` persistence.
     pub cookie: Option<CookieSpec>,
+    /// `retry-on`.
+    pub retry_on: RetryOn,
     /// Each server's `cookie` value, by index (what persistence cookies name).
     pub server_cookies: Vec<Option<String>>,
 }
@@ -373,6 +375,7 @@ fn compile_backend(p: &Proxy) -> Backend {
         check_script: p.check.compile(),
         queue: Queue::new(p.servers.len()),
         cookie: p.cookie.clone(),
+        retry_on: p.retry_on.clone(),
         server_cookies: p.servers.iter().map(|s| s.options.cookie.clone()).collect(),
     }
 }

@@ -290,3 +290,35 @@ fn backups_take_over_when_every_active_server_is_down_and_hand_back() {
     c.send(get("/", "app").as_bytes());
     assert_eq!(c.read_response(false).expect("a response").status, 503);
 }
+
+#[test]
+fn retry_on_503_replays_idempotent_requests_elsewhere_and_never_a_post() {
+    let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
+    s1.health.store(503, Ordering::SeqCst);
+    let port = free_port();
+    let config = format!(
+        "{DEFAULTS}    retries 2\n    option redispatch 1\n    retry-on 503 conn-failure\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{}\n    server s2 127.0.0.1:{}\n",
+        s1.port(),
+        s2.port()
+    );
+    let pylon = Pylon::start(&config);
+    let mut c = Client::connect(port);
+    for i in 0..20 {
+        c.send(get("/healthz", "app").as_bytes());
+        let r = c.read_response(false).expect("a response");
+        assert_eq!((r.status, r.header("x-server")), (200, Some("s2")), "request {i}:\n{}", pylon.stderr());
+    }
+    // s1 was asked (round-robin sends it every other request) and each time answered 503.
+    assert!(s1.requests().len() >= 9, "{}", s1.requests().len());
+    assert!(pylon.stderr().contains("retrying on status from be/s1"), "{}", pylon.stderr());
+    // A POST is not replayed: the client gets s1's 503 when it is balanced there.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let mut c = Client::connect(port);
+        c.send(b"POST /healthz HTTP/1.1\r\nHost: app\r\nContent-Length: 2\r\n\r\nhi");
+        statuses.push(c.read_response(false).expect("a response").status);
+    }
+    assert!(statuses.contains(&503) && statuses.contains(&200), "{statuses:?}");
+}

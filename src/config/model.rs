@@ -400,6 +400,8 @@ pub struct Proxy {
     pub hash_type: HashType,
     /// `cookie`: cookie persistence.
     pub cookie: Option<CookieSpec>,
+    /// `retry-on`.
+    pub retry_on: RetryOn,
 }
 
 /// How HTTP connections are kept open (HAProxy's `option http-keep-alive`,
@@ -484,6 +486,7 @@ impl Proxy {
             all_backups: false,
             hash_type: HashType::MapBased,
             cookie: None,
+            retry_on: RetryOn::default(),
         }
     }
 
@@ -609,6 +612,33 @@ impl Balance {
     /// True for the algorithms that hash a key (and so follow `hash-type`).
     pub fn hashes(&self) -> bool {
         matches!(self, Balance::Source | Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr { .. })
+    }
+}
+
+/// `retry-on`: which failures of an HTTP exchange are retried (within `retries`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryOn {
+    /// `conn-failure`: the connection to the server failed or timed out (the default).
+    pub conn_failure: bool,
+    /// `empty-response`: the server closed without answering.
+    pub empty_response: bool,
+    /// `junk-response`: the server's answer was not valid HTTP.
+    pub junk_response: bool,
+    /// `response-timeout`: `timeout server` passed with no answer.
+    pub response_timeout: bool,
+    /// Statuses (`404`, `500`, `503` …) answered by retrying elsewhere.
+    pub statuses: Vec<u16>,
+}
+
+impl Default for RetryOn {
+    fn default() -> Self {
+        RetryOn {
+            conn_failure: true,
+            empty_response: false,
+            junk_response: false,
+            response_timeout: false,
+            statuses: Vec::new(),
+        }
     }
 }
 

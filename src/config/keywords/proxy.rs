@@ -10,7 +10,7 @@ use crate::config::error::Diagnostic;
 use crate::config::lex::Word;
 use crate::config::model::{
     Balance, Bind, BindOptions, BindTarget, CookieMode, CookieSpec, ErrorFile, ForwardFor, HashType, HttpConnMode,
-    HttpReuse, Mode, NameRef, Proxy, Redispatch, Server, ServerAddr, UseBackend,
+    HttpReuse, Mode, NameRef, Proxy, Redispatch, RetryOn, Server, ServerAddr, UseBackend,
 };
 use crate::route::acl::{self, Acl};
 use crate::route::cond;
@@ -149,7 +149,13 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     not_yet("dynamic-cookie-key", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("hash-balance-factor", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("fullconn", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("retry-on", ALL, ANY_ARGS, owner::HEALTH),
+    kw(
+        "retry-on",
+        DB,
+        Arity::AtLeast(1),
+        "none|conn-failure|empty-response|junk-response|response-timeout|<status>|all-retryable-errors...",
+        retry_on,
+    ),
     not_yet("server-template", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("use-server", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("force-persist", ALL, ANY_ARGS, owner::HEALTH),
@@ -459,6 +465,42 @@ fn cookie(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         i += 1;
     }
     p.cookie = Some(spec);
+    Ok(())
+}
+
+fn retry_on(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let mut r = RetryOn { conn_failure: false, ..RetryOn::default() };
+    for w in a.all() {
+        match w.text.as_str() {
+            "none" => r = RetryOn { conn_failure: false, ..RetryOn::default() },
+            "conn-failure" => r.conn_failure = true,
+            "empty-response" => r.empty_response = true,
+            "junk-response" => r.junk_response = true,
+            "response-timeout" => r.response_timeout = true,
+            "all-retryable-errors" => {
+                // HAProxy: conn-failure empty-response junk-response response-timeout
+                // 0rtt-rejected 500 502 503 504.
+                r.conn_failure = true;
+                r.empty_response = true;
+                r.junk_response = true;
+                r.response_timeout = true;
+                r.statuses.extend([500, 502, 503, 504]);
+            }
+            "0rtt-rejected" => {} // no 0-RTT in pylon: nothing to retry
+            code => match code.parse::<u16>() {
+                Ok(c @ (401 | 403 | 404 | 408 | 425 | 500 | 501 | 502 | 503 | 504)) => r.statuses.push(c),
+                _ => {
+                    return Err(Diagnostic::error(
+                        w.loc,
+                        format!(
+                            "'{code}' is not a retry-on keyword; expected none, conn-failure, empty-response, junk-response, response-timeout, all-retryable-errors or one of 401 403 404 408 425 500 501 502 503 504"
+                        ),
+                    ));
+                }
+            },
+        }
+    }
+    p.retry_on = r;
     Ok(())
 }
 

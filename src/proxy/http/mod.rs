@@ -168,6 +168,9 @@ struct Exchange {
     ticket: Option<u64>,
     /// The server the request's persistence cookie names.
     persist: Option<usize>,
+    /// The method is idempotent (RFC 9110 §9.2.2): the request may be replayed after the
+    /// server saw it.
+    idempotent: bool,
 }
 
 impl Exchange {
@@ -176,6 +179,7 @@ impl Exchange {
             key: None,
             ticket: None,
             persist: None,
+            idempotent: false,
             backend: None,
             attempts: Attempts::default(),
             slot: None,
@@ -432,6 +436,13 @@ impl HttpSession {
                 if self.ex.rsp_sent || self.ex.rsp_started {
                     return Step::Close;
                 }
+                let on_timeout = self.ex.backend.is_some_and(|b| ctx.runtime.backends[b].retry_on.response_timeout);
+                if !self.ex.rsp_bytes
+                    && on_timeout
+                    && let Some(step) = self.retry(ctx, "response timeout")
+                {
+                    return step;
+                }
                 self.drop_server(ctx, false);
                 self.send_error(ctx, 504)
             }
@@ -643,6 +654,7 @@ impl HttpSession {
         ex.client_keep_alive = info.keep_alive;
         ex.client_close = info.close || (ex.client_http10 && !info.keep_alive);
         ex.head_request = head.method.of(buf) == b"HEAD";
+        ex.idempotent = matches!(head.method.of(buf), b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE");
         ex.upgrade = info.upgrade;
         ex.req_body = Body::for_framing(info.framing);
 
@@ -1044,14 +1056,19 @@ impl HttpSession {
                     }
                 }
             }
-            if ex.rsp_bytes && ex.head_len > 0 {
+            // With `retry-on <status>` or `junk-response`, the request head stays in `out`
+            // until the response head is judged (a retry sends it again).
+            let retry_on = &ctx.runtime.backends[srv.backend].retry_on;
+            let keep_head = !retry_on.statuses.is_empty() || retry_on.junk_response;
+            if ex.rsp_bytes && ex.head_len > 0 && !keep_head {
                 // The server answered: the request head is no longer needed for a retry, and
                 // `out` now carries the response head.
                 out.clear();
                 ex.head_len = 0;
                 ex.head_sent = 0;
             }
-            if !ex.rsp_started && ex.head_len == 0 && out.is_empty() {
+            let head_kept = ex.head_len > 0 && ex.head_out && ex.head_sent == out.len();
+            if !ex.rsp_started && (ex.head_len == 0 && out.is_empty() || head_kept && ex.rsp_bytes) {
                 if !rsp.is_empty() {
                     match self.on_response_bytes(ctx) {
                         Some(step) => return step,
@@ -1154,7 +1171,7 @@ impl HttpSession {
     /// on.
     fn on_response_bytes(&mut self, ctx: &mut Ctx<'_>) -> Option<Step> {
         let rt = ctx.runtime;
-        let (Some(rsp), Some(parser), Some(out)) = (self.rsp.as_mut(), self.parser.as_mut(), self.out.as_mut()) else {
+        let (Some(rsp), Some(parser), Some(_)) = (self.rsp.as_mut(), self.parser.as_mut(), self.out.as_ref()) else {
             return Some(Step::Close);
         };
         match parser.parse(rsp.data()) {
@@ -1179,13 +1196,35 @@ impl HttpSession {
                     e.kind,
                     e.pos
                 );
+                let junk = self.ex.backend.is_some_and(|b| rt.backends[b].retry_on.junk_response);
+                if junk && let Some(step) = self.retry(ctx, "junk response") {
+                    return Some(step);
+                }
                 self.termination = *b"SH";
                 Some(self.bad_response(ctx))
             }
             Ok(Progress::Complete) => {
+                let status = parser.head.status;
+                let backend = self.ex.backend;
+                if status >= 200
+                    && let Some(b) = backend
+                    && rt.backends[b].retry_on.statuses.contains(&status)
+                    && let Some(step) = self.retry(ctx, "status")
+                {
+                    return Some(step);
+                }
+                let (Some(rsp), Some(parser), Some(out)) = (self.rsp.as_mut(), self.parser.as_mut(), self.out.as_mut())
+                else {
+                    return Some(Step::Close);
+                };
+                if self.ex.head_len > 0 {
+                    // The request head kept for a retry is no longer needed.
+                    out.clear();
+                    self.ex.head_len = 0;
+                    self.ex.head_sent = 0;
+                }
                 let head = &parser.head;
                 let buf = rsp.data();
-                let status = head.status;
                 if (100..200).contains(&status) && status != 101 {
                     // Interim responses pass through as they are, then the final one comes.
                     let len = head.len;
@@ -1276,6 +1315,14 @@ impl HttpSession {
             && self.ex.req_body_sent == 0
             && self.server.as_ref().is_some_and(|s| s.reused)
             && self.ex.head_len > 0;
+        let empty =
+            !self.ex.rsp_bytes && self.ex.backend.is_some_and(|b| ctx.runtime.backends[b].retry_on.empty_response);
+        if !retryable
+            && empty
+            && let Some(step) = self.retry(ctx, "empty response")
+        {
+            return step;
+        }
         if retryable {
             // An idle connection the server had closed: try again on a new one.
             self.release_slot(ctx);
@@ -1292,6 +1339,40 @@ impl HttpSession {
         }
         log::info!("[{}] {} closed or failed before a complete response", self.client_addr, self.label(ctx.runtime));
         self.bad_response(ctx)
+    }
+
+    /// Sends the request again, to another server where `option redispatch` allows, after the
+    /// server failed it in a way `retry-on` names. Only when it is safe to replay: nothing of
+    /// the answer reached the client, no body byte was sent, the method is idempotent, the
+    /// request head is still at hand and `retries` are left. `None` otherwise.
+    fn retry(&mut self, ctx: &mut Ctx<'_>, why: &str) -> Option<Step> {
+        let backend = self.ex.backend?;
+        let ex = &self.ex;
+        let safe = !ex.rsp_sent && !ex.rsp_started && ex.req_body_sent == 0 && ex.idempotent && ex.head_len > 0;
+        if !safe || ex.attempts.count > ctx.runtime.backends[backend].retries {
+            return None;
+        }
+        let failed = self.server.as_ref().map(|s| s.server);
+        log::info!(
+            "[fe={} {}] retrying on {why} from {}",
+            ctx.runtime.frontends[self.frontend].name,
+            self.client_addr,
+            self.label(ctx.runtime)
+        );
+        self.release_slot(ctx);
+        self.drop_server(ctx, false);
+        if let Some(rsp) = self.rsp.as_mut() {
+            rsp.clear();
+        }
+        if let Some(p) = self.parser.as_mut() {
+            p.reset_as(Kind::Response);
+        }
+        let ex = &mut *self.ex;
+        ex.head_sent = 0;
+        ex.head_out = false;
+        ex.rsp_bytes = false;
+        ex.status = 0;
+        Some(self.start_server(ctx, failed))
     }
 
     /// A malformed or missing response: 502 unless bytes already reached the client.
