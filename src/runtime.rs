@@ -16,8 +16,8 @@ use crate::balance::live::{Epoch, ServerLive};
 use crate::balance::{ConnCounts, ServerSet, ServerView};
 use crate::config::Config;
 use crate::config::model::{
-    Balance, CookieSpec, CpuMap, ErrorFile, ForwardFor, HashType, HttpConnMode, HttpReuse, Mode, PortSpec, Proxy,
-    RetryOn, Timeouts,
+    Balance, CookieSpec, CpuMap, ErrorFile, ForwardFor, HashType, HttpConnMode, HttpReuse, Mode, Observe, OnError,
+    PortSpec, Proxy, RetryOn, Timeouts,
 };
 use crate::health::script::Script;
 use crate::health::state::InitState;
@@ -52,6 +52,8 @@ pub struct Runtime {
     pub userlists: Vec<crate::auth::Userlist>,
     /// Moves whenever a server's live state changes; workers then rebuild their server sets.
     pub state_epoch: Epoch,
+    /// Wakes the health thread (when traffic errors reach a server's `error-limit`).
+    pub health_waker: std::sync::OnceLock<Arc<mio::Waker>>,
 }
 
 /// A frontend: where connections come in and how they are routed.
@@ -200,6 +202,10 @@ pub struct Server {
     pub check: Option<CheckSettings>,
     /// `maxqueue`: the most requests waiting in this server's own queue.
     pub maxqueue: Option<u32>,
+    /// `observe` (only for a checked server), with `error-limit`.
+    pub observe: Option<(Observe, u32)>,
+    /// `on-error`.
+    pub on_error: OnError,
 }
 
 /// How one server is checked.
@@ -233,6 +239,35 @@ impl Server {
             PortSpec::Offset(d) => u16::try_from(i32::from(dst_port) + d).ok()?,
         };
         Some(SocketAddr::new(self.ip?, port))
+    }
+}
+
+impl Runtime {
+    /// Counts a traffic error of server `server` of `backend` toward its `error-limit`
+    /// (`observe`); servers without `observe` cost one branch.
+    pub fn observe(&self, backend: usize, server: usize, error: crate::balance::live::TrafficError) {
+        use crate::balance::live::TrafficError;
+        let be = &self.backends[backend];
+        let Some((level, limit)) = be.servers.get(server).and_then(|s| s.observe) else { return };
+        // Layer 4 observation counts only connection failures.
+        if level == Observe::Layer4 && error != TrafficError::L4Connect {
+            return;
+        }
+        if be.live[server].traffic_error(error, limit)
+            && let Some(w) = self.health_waker.get()
+        {
+            let _ = w.wake();
+        }
+    }
+
+    /// Records a success with server `server` of `backend`: a connect (`response` false),
+    /// which clears `observe layer4`'s count, or a good response, which clears both levels'.
+    pub fn observe_ok(&self, backend: usize, server: usize, response: bool) {
+        let be = &self.backends[backend];
+        let Some((level, _)) = be.servers.get(server).and_then(|s| s.observe) else { return };
+        if response || level == Observe::Layer4 {
+            be.live[server].traffic_ok();
+        }
     }
 }
 
@@ -300,6 +335,7 @@ impl Runtime {
             current_conns: AtomicUsize::new(0),
             userlists: config.userlists.clone(),
             state_epoch: Epoch::default(),
+            health_waker: std::sync::OnceLock::new(),
         }
     }
 }
@@ -315,6 +351,8 @@ fn compile_backend(p: &Proxy) -> Backend {
             pool_max_conn: s.options.pool_max_conn.map(|m| m as usize),
             pool_purge_delay: s.options.pool_purge_delay,
             maxqueue: s.options.maxqueue,
+            observe: s.options.observe.filter(|_| s.options.check).map(|o| (o, s.options.error_limit)),
+            on_error: s.options.on_error,
             check: (s.options.check && !s.options.disabled && s.addr.resolved.is_some()).then(|| {
                 let o = &s.options;
                 let port = o.check_port.or(match s.addr.port {

@@ -322,3 +322,36 @@ fn retry_on_503_replays_idempotent_requests_elsewhere_and_never_a_post() {
     }
     assert!(statuses.contains(&503) && statuses.contains(&200), "{statuses:?}");
 }
+
+#[test]
+fn observed_traffic_errors_mark_a_server_down_at_its_error_limit() {
+    let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
+    s1.health.store(500, Ordering::SeqCst);
+    let port = free_port();
+    // Checks are 10 s apart: only the traffic can take s1 down within this test.
+    let config = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    default-server check inter 10s observe layer7 error-limit 3 on-error mark-down\n\
+         \x20   server s1 127.0.0.1:{}\n    server s2 127.0.0.1:{}\n",
+        s1.port(),
+        s2.port()
+    );
+    let pylon = Pylon::start(&config);
+    let mut c = Client::connect(port);
+    let mut from_s1 = 0;
+    for _ in 0..6 {
+        c.send(get("/healthz", "app").as_bytes());
+        let r = c.read_response(false).expect("a response");
+        from_s1 += usize::from(r.header("x-server") == Some("s1"));
+    }
+    assert_eq!(from_s1, 3, "round-robin sends s1 every other request");
+    pylon
+        .wait_for_line(
+            "Server be/s1 is DOWN, reason: Health analyze, info: \"Detected 3 consecutive errors, last one was: L7 status code error\"",
+            0,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|| panic!("s1 not marked down:\n{}", pylon.stderr()));
+    let counts = spread(port, 20);
+    assert_eq!(counts.get("s2"), Some(&20), "{counts:?}");
+}

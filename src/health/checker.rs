@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 
 use super::probe::{Limits, Probe, Progress};
-use super::script::{Outcome, Script};
+use super::script::{Outcome, Script, Status};
 use super::state::{Health, Transition};
+use crate::config::model::OnError;
 use crate::runtime::Runtime;
 
 /// How often a `slowstart` ramp updates a server's weight, at most.
@@ -42,7 +43,14 @@ struct Check {
     ramp_since: Option<Instant>,
     /// The configured weight (the ramp's target).
     weight: u32,
+    /// `on-error`.
+    on_error: OnError,
+    /// `error-limit` (for the log line).
+    error_limit: u32,
 }
+
+/// The token of the waker that workers use when traffic errors reach a server's limit.
+const WAKER: Token = Token(usize::MAX);
 
 /// Starts the checker if any server has `check`; `None` when none has.
 pub fn spawn(rt: Arc<Runtime>) -> std::io::Result<Option<JoinHandle<()>>> {
@@ -52,6 +60,8 @@ pub fn spawn(rt: Arc<Runtime>) -> std::io::Result<Option<JoinHandle<()>>> {
         return Ok(None);
     }
     let poll = Poll::new()?;
+    let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+    let _ = rt.health_waker.set(waker);
     let handle = std::thread::Builder::new().name("pylon-health".into()).spawn(move || run(rt, poll, checks))?;
     Ok(Some(handle))
 }
@@ -81,6 +91,8 @@ fn build(rt: &Runtime, now: Instant) -> Vec<Check> {
                 slowstart: spec.slowstart,
                 ramp_since: None,
                 weight: be.server_set.servers[s].weight,
+                on_error: server.on_error,
+                error_limit: server.observe.map_or(0, |(_, limit)| limit),
             });
         }
     }
@@ -104,6 +116,11 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
             return;
         }
         let now = Instant::now();
+        for c in checks.iter_mut() {
+            if let Some(code) = rt.backends[c.backend].live[c.server].take_tripped() {
+                on_error(&rt, &poll, c, code, now);
+            }
+        }
         for event in events.iter() {
             let i = event.token().0;
             let Some(c) = checks.get_mut(i) else { continue };
@@ -144,30 +161,63 @@ fn finish(rt: &Runtime, poll: &Poll, c: &mut Check, outcome: Outcome, now: Insta
         d
     });
     let transition = if outcome.status.passed() { c.health.success() } else { c.health.failure() };
-    let be = &rt.backends[c.backend];
     match transition {
         Transition::None => {}
-        Transition::Up => {
-            c.ramp_since = c.slowstart.map(|_| now);
-            if c.slowstart.is_some() {
-                be.live[c.server].set_weight(ramp_weight(c.weight, Duration::ZERO, c.slowstart));
-            }
-            be.live[c.server].set_up(true);
-            rt.state_epoch.bump();
-            log::warn!("{}", transition_line(rt, c.backend, c.server, true, &outcome, duration));
-        }
-        Transition::Down => {
-            c.ramp_since = None;
-            be.live[c.server].set_weight(c.weight);
-            be.live[c.server].set_up(false);
-            rt.state_epoch.bump();
-            log::warn!("{}", transition_line(rt, c.backend, c.server, false, &outcome, duration));
-            if !be.live.iter().zip(&be.server_set.servers).any(|(l, v)| l.is_up() && v.up) {
-                log::error!("backend {} has no server available!", be.name);
-            }
-        }
+        Transition::Up => mark(rt, c, true, &outcome, duration, now),
+        Transition::Down => mark(rt, c, false, &outcome, duration, now),
     }
     c.next = now + c.health.next_interval(c.inter, c.fastinter, c.downinter);
+}
+
+/// Traffic errors reached the server's `error-limit`: do what `on-error` says.
+fn on_error(rt: &Runtime, poll: &Poll, c: &mut Check, code: u32, now: Instant) {
+    let info = format!(
+        "Detected {} consecutive errors, last one was: {}",
+        c.error_limit,
+        crate::balance::live::TrafficError::describe(code)
+    );
+    let outcome = Outcome::new(Status::HealthAnalyze, Some(info));
+    let transition = match c.on_error {
+        OnError::FastInter => Transition::None,
+        OnError::FailCheck => c.health.failure(),
+        OnError::SuddenDeath => {
+            c.health.near_death();
+            Transition::None
+        }
+        OnError::MarkDown => c.health.force_down(),
+    };
+    if transition == Transition::Down {
+        // A probe in flight would only report on the old state.
+        if let Some(p) = c.probe.take() {
+            p.close(poll.registry());
+        }
+        mark(rt, c, false, &outcome, Duration::ZERO, now);
+    }
+    // Every mode checks again soon, at `fastinter`.
+    if c.probe.is_none() {
+        c.next = now + c.fastinter.unwrap_or(c.inter);
+    }
+}
+
+/// Publishes a transition: live state, epoch, log line (and the alert when a backend has no
+/// server left).
+fn mark(rt: &Runtime, c: &mut Check, up: bool, outcome: &Outcome, duration: Duration, now: Instant) {
+    let be = &rt.backends[c.backend];
+    if up {
+        c.ramp_since = c.slowstart.map(|_| now);
+        if c.slowstart.is_some() {
+            be.live[c.server].set_weight(ramp_weight(c.weight, Duration::ZERO, c.slowstart));
+        }
+    } else {
+        c.ramp_since = None;
+        be.live[c.server].set_weight(c.weight);
+    }
+    be.live[c.server].set_up(up);
+    rt.state_epoch.bump();
+    log::warn!("{}", transition_line(rt, c.backend, c.server, up, outcome, duration));
+    if !up && !be.live.iter().zip(&be.server_set.servers).any(|(l, v)| l.is_up() && v.up) {
+        log::error!("backend {} has no server available!", be.name);
+    }
 }
 
 /// Moves a ramping server's weight along its `slowstart`.

@@ -252,6 +252,8 @@ pub enum Status {
     L7Sts,
     /// `SOCKERR`: no socket could be made.
     SockErr,
+    /// `HANA`: real traffic reached the server's `error-limit` (`observe`).
+    HealthAnalyze,
 }
 
 impl Status {
@@ -271,6 +273,7 @@ impl Status {
             Status::L7Rsp => "L7RSP",
             Status::L7Sts => "L7STS",
             Status::SockErr => "SOCKERR",
+            Status::HealthAnalyze => "HANA",
         }
     }
 
@@ -285,6 +288,7 @@ impl Status {
             Status::L7Rsp => "Layer7 invalid response",
             Status::L7Sts => "Layer7 wrong status",
             Status::SockErr => "Socket error",
+            Status::HealthAnalyze => "Health analyze",
         }
     }
 }

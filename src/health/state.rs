@@ -114,6 +114,20 @@ impl Health {
         }
     }
 
+    /// `on-error sudden-death`: an up server is left one failure away from down.
+    pub fn near_death(&mut self) {
+        if self.is_up() {
+            self.health = self.rise;
+        }
+    }
+
+    /// `on-error mark-down`: the server goes down at once.
+    pub fn force_down(&mut self) -> Transition {
+        let was_up = self.is_up();
+        self.health = 0;
+        if was_up { Transition::Down } else { Transition::None }
+    }
+
     /// Which interval applies before the next check: `inter` when fully up, `downinter` when
     /// fully down, `fastinter` in between (HAProxy's rule; each falls back to `inter`).
     pub fn next_interval<T: Copy>(&self, inter: T, fastinter: Option<T>, downinter: Option<T>) -> T {

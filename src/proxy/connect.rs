@@ -138,6 +138,7 @@ pub fn connect(
                 return Ok(Started { stream, server });
             }
             Err(e) => {
+                ctx.runtime.observe(target.backend, server, crate::balance::live::TrafficError::L4Connect);
                 super::queue::release(ctx, target.backend, server);
                 log::info!("[be={}/{}] connect to {addr} failed: {e}", be.name, be.servers[server].name);
                 failed = Some(server);

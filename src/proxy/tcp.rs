@@ -342,6 +342,9 @@ impl TcpSession {
                 Step::Wait
             }
             ConnectState::Done => {
+                if let (Some(b), Some(i)) = (self.backend, self.server_index) {
+                    ctx.runtime.observe_ok(b, i, false);
+                }
                 if let State::Connecting { since } = self.state {
                     self.connect_time = Some(ctx.now.saturating_duration_since(since));
                 }
@@ -350,6 +353,9 @@ impl TcpSession {
                 self.pump(ctx)
             }
             ConnectState::Failed(e) => {
+                if let (Some(b), Some(i)) = (self.backend, self.server_index) {
+                    ctx.runtime.observe(b, i, crate::balance::live::TrafficError::L4Connect);
+                }
                 log::info!(
                     "[be={}] connect to {} failed: {e}",
                     self.backend_name(ctx.runtime),

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
+use crate::balance::live::TrafficError;
 use crate::config::model::{HttpConnMode, HttpReuse};
 use crate::http::body::{ChunkedDecoder, LengthDecoder};
 use crate::http::parse::{Kind, Progress, Version};
@@ -941,11 +942,13 @@ impl HttpSession {
                 Step::Wait
             }
             ConnectState::Done => {
+                ctx.runtime.observe_ok(s.backend, s.server, false);
                 self.state = State::Exchange;
                 self.server_last = ctx.now;
                 self.exchange(ctx)
             }
             ConnectState::Failed(e) => {
+                ctx.runtime.observe(s.backend, s.server, TrafficError::L4Connect);
                 log::info!("[{}] connect to {} failed: {e}", self.client_addr, self.label(ctx.runtime));
                 self.connect_failed(ctx)
             }
@@ -1196,6 +1199,9 @@ impl HttpSession {
                     e.kind,
                     e.pos
                 );
+                if let Some((b, srv)) = self.ex.slot {
+                    rt.observe(b, srv, TrafficError::L7Invalid);
+                }
                 let junk = self.ex.backend.is_some_and(|b| rt.backends[b].retry_on.junk_response);
                 if junk && let Some(step) = self.retry(ctx, "junk response") {
                     return Some(step);
@@ -1206,6 +1212,16 @@ impl HttpSession {
             Ok(Progress::Complete) => {
                 let status = parser.head.status;
                 let backend = self.ex.backend;
+                if status >= 200
+                    && let Some((b, srv)) = self.ex.slot
+                {
+                    // `observe layer7`: 5xx statuses but 501 and 505 count as errors.
+                    if status >= 500 && status != 501 && status != 505 {
+                        rt.observe(b, srv, TrafficError::L7Status);
+                    } else {
+                        rt.observe_ok(b, srv, true);
+                    }
+                }
                 if status >= 200
                     && let Some(b) = backend
                     && rt.backends[b].retry_on.statuses.contains(&status)
