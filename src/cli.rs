@@ -67,6 +67,9 @@ pub struct Options {
     pub zero_warning: bool,
     /// `-p`: where to write the process id once started.
     pub pidfile: Option<PathBuf>,
+    /// `--probe`: report dangling routes (backends no server of which accepts a connection,
+    /// server names that do not resolve).
+    pub probe: bool,
 }
 
 /// A command line that cannot be obeyed.
@@ -135,6 +138,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, U
             "-q" => options.quiet = true,
             "-V" => options.verbose = true,
             "-dW" => options.zero_warning = true,
+            "--probe" => options.probe = true,
             "--" => options.files.extend(args.by_ref().map(PathBuf::from)),
             other => {
                 if let Some((option, owner)) = NOT_YET.iter().find(|(o, _)| *o == other) {
@@ -166,11 +170,14 @@ Options:
   -V             verbose: cancels -q
   -dW            zero-warning mode: warnings make the check fail
   -d             debug logging
+  --probe        connect to every server and report dangling routes (backends none of whose
+                 servers accepts a connection, names that do not resolve); with -c, exit 3 if any
   -p <pidfile>   write the process id to this file once started
   -v, -vv        print the version (and build details) and exit
   -h, --help     print this help and exit
 
-Exit codes: 0 valid or started, 1 configuration errors or start-up failure, 2 bad command line.
+Exit codes: 0 valid or started, 1 configuration errors or start-up failure, 2 bad command line,
+3 valid but with dangling routes (-c --probe).
 See pylon(1) and pylon.cfg(5).
 ";
 
@@ -231,14 +238,25 @@ fn run(options: &Options) -> i32 {
         config.frontends().count(),
         config.backends().count()
     );
+    let dangling = if options.probe { crate::health::dangling::probe(&config) } else { Vec::new() };
+    for d in &dangling {
+        say_err!("pylon: warning: {d}");
+    }
     if options.check {
         if !options.quiet {
             say!("Configuration file is valid");
+        }
+        if !dangling.is_empty() {
+            say_err!("pylon: {} dangling route(s) found", dangling.len());
+            return EXIT_DANGLING;
         }
         return EXIT_OK;
     }
     crate::master::run(&config)
 }
+
+/// The exit code of `-c --probe` when the configuration is valid but routes dangle.
+pub const EXIT_DANGLING: i32 = 3;
 
 /// The most diagnostics printed: a generated or corrupt file can hold millions of errors, and
 /// the first few hundred say what is wrong.

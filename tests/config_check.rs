@@ -180,3 +180,33 @@ fn control_characters_in_messages_are_escaped() {
     assert!(!r.stderr.contains('\x1b'), "{:?}", r.stderr);
     assert!(r.stderr.contains("invalid value '\\u{1b}[31mRED' for 'maxconn'"), "{}", r.stderr);
 }
+
+/// `-c --probe` connects to every server: a backend none of whose servers answers is a
+/// dangling route (exit 3, each server named with why), a backend with one live server is not.
+#[test]
+fn probe_reports_dangling_routes() {
+    let live = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let live_port = live.local_addr().expect("addr").port();
+    let dead_port = support::free_port();
+    let dir = support::TempDir::new();
+    let text = format!(
+        "defaults\n    mode http\n    timeout connect 500ms\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe\n    bind 127.0.0.1:{}\n    default_backend app\n    use_backend old if {{ path_beg /old }}\n\
+         backend app\n    server up 127.0.0.1:{live_port}\n    server gone 127.0.0.1:{dead_port}\n\
+         backend old\n    server s1 127.0.0.1:{dead_port}\n",
+        support::free_port()
+    );
+    let path = dir.write("probe.cfg", &text);
+    let r = run(&["-c", "--probe", "-f", path.to_str().expect("utf-8")]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "pylon: warning: dangling route: backend 'old' has no server accepting connections (s1 127.0.0.1:{dead_port}: Connection refused)"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("backend 'app'"), "{}", r.stderr);
+    // Without --probe nothing is connected to, and the file is valid.
+    assert_eq!(run(&["-c", "-f", path.to_str().expect("utf-8")]).code, 0);
+}

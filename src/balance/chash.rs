@@ -21,6 +21,8 @@ const MAX_POINTS: u64 = 200_000;
 /// The rings of one rebuild.
 #[derive(Debug)]
 pub struct Consistent {
+    /// `balance source`: the key is the client's address.
+    by_client: bool,
     /// The servers' stable keys (their names), by index.
     names: Vec<String>,
     ring: Vec<(u64, usize)>,
@@ -29,9 +31,10 @@ pub struct Consistent {
 }
 
 impl Consistent {
-    /// A balancer whose servers are named `names` (by index, as in the backend).
-    pub fn new(names: Vec<String>) -> Consistent {
-        Consistent { names, ring: Vec::new(), backup_ring: Vec::new(), fallback: RoundRobin::default() }
+    /// A balancer whose servers are named `names` (by index, as in the backend), hashing the
+    /// client's address (`by_client`, for `balance source`) or the request's key.
+    pub fn new(names: Vec<String>, by_client: bool) -> Consistent {
+        Consistent { by_client, names, ring: Vec::new(), backup_ring: Vec::new(), fallback: RoundRobin::default() }
     }
 
     fn build(&self, set: &ServerSet, backup: bool) -> Vec<(u64, usize)> {
@@ -65,7 +68,7 @@ impl Balancer for Consistent {
     }
 
     fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize> {
-        let Some(key) = key_of(ctx) else { return self.fallback.pick(set, conns, ctx) };
+        let Some(key) = key_of(ctx, self.by_client) else { return self.fallback.pick(set, conns, ctx) };
         let tier = set.tier(conns, ctx);
         let ring = match tier {
             Tier::None => return None,
@@ -100,7 +103,7 @@ mod tests {
     fn removing_one_of_10_servers_moves_only_its_keys() {
         let names: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
         let mut set = weighted(&[1; 10]);
-        let mut b = Consistent::new(names.clone());
+        let mut b = Consistent::new(names.clone(), false);
         b.rebuild(&set);
         let before = owners(&mut b, &set, 10_000);
         let mut counts = [0usize; 10];
@@ -110,7 +113,7 @@ mod tests {
         assert!(counts.iter().all(|&c| (700..=1300).contains(&c)), "an uneven ring: {counts:?}");
         set.servers[3].up = false;
         // Another instance stands for another worker, or the next start.
-        let mut other = Consistent::new(names);
+        let mut other = Consistent::new(names, false);
         other.rebuild(&set);
         let after = owners(&mut other, &set, 10_000);
         let moved = before.iter().zip(&after).filter(|(a, b)| a != b).count();
@@ -125,7 +128,7 @@ mod tests {
     #[test]
     fn weights_shape_the_ring() {
         let set = weighted(&[3, 1]);
-        let mut b = Consistent::new(vec!["a".into(), "b".into()]);
+        let mut b = Consistent::new(vec!["a".into(), "b".into()], false);
         b.rebuild(&set);
         let o = owners(&mut b, &set, 10_000);
         let heavy = o.iter().filter(|&&i| i == 0).count();

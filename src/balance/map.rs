@@ -18,18 +18,32 @@ const MAX_TABLE: u64 = 4096;
 /// Map-based hashing: the tables of one rebuild.
 #[derive(Debug, Default)]
 pub struct MapHash {
+    /// `balance source`: the key is the client's address.
+    by_client: bool,
     table: Vec<usize>,
     backup_table: Vec<usize>,
     /// For requests without a key.
     fallback: RoundRobin,
 }
 
-/// The key of a pick: the request's, else the client address's hash (`balance source`).
-pub fn key_of(ctx: &PickContext) -> Option<u64> {
-    ctx.key.or_else(|| match ctx.client? {
+impl MapHash {
+    /// A balancer hashing the client's address (`by_client`, for `balance source`) or the
+    /// request's key.
+    pub fn new(by_client: bool) -> MapHash {
+        MapHash { by_client, ..MapHash::default() }
+    }
+}
+
+/// The key of a pick: the client address's hash for `balance source` (`by_client`), else the
+/// request's key (`None`: the request has none).
+pub fn key_of(ctx: &PickContext, by_client: bool) -> Option<u64> {
+    if !by_client {
+        return ctx.key;
+    }
+    match ctx.client? {
         std::net::IpAddr::V4(a) => Some(hash(&a.octets())),
         std::net::IpAddr::V6(a) => Some(hash(&a.octets())),
-    })
+    }
 }
 
 impl Balancer for MapHash {
@@ -40,7 +54,7 @@ impl Balancer for MapHash {
     }
 
     fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize> {
-        let Some(key) = key_of(ctx) else { return self.fallback.pick(set, conns, ctx) };
+        let Some(key) = key_of(ctx, self.by_client) else { return self.fallback.pick(set, conns, ctx) };
         let tier = set.tier(conns, ctx);
         let table = match tier {
             Tier::None => return None,
@@ -70,10 +84,10 @@ mod tests {
     #[test]
     fn one_address_always_reaches_one_server_and_addresses_spread() {
         let set = weighted(&[1, 1, 1, 1]);
-        let mut a = MapHash::default();
+        let mut a = MapHash::new(true);
         a.rebuild(&set);
         // A second instance stands for another worker, or the next start.
-        let mut b = MapHash::default();
+        let mut b = MapHash::new(true);
         b.rebuild(&set);
         let mut counts = [0usize; 4];
         for n in 0..10_000u32 {
@@ -89,7 +103,7 @@ mod tests {
     #[test]
     fn weights_shape_the_table() {
         let set = weighted(&[3, 1]);
-        let mut b = MapHash::default();
+        let mut b = MapHash::new(true);
         b.rebuild(&set);
         let mut counts = [0usize; 2];
         for n in 0..10_000u32 {

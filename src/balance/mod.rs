@@ -121,10 +121,13 @@ pub fn new_balancer(algorithm: &Balance, hash_type: HashType, names: &[String], 
         Balance::LeastConn => Box::new(leastconn::LeastConn::default()),
         Balance::First => Box::new(first::First),
         Balance::Random(draws) => Box::new(random::Random::new(*draws)),
-        Balance::Source | Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr { .. } => match hash_type {
-            HashType::MapBased => Box::new(map::MapHash::default()),
-            HashType::Consistent => Box::new(chash::Consistent::new(names.to_vec())),
-        },
+        Balance::Source | Balance::Uri { .. } | Balance::UrlParam(_) | Balance::Hdr { .. } => {
+            let by_client = *algorithm == Balance::Source;
+            match hash_type {
+                HashType::MapBased => Box::new(map::MapHash::new(by_client)),
+                HashType::Consistent => Box::new(chash::Consistent::new(names.to_vec(), by_client)),
+            }
+        }
     };
     b.rebuild(set);
     b

@@ -5,9 +5,11 @@
 //! - `state`: the rise/fall counter (pure);
 //! - `script`: what a check sends and expects, and the judging of answers (pure);
 //! - `probe`: one check in flight on a non-blocking socket;
-//! - `checker`: the thread, its schedule and its log lines.
+//! - `checker`: the thread, its schedule and its log lines;
+//! - `dangling`: `--probe`, the report of backends no server of which accepts a connection.
 
 pub mod checker;
+pub mod dangling;
 pub mod probe;
 pub mod script;
 pub mod state;
