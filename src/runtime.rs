@@ -40,6 +40,8 @@ pub struct Runtime {
     pub maxrewrite: usize,
     /// `tune.http.maxhdr`: the most headers in an HTTP head.
     pub max_headers: usize,
+    /// `spread-checks`: the percentage by which check intervals are moved at random.
+    pub spread_checks: u8,
     /// `hard-stop-after`: the longest a soft stop waits for live sessions.
     pub hard_stop_after: Option<Duration>,
     /// Frontends (and the frontend half of listens), in declaration order.
@@ -168,11 +170,24 @@ pub struct Backend {
     pub cookie: Option<CookieSpec>,
     /// `retry-on`.
     pub retry_on: RetryOn,
+    /// `fullconn`.
+    pub fullconn: Option<u32>,
     /// Each server's `cookie` value, by index (what persistence cookies name).
     pub server_cookies: Vec<Option<String>>,
 }
 
 impl Backend {
+    /// Server `i`'s connection limit now: its `maxconn`, or with `minconn` and the backend's
+    /// `fullconn`, HAProxy's dynamic limit `max(minconn, maxconn × backend load / fullconn)`.
+    /// Only servers with `minconn` pay for summing the backend's load.
+    pub fn limit(&self, i: usize) -> Option<u32> {
+        let maxconn = self.server_set.servers.get(i)?.maxconn?;
+        let (Some(minconn), Some(full)) = (self.servers[i].minconn, self.fullconn) else { return Some(maxconn) };
+        let load: u64 = (0..self.servers.len()).map(|s| u64::from(self.conns.get(s))).sum();
+        let dynamic = (u64::from(maxconn) * load / u64::from(full.max(1))) as u32;
+        Some(dynamic.clamp(minconn.min(maxconn), maxconn))
+    }
+
     /// The servers as balancers must see them now: as configured, with the live health and
     /// effective weight.
     pub fn current_set(&self) -> ServerSet {
@@ -202,6 +217,8 @@ pub struct Server {
     pub check: Option<CheckSettings>,
     /// `maxqueue`: the most requests waiting in this server's own queue.
     pub maxqueue: Option<u32>,
+    /// `minconn`: the low end of a dynamic limit (with `maxconn` and `fullconn`).
+    pub minconn: Option<u32>,
     /// `observe` (only for a checked server), with `error-limit`.
     pub observe: Option<(Observe, u32)>,
     /// `on-error`.
@@ -330,6 +347,7 @@ impl Runtime {
             maxrewrite: config.global.tune_maxrewrite as usize,
             max_headers: usize::from(config.global.tune_http_maxhdr),
             hard_stop_after: config.global.hard_stop_after,
+            spread_checks: config.global.spread_checks,
             frontends,
             backends,
             current_conns: AtomicUsize::new(0),
@@ -351,6 +369,7 @@ fn compile_backend(p: &Proxy) -> Backend {
             pool_max_conn: s.options.pool_max_conn.map(|m| m as usize),
             pool_purge_delay: s.options.pool_purge_delay,
             maxqueue: s.options.maxqueue,
+            minconn: s.options.minconn,
             observe: s.options.observe.filter(|_| s.options.check).map(|o| (o, s.options.error_limit)),
             on_error: s.options.on_error,
             check: (s.options.check && !s.options.disabled && s.addr.resolved.is_some()).then(|| {
@@ -414,6 +433,7 @@ fn compile_backend(p: &Proxy) -> Backend {
         queue: Queue::new(p.servers.len()),
         cookie: p.cookie.clone(),
         retry_on: p.retry_on.clone(),
+        fullconn: p.fullconn,
         server_cookies: p.servers.iter().map(|s| s.options.cookie.clone()).collect(),
     }
 }

@@ -244,3 +244,23 @@ fn variable_expansion_is_bounded_over_the_whole_configuration() {
     let report = loaded.report.render();
     assert!(report.contains("variable expansion adds more than 16777216 bytes to the configuration"), "{report}");
 }
+
+#[test]
+fn minconn_and_fullconn_make_a_dynamic_limit() {
+    let c = load(
+        "backend be\n    fullconn 100\n    server a 127.0.0.1:1 minconn 10 maxconn 50\n    server b 127.0.0.1:2 maxconn 50\n",
+    );
+    let rt = pylon::runtime::Runtime::compile(&c, 1000);
+    let be = &rt.backends[0];
+    // An idle backend: `a` may take minconn, `b` (no minconn) its maxconn.
+    assert_eq!((be.limit(0), be.limit(1)), (Some(10), Some(50)));
+    // At half of fullconn, `a` may take half of its maxconn.
+    for _ in 0..50 {
+        be.conns.acquire(1);
+    }
+    assert_eq!(be.limit(0), Some(25));
+    for _ in 0..60 {
+        be.conns.acquire(1);
+    }
+    assert_eq!(be.limit(0), Some(50));
+}

@@ -70,6 +70,9 @@ pub struct Global {
     pub tune_maxrewrite: u32,
     /// `tune.http.maxhdr`: the most headers an HTTP head may have.
     pub tune_http_maxhdr: u16,
+    /// `spread-checks`: each check interval is moved by up to this percentage, at random,
+    /// so that checks started together drift apart (0 to 50; 0 by default).
+    pub spread_checks: u8,
 }
 
 impl Default for Global {
@@ -83,6 +86,7 @@ impl Default for Global {
             hard_stop_after: None,
             tune_maxrewrite: DEFAULT_MAXREWRITE,
             tune_http_maxhdr: DEFAULT_MAXHDR,
+            spread_checks: 0,
         }
     }
 }
@@ -402,6 +406,8 @@ pub struct Proxy {
     pub cookie: Option<CookieSpec>,
     /// `retry-on`.
     pub retry_on: RetryOn,
+    /// `fullconn`: the backend load at which servers with `minconn` reach their `maxconn`.
+    pub fullconn: Option<u32>,
 }
 
 /// How HTTP connections are kept open (HAProxy's `option http-keep-alive`,
@@ -487,6 +493,7 @@ impl Proxy {
             hash_type: HashType::MapBased,
             cookie: None,
             retry_on: RetryOn::default(),
+            fullconn: None,
         }
     }
 
@@ -837,6 +844,9 @@ pub struct ServerOptions {
     pub slowstart: Option<Duration>,
     /// `maxqueue`: the most requests waiting for this server (`None`: no limit).
     pub maxqueue: Option<u32>,
+    /// `minconn`: with `maxconn` and the backend's `fullconn`, the server's limit grows from
+    /// this to `maxconn` as the backend gets busier (HAProxy's dynamic limit).
+    pub minconn: Option<u32>,
     /// `observe layer4|layer7`: count real traffic errors towards the health state.
     pub observe: Option<Observe>,
     /// `error-limit`: consecutive traffic errors that trigger `on-error` (default 10).
@@ -896,6 +906,7 @@ impl Default for ServerOptions {
             check_addr: None,
             slowstart: None,
             maxqueue: None,
+            minconn: None,
             observe: None,
             error_limit: 10,
             on_error: OnError::FailCheck,

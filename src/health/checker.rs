@@ -101,6 +101,7 @@ fn build(rt: &Runtime, now: Instant) -> Vec<Check> {
 
 fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
     let mut events = Events::with_capacity(256);
+    let mut jitter = Jitter::new(rt.spread_checks);
     loop {
         let now = Instant::now();
         let wake = checks.iter().map(|c| c.probe.as_ref().map_or(c.next, Probe::deadline)).min();
@@ -127,6 +128,7 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
             let Some(probe) = c.probe.as_mut() else { continue };
             if let Progress::Done(outcome) = probe.advance(poll.registry(), now) {
                 finish(&rt, &poll, c, outcome, now);
+                c.next = jitter.apply(c.next, now);
             }
         }
         for (i, c) in checks.iter_mut().enumerate() {
@@ -134,6 +136,7 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
                 Some(p) if p.deadline() <= now => {
                     let outcome = p.timed_out();
                     finish(&rt, &poll, c, outcome, now);
+                    c.next = jitter.apply(c.next, now);
                 }
                 Some(_) => {}
                 None if c.next <= now => {
@@ -143,6 +146,7 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
                         Progress::Done(outcome) => {
                             c.probe = Some(probe);
                             finish(&rt, &poll, c, outcome, now);
+                            c.next = jitter.apply(c.next, now);
                         }
                     }
                 }
@@ -150,6 +154,35 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
             }
             ramp(&rt, c, now);
         }
+    }
+}
+
+/// `spread-checks`: moves each next check by up to ±`percent` of its interval, so that
+/// checks started together drift apart.
+struct Jitter {
+    percent: u64,
+    state: u64,
+}
+
+impl Jitter {
+    fn new(percent: u8) -> Jitter {
+        let seed =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64);
+        Jitter { percent: u64::from(percent), state: seed | 1 }
+    }
+
+    fn apply(&mut self, next: Instant, now: Instant) -> Instant {
+        if self.percent == 0 {
+            return next;
+        }
+        // xorshift64: plenty to spread checks.
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let interval = next.saturating_duration_since(now);
+        let span = interval.as_micros() as u64 * self.percent / 100;
+        let offset = Duration::from_micros(self.state % (2 * span + 1));
+        (next + offset).checked_sub(Duration::from_micros(span)).unwrap_or(next).max(now)
     }
 }
 

@@ -113,7 +113,7 @@ pub fn connect(
         }
         // The balancer saw a free slot, but another worker may have taken it since: the slot
         // is taken atomically here, and a full server is passed over.
-        if !granted && !be.conns.try_acquire(server, be.server_set.servers[server].maxconn) {
+        if !granted && !be.conns.try_acquire(server, be.limit(server)) {
             if failed == Some(server) || attempts.full_skips >= be.servers.len() {
                 return Err(GiveUp::AllFull);
             }

@@ -168,8 +168,9 @@ pub fn release(ctx: &Ctx<'_>, backend: usize, server: usize) {
     if be.queue.is_empty() {
         return;
     }
-    let maxconn = be.server_set.servers[server].maxconn;
-    while ctx.lb.set(backend).servers.get(server).is_some_and(|s| s.up) && be.conns.try_acquire(server, maxconn) {
+    while ctx.lb.set(backend).servers.get(server).is_some_and(|s| s.up)
+        && be.conns.try_acquire(server, be.limit(server))
+    {
         let Some(waiter) = be.queue.next_for(server) else {
             be.conns.release(server);
             return;

@@ -72,7 +72,10 @@ pub static TABLE: &[Keyword<Global>] = &[
     not_yet("tune.ssl.default-dh-param", G, ANY_ARGS, owner::TLS),
     not_yet("tune.ssl.cachesize", G, ANY_ARGS, owner::TLS),
     not_yet("tune.ssl.lifetime", G, ANY_ARGS, owner::TLS),
-    not_yet("spread-checks", G, ANY_ARGS, owner::HEALTH),
+    kw("spread-checks", G, Arity::Exactly(1), "<0..50 percent>", |g, a| {
+        g.spread_checks = a.uint(0, 0, 50)? as u8;
+        Ok(())
+    }),
     unsupported("nbproc", G, ANY_ARGS, "HAProxy 2.5 removed it too; use 'nbthread'"),
     unsupported("lua-load", G, ANY_ARGS, "pylon has no Lua interpreter"),
     unsupported("lua-prepend-path", G, ANY_ARGS, "pylon has no Lua interpreter"),

@@ -148,7 +148,10 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     ),
     not_yet("dynamic-cookie-key", ALL, ANY_ARGS, owner::HEALTH),
     not_yet("hash-balance-factor", ALL, ANY_ARGS, owner::HEALTH),
-    not_yet("fullconn", ALL, ANY_ARGS, owner::HEALTH),
+    kw("fullconn", DB, ONE, "<number>", |p, a| {
+        p.fullconn = Some(a.uint(0, 1, MAX_PROXY_MAXCONN)? as u32);
+        Ok(())
+    }),
     kw(
         "retry-on",
         DB,

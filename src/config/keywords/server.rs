@@ -41,7 +41,11 @@ pub static TABLE: &[Keyword<ServerOptions>] = &[
     kw("error-limit", S, ONE, "<count>", error_limit),
     kw("on-error", S, ONE, "fastinter|fail-check|sudden-death|mark-down", on_error),
     kw("cookie", S, ONE, "<value>", cookie),
-    not_yet("minconn", S, ONE, owner::HEALTH),
+    kw("minconn", S, ONE, "<number>", |o, a| {
+        let n = a.uint(0, 0, MAX_SERVER_MAXCONN)? as u32;
+        o.minconn = (n > 0).then_some(n);
+        Ok(())
+    }),
     not_yet("on-marked-down", S, ONE, owner::HEALTH),
     not_yet("on-marked-up", S, ONE, owner::HEALTH),
     not_yet("track", S, ONE, owner::HEALTH),

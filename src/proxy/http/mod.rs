@@ -850,7 +850,7 @@ impl HttpSession {
             && s.server == picked
             && !s.eof
             && !s.ready.read_closed
-            && be.conns.try_acquire(picked, be.server_set.servers[picked].maxconn)
+            && be.conns.try_acquire(picked, be.limit(picked))
         {
             // The attached connection serves the next request of its session (even with
             // `http-reuse never`: it is this session's own).
@@ -882,7 +882,7 @@ impl HttpSession {
             && let Some(mut stream) = ctx.pool.take(target.backend, s)
         {
             let interest = Interest::READABLE | Interest::WRITABLE;
-            if be.conns.try_acquire(s, be.server_set.servers[s].maxconn) {
+            if be.conns.try_acquire(s, be.limit(s)) {
                 if ctx.registry.register(&mut stream, self.server_token, interest).is_ok() {
                     self.server = Some(ServerConn {
                         stream,
