@@ -96,3 +96,42 @@ fn the_queue_answers_503_after_timeout_queue() {
     }
     assert_eq!(origin.requests().len(), 2);
 }
+
+#[test]
+fn tcp_connections_queue_too_and_leave_after_timeout_queue() {
+    use std::io::{BufRead, BufReader};
+    use support::backend::{Behaviour, Server};
+    let server = Server::start("db", Behaviour::NameThenHold);
+    let port = free_port();
+    let config = format!(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n    timeout queue 1s\n\
+         listen db\n    bind 127.0.0.1:{port}\n    server s1 127.0.0.1:{} maxconn 1\n",
+        server.addr.port()
+    );
+    let pylon = Pylon::start_with(&config, |c| {
+        c.arg("-d");
+    });
+    let name = |s: &std::net::TcpStream| {
+        let mut line = String::new();
+        BufReader::new(s.try_clone().expect("clone")).read_line(&mut line).map(|_| line)
+    };
+    let first = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    first.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    assert_eq!(name(&first).expect("the server's name"), "db\n");
+    // The second waits in the queue; it is served as soon as the first leaves.
+    let second = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    second.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let at = pylon.wait_for_line("connection queued", 0, Duration::from_secs(5)).expect("queued");
+    drop(first);
+    assert_eq!(name(&second).expect("served after the first left"), "db\n");
+    // A third, while the second holds the slot, is closed after `timeout queue`.
+    let third = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    third.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let started = Instant::now();
+    pylon.wait_for_line("connection queued", at, Duration::from_secs(5)).expect("queued again");
+    let got = name(&third);
+    let waited = started.elapsed();
+    assert!(matches!(got.as_deref(), Ok("")) || got.is_err(), "{got:?}");
+    assert!((Duration::from_millis(900)..Duration::from_millis(2500)).contains(&waited), "{waited:?}");
+    assert_eq!(server.peak.load(Ordering::SeqCst), 1);
+}

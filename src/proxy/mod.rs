@@ -111,7 +111,7 @@ impl Session {
     /// and the caller gives the slot back).
     pub fn granted(&mut self, grant: queue::Grant, ctx: &mut Ctx<'_>) -> Option<Step> {
         match self {
-            Session::Tcp(_) => None,
+            Session::Tcp(s) => s.granted(grant, ctx),
             Session::Http(s) => s.granted(grant, ctx),
         }
     }

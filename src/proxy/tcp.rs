@@ -25,7 +25,7 @@ use crate::net::readiness::Readiness;
 use crate::route::SampleSource;
 use crate::runtime::Runtime;
 
-use super::connect::{self, Attempts, ConnectState, Target};
+use super::connect::{self, Attempts, ConnectState, GiveUp, Target};
 use super::tcplog::TcpLogLine;
 use super::{Ctx, Side, Step};
 
@@ -34,6 +34,8 @@ use super::{Ctx, Side, Step};
 enum State {
     /// Choosing a server; no connect in flight.
     Routing,
+    /// Every usable server is full: waiting in the backend's queue since `since`.
+    Queued { since: Instant },
     /// A connect to `server` is in flight since `since`.
     Connecting { since: Instant },
     /// Both sides connected; bytes flow.
@@ -57,6 +59,8 @@ pub struct TcpSession {
     state: State,
     /// Connect attempts made.
     attempts: Attempts,
+    /// The queue ticket while waiting for a slot.
+    ticket: Option<u64>,
     /// Client to server, server to client.
     c2s: Buffer,
     s2c: Buffer,
@@ -111,6 +115,7 @@ impl TcpSession {
             server_index: None,
             state: State::Routing,
             attempts: Attempts::default(),
+            ticket: None,
             c2s: ctx.buffers.take(),
             s2c: ctx.buffers.take(),
             client_ready: Readiness::default(),
@@ -160,7 +165,8 @@ impl TcpSession {
     /// Advances the session as far as it can go without blocking.
     pub fn run(&mut self, ctx: &mut Ctx<'_>) -> Step {
         match self.state {
-            State::Routing => Step::Wait,
+            // The grant (or the queue timeout) moves the session on.
+            State::Routing | State::Queued { .. } => Step::Wait,
             State::Connecting { .. } => self.check_connect(ctx),
             State::Tunnel => self.pump(ctx),
         }
@@ -172,6 +178,8 @@ impl TcpSession {
         let be = self.backend.map(|b| &rt.backends[b]);
         match self.state {
             State::Routing => None,
+            // HAProxy: `timeout queue`, else `timeout connect`.
+            State::Queued { since } => be.and_then(|b| b.timeouts.queue.or(b.timeouts.connect)).map(|t| since + t),
             State::Connecting { since } => be.and_then(|b| b.timeouts.connect).map(|t| since + t),
             State::Tunnel => {
                 // `timeout tunnel` replaces client and server; once a side has half-closed,
@@ -199,6 +207,11 @@ impl TcpSession {
     /// tunnel is closed.
     pub fn timed_out(&mut self, ctx: &mut Ctx<'_>) -> Step {
         match self.state {
+            State::Queued { .. } => {
+                self.leave_queue(ctx);
+                self.termination = *b"sQ";
+                Step::Close
+            }
             State::Connecting { .. } => {
                 log::info!(
                     "[be={}] connect to {} timed out",
@@ -227,6 +240,7 @@ impl TcpSession {
     /// Releases everything the session holds and writes its log line.
     pub fn close(mut self, ctx: &mut Ctx<'_>) {
         let _ = ctx.registry.deregister(&mut self.client);
+        self.leave_queue(ctx);
         self.drop_server(ctx);
         if !matches!(&self.termination, b"--") {
             log::info!(
@@ -301,6 +315,11 @@ impl TcpSession {
     /// Picks a server and starts a connect, retrying at once on immediate failures.
     /// `failed` is the server whose connect just failed, if any.
     fn connect(&mut self, ctx: &mut Ctx<'_>, failed: Option<usize>) -> Step {
+        self.connect_to(ctx, failed, None)
+    }
+
+    /// [`connect`](Self::connect), to `chosen` when a queue grant gave it.
+    fn connect_to(&mut self, ctx: &mut Ctx<'_>, failed: Option<usize>, chosen: Option<usize>) -> Step {
         let Some(backend) = self.backend else { return Step::Close };
         let target = Target {
             backend,
@@ -309,12 +328,33 @@ impl TcpSession {
             token: self.server_token,
             key: None,
         };
-        match connect::connect(ctx, target, &mut self.attempts, failed, None) {
+        match connect::connect(ctx, target, &mut self.attempts, failed, chosen) {
             Ok(started) => {
                 self.server = Some(started.stream);
                 self.server_index = Some(started.server);
                 self.state = State::Connecting { since: ctx.now };
                 Step::Wait
+            }
+            Err(GiveUp::AllFull) => {
+                let be = &ctx.runtime.backends[backend];
+                match be.queue.push(ctx.worker, self.server_token.0 - 1, None, None) {
+                    Ok(ticket) => {
+                        self.ticket = Some(ticket);
+                        self.state = State::Queued { since: ctx.now };
+                        log::debug!(
+                            "[fe={} be={} {}] connection queued: {} waiting",
+                            ctx.runtime.frontends[self.frontend].name,
+                            be.name,
+                            self.client_addr,
+                            be.queue.len()
+                        );
+                        Step::Wait
+                    }
+                    Err(_) => {
+                        self.termination = *b"sQ";
+                        Step::Close
+                    }
+                }
             }
             Err(why) => {
                 log::info!(
@@ -327,6 +367,24 @@ impl TcpSession {
                 self.termination = *b"SC";
                 Step::Close
             }
+        }
+    }
+
+    /// A queued session got a slot of `grant.server`: connect to it. `None` when this
+    /// session no longer waits for that grant.
+    pub fn granted(&mut self, grant: super::queue::Grant, ctx: &mut Ctx<'_>) -> Option<Step> {
+        if !matches!(self.state, State::Queued { .. }) || self.ticket != Some(grant.waiter.ticket) {
+            return None;
+        }
+        self.ticket = None;
+        self.attempts.granted = Some(grant.server);
+        Some(self.connect_to(ctx, None, Some(grant.server)))
+    }
+
+    /// Takes the session out of its queue, if it waits in one.
+    fn leave_queue(&mut self, ctx: &Ctx<'_>) {
+        if let (Some(t), Some(b)) = (self.ticket.take(), self.backend) {
+            ctx.runtime.backends[b].queue.remove(t);
         }
     }
 
