@@ -11,7 +11,7 @@
 use super::hash::hash;
 use super::map::key_of;
 use super::roundrobin::RoundRobin;
-use super::{Balancer, ConnCounts, PickContext, ServerSet, Tier};
+use super::{Balancer, ConnCounts, PickContext, ServerSet, tier_table};
 
 /// Points per unit of weight.
 const POINTS_PER_WEIGHT: u64 = 40;
@@ -70,11 +70,9 @@ impl Balancer for Consistent {
     fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize> {
         let Some(key) = key_of(ctx, self.by_client) else { return self.fallback.pick(set, conns, ctx) };
         let tier = set.tier(conns, ctx);
-        let ring = match tier {
-            Tier::None => return None,
-            Tier::Backup(first) if !set.all_backups => return Some(first),
-            Tier::Backup(_) => &self.backup_ring,
-            Tier::Active => &self.ring,
+        let ring = match tier_table(set, tier, &self.ring, &self.backup_ring) {
+            Ok(t) => t,
+            Err(pick) => return pick,
         };
         if ring.is_empty() {
             return None;

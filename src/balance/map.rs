@@ -10,7 +10,7 @@
 
 use super::hash::hash;
 use super::roundrobin::RoundRobin;
-use super::{Balancer, ConnCounts, PickContext, ServerSet, Tier, weight_table};
+use super::{Balancer, ConnCounts, PickContext, ServerSet, tier_table, weight_table};
 
 /// The longest weight table; larger weight sums are scaled down to fit.
 const MAX_TABLE: u64 = 4096;
@@ -56,11 +56,9 @@ impl Balancer for MapHash {
     fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize> {
         let Some(key) = key_of(ctx, self.by_client) else { return self.fallback.pick(set, conns, ctx) };
         let tier = set.tier(conns, ctx);
-        let table = match tier {
-            Tier::None => return None,
-            Tier::Backup(first) if !set.all_backups => return Some(first),
-            Tier::Backup(_) => &self.backup_table,
-            Tier::Active => &self.table,
+        let table = match tier_table(set, tier, &self.table, &self.backup_table) {
+            Ok(t) => t,
+            Err(pick) => return pick,
         };
         if table.is_empty() {
             return None;

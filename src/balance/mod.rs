@@ -194,6 +194,23 @@ impl ServerSet {
     }
 }
 
+/// Where a table-based balancer picks from in `tier`: `Ok(table)` (the active or the backup
+/// one), or `Err(pick)` when the tier decides alone (the first backup without
+/// `option allbackups`, or no server at all).
+pub fn tier_table<'t, T>(
+    set: &ServerSet,
+    tier: Tier,
+    active: &'t [T],
+    backup: &'t [T],
+) -> Result<&'t [T], Option<usize>> {
+    match tier {
+        Tier::None => Err(None),
+        Tier::Backup(first) if !set.all_backups => Err(Some(first)),
+        Tier::Backup(_) => Ok(backup),
+        Tier::Active => Ok(active),
+    }
+}
+
 /// The servers of one group (active or backup), each repeated as many times as its weight
 /// (scaled so the table holds at most `max` entries), interleaved by smooth round-robin so
 /// that heavy servers are spread out. Static-table balancers build theirs with it.

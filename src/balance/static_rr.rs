@@ -4,7 +4,7 @@
 //! the weights), so a pick is one index increment. Unlike `roundrobin`, a weight change needs a
 //! rebuild to be seen, as in HAProxy where static-rr weights are fixed at start-up.
 
-use super::{Balancer, ConnCounts, PickContext, ServerSet, Tier, weight_table};
+use super::{Balancer, ConnCounts, PickContext, ServerSet, tier_table, weight_table};
 
 /// The longest table built; larger weight sums are scaled down to fit.
 const MAX_TABLE: u64 = 4096;
@@ -26,11 +26,9 @@ impl Balancer for StaticRr {
 
     fn pick(&mut self, set: &ServerSet, conns: &ConnCounts, ctx: &PickContext) -> Option<usize> {
         let tier = set.tier(conns, ctx);
-        let table = match tier {
-            Tier::None => return None,
-            Tier::Backup(first) if !set.all_backups => return Some(first),
-            Tier::Backup(_) => &self.backup_table,
-            Tier::Active => &self.table,
+        let table = match tier_table(set, tier, &self.table, &self.backup_table) {
+            Ok(t) => t,
+            Err(pick) => return pick,
         };
         for _ in 0..table.len() {
             let i = table[self.next % table.len()];

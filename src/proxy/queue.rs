@@ -161,6 +161,28 @@ impl Queue {
     }
 }
 
+/// Queues a session of this worker (its client token `token`) in `backend`'s queue and logs
+/// it at debug level (`what` names it: "request", "connection"). Its ticket, or `None` when it
+/// cannot wait (the session then answers 503 or closes).
+pub fn enqueue(
+    ctx: &Ctx<'_>,
+    frontend: usize,
+    backend: usize,
+    token: usize,
+    client: std::net::SocketAddr,
+    what: &str,
+) -> Option<u64> {
+    let be = &ctx.runtime.backends[backend];
+    let ticket = be.queue.push(ctx.worker, token, None, None).ok()?;
+    log::debug!(
+        "[fe={} be={} {client}] {what} queued: {} waiting",
+        ctx.runtime.frontends[frontend].name,
+        be.name,
+        be.queue.len()
+    );
+    Some(ticket)
+}
+
 /// Gives back a connection slot of `server`, and hands it to the oldest waiter if any.
 pub fn release(ctx: &Ctx<'_>, backend: usize, server: usize) {
     let be = &ctx.runtime.backends[backend];

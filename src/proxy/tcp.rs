@@ -336,21 +336,14 @@ impl TcpSession {
                 Step::Wait
             }
             Err(GiveUp::AllFull) => {
-                let be = &ctx.runtime.backends[backend];
-                match be.queue.push(ctx.worker, self.server_token.0 - 1, None, None) {
-                    Ok(ticket) => {
+                let token = self.server_token.0 - 1;
+                match super::queue::enqueue(ctx, self.frontend, backend, token, self.client_addr, "connection") {
+                    Some(ticket) => {
                         self.ticket = Some(ticket);
                         self.state = State::Queued { since: ctx.now };
-                        log::debug!(
-                            "[fe={} be={} {}] connection queued: {} waiting",
-                            ctx.runtime.frontends[self.frontend].name,
-                            be.name,
-                            self.client_addr,
-                            be.queue.len()
-                        );
                         Step::Wait
                     }
-                    Err(_) => {
+                    None => {
                         self.termination = *b"sQ";
                         Step::Close
                     }

@@ -538,22 +538,14 @@ impl HttpSession {
 
     /// Puts the request in `backend`'s queue (every usable server is full).
     fn enqueue(&mut self, ctx: &mut Ctx<'_>, backend: usize) -> Step {
-        let be = &ctx.runtime.backends[backend];
-        let client_token = self.server_token.0 - 1;
-        match be.queue.push(ctx.worker, client_token, None, None) {
-            Ok(ticket) => {
+        let token = self.server_token.0 - 1;
+        match queue::enqueue(ctx, self.frontend, backend, token, self.client_addr, "request") {
+            Some(ticket) => {
                 self.ex.ticket = Some(ticket);
                 self.state = State::Queued { since: ctx.now };
-                log::debug!(
-                    "[fe={} be={} {}] request queued: {} waiting",
-                    ctx.runtime.frontends[self.frontend].name,
-                    be.name,
-                    self.client_addr,
-                    be.queue.len()
-                );
                 Step::Wait
             }
-            Err(_) => {
+            None => {
                 self.termination = *b"sQ";
                 self.send_error(ctx, 503)
             }
