@@ -135,3 +135,33 @@ fn tcp_connections_queue_too_and_leave_after_timeout_queue() {
     assert!((Duration::from_millis(900)..Duration::from_millis(2500)).contains(&waited), "{waited:?}");
     assert_eq!(server.peak.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_server_at_its_minconn_limit_is_passed_over_not_waited_for() {
+    use std::io::{BufRead, BufReader};
+    use support::backend::{Behaviour, Server};
+    let (a, b) = (Server::start("a", Behaviour::NameThenHold), Server::start("b", Behaviour::NameThenHold));
+    let port = free_port();
+    let config = format!(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n    timeout queue 1s\n\
+         listen db\n    bind 127.0.0.1:{port}\n    fullconn 100\n\
+         \x20   server a 127.0.0.1:{} minconn 1 maxconn 10\n    server b 127.0.0.1:{} maxconn 10\n",
+        a.addr.port(),
+        b.addr.port()
+    );
+    let _pylon = Pylon::start(&config);
+    // With 2 connections open, `a`'s dynamic limit is max(1, 10 × 2 / 100) = 1: the third
+    // connection, balanced to `a`, must go to `b` at once rather than queue.
+    let mut held = Vec::new();
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut line = String::new();
+        BufReader::new(s.try_clone().expect("clone")).read_line(&mut line).expect("a name");
+        names.push(line.trim().to_string());
+        held.push(s);
+    }
+    assert_eq!(names.iter().filter(|n| *n == "a").count(), 1, "{names:?}");
+    assert_eq!(names.iter().filter(|n| *n == "b").count(), 2, "{names:?}");
+}

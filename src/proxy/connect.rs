@@ -88,15 +88,19 @@ pub fn connect(
     mut chosen: Option<usize>,
 ) -> Result<Started, GiveUp> {
     let be = &ctx.runtime.backends[target.backend];
+    // A server found full when its slot was taken: the next pick avoids it (whatever
+    // `option redispatch` says: no connect was tried there).
+    let mut full: Option<usize> = None;
     loop {
         if attempts.count > be.retries {
             return Err(GiveUp::RetriesExhausted);
         }
         let server = match failed {
             _ if chosen.is_some() => chosen.take(),
-            Some(f) if !redispatch_now(be.redispatch, attempts.count, be.retries) => Some(f),
+            Some(f) if full.is_none() && !redispatch_now(be.redispatch, attempts.count, be.retries) => Some(f),
             _ => {
-                let pick = PickContext { client: Some(target.client.ip()), avoid: failed, key: target.key };
+                let avoid = full.take().or(failed);
+                let pick = PickContext { client: Some(target.client.ip()), avoid, key: target.key };
                 // When the only usable server is the one that failed, try it again.
                 ctx.lb.pick(target.backend, ctx.runtime, &pick).or_else(|| failed.filter(|_| be.servers.len() == 1))
             }
@@ -114,11 +118,11 @@ pub fn connect(
         // The balancer saw a free slot, but another worker may have taken it since: the slot
         // is taken atomically here, and a full server is passed over.
         if !granted && !be.conns.try_acquire(server, be.limit(server)) {
-            if failed == Some(server) || attempts.full_skips >= be.servers.len() {
+            if failed == Some(server) || full == Some(server) || attempts.full_skips >= be.servers.len() {
                 return Err(GiveUp::AllFull);
             }
             attempts.full_skips += 1;
-            failed = Some(server);
+            full = Some(server);
             continue;
         }
         attempts.count += 1;

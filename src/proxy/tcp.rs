@@ -535,6 +535,7 @@ fn termination_cause(code: [u8; 2]) -> &'static str {
         b"cD" => "client timeout",
         b"sD" => "server timeout",
         b"PR" => "no backend matched",
+        b"sQ" => "timed out in the queue",
         _ => "normal end",
     }
 }
