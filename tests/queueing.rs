@@ -165,3 +165,42 @@ fn a_server_at_its_minconn_limit_is_passed_over_not_waited_for() {
     assert_eq!(names.iter().filter(|n| *n == "a").count(), 1, "{names:?}");
     assert_eq!(names.iter().filter(|n| *n == "b").count(), 2, "{names:?}");
 }
+
+#[test]
+fn a_request_bound_by_its_cookie_waits_for_its_own_server() {
+    let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
+    let port = free_port();
+    let config = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 20s\n    timeout server 20s\n    timeout queue 5s\n\
+         frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    cookie SRV insert indirect\n\
+         \x20   server s1 127.0.0.1:{} maxconn 1 cookie a\n    server s2 127.0.0.1:{} cookie b\n",
+        s1.port(),
+        s2.port()
+    );
+    let pylon = Pylon::start_with(&config, |c| {
+        c.arg("-d");
+    });
+    let ask = move |path: &'static str| {
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut c = Client::connect(port);
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: app\r\nCookie: SRV=a\r\n\r\n").as_bytes());
+            let r = c.read_response(false).expect("a response");
+            (r.status, r.header("x-server").map(str::to_string), started.elapsed())
+        })
+    };
+    let first = ask("/slow/600");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s1.active.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the first request never reached s1");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let second = ask("/again");
+    pylon.wait_for_line("request queued", 0, Duration::from_secs(5)).expect("the second request queued");
+    let (status, server, waited) = second.join().expect("client");
+    assert_eq!((status, server.as_deref()), (200, Some("s1")), "bound to s1, it must not be rebalanced");
+    assert!(waited >= Duration::from_millis(300), "it did not wait for s1: {waited:?}");
+    assert_eq!(first.join().expect("client").0, 200);
+    assert!(s2.requests().is_empty());
+}

@@ -161,19 +161,21 @@ impl Queue {
     }
 }
 
-/// Queues a session of this worker (its client token `token`) in `backend`'s queue and logs
-/// it at debug level (`what` names it: "request", "connection"). Its ticket, or `None` when it
+/// Queues a session of this worker (its client token `token`) in `backend`'s queue, or in
+/// the queue of the server it is bound to (bounded by that server's `maxqueue`), and logs it
+/// at debug level (`what` names it: "request", "connection"). Its ticket, or `None` when it
 /// cannot wait (the session then answers 503 or closes).
 pub fn enqueue(
     ctx: &Ctx<'_>,
     frontend: usize,
-    backend: usize,
+    (backend, server): (usize, Option<usize>),
     token: usize,
     client: std::net::SocketAddr,
     what: &str,
 ) -> Option<u64> {
     let be = &ctx.runtime.backends[backend];
-    let ticket = be.queue.push(ctx.worker, token, None, None).ok()?;
+    let maxqueue = server.and_then(|s| be.servers[s].maxqueue);
+    let ticket = be.queue.push(ctx.worker, token, server, maxqueue).ok()?;
     log::debug!(
         "[fe={} be={} {client}] {what} queued: {} waiting",
         ctx.runtime.frontends[frontend].name,

@@ -337,7 +337,8 @@ impl TcpSession {
             }
             Err(GiveUp::AllFull) => {
                 let token = self.server_token.0 - 1;
-                match super::queue::enqueue(ctx, self.frontend, backend, token, self.client_addr, "connection") {
+                match super::queue::enqueue(ctx, self.frontend, (backend, None), token, self.client_addr, "connection")
+                {
                     Some(ticket) => {
                         self.ticket = Some(ticket);
                         self.state = State::Queued { since: ctx.now };

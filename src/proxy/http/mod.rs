@@ -539,7 +539,7 @@ impl HttpSession {
     /// Puts the request in `backend`'s queue (every usable server is full).
     fn enqueue(&mut self, ctx: &mut Ctx<'_>, backend: usize) -> Step {
         let token = self.server_token.0 - 1;
-        match queue::enqueue(ctx, self.frontend, backend, token, self.client_addr, "request") {
+        match queue::enqueue(ctx, self.frontend, (backend, None), token, self.client_addr, "request") {
             Some(ticket) => {
                 self.ex.ticket = Some(ticket);
                 self.state = State::Queued { since: ctx.now };
@@ -828,6 +828,24 @@ impl HttpSession {
             let pick = crate::balance::PickContext::default();
             ctx.lb.set(backend).usable(s, &be.conns, &pick)
         });
+        // Bound to a server that is up but full: wait in that server's own queue (bounded by
+        // its `maxqueue`; beyond it, the client is rebalanced).
+        if let Some(s) = self.ex.persist.filter(|_| persisted.is_none())
+            && ctx.lb.set(backend).servers.get(s).is_some_and(|v| v.up && v.weight > 0)
+            && be.limit(s).is_some_and(|m| be.conns.get(s) >= m)
+            && let Some(ticket) = queue::enqueue(
+                ctx,
+                self.frontend,
+                (backend, Some(s)),
+                self.server_token.0 - 1,
+                self.client_addr,
+                "request",
+            )
+        {
+            self.ex.ticket = Some(ticket);
+            self.state = State::Queued { since: ctx.now };
+            return Step::Wait;
+        }
         let reuse_ok = match be.reuse {
             HttpReuse::Never => false,
             HttpReuse::Safe => self.requests > 0,
