@@ -116,7 +116,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("-db", config::keywords::owner::RUNTIME),
     ("-n", config::keywords::owner::RUNTIME),
     ("-N", config::keywords::owner::RUNTIME),
-    ("-dr", config::keywords::owner::HEALTH),
     ("-dV", config::keywords::owner::TLS),
 ];
 

@@ -34,13 +34,13 @@ fn start_in_order(
     pylon: &Pylon,
     origin: &Origin,
     port: u16,
-    path: &str,
+    path: impl Fn(usize) -> String,
     n: usize,
 ) -> Vec<std::thread::JoinHandle<(u16, Duration)>> {
     let mut seen = 0;
     let mut clients = Vec::new();
     for i in 0..n {
-        let path = path.to_string();
+        let path = path(i);
         clients.push(std::thread::spawn(move || {
             let started = Instant::now();
             let mut c = Client::connect(port);
@@ -68,7 +68,10 @@ fn start_in_order(
 fn maxconn_queues_requests_in_arrival_order_and_never_exceeds_the_limit() {
     let origin = Origin::start("s1");
     let (pylon, port) = queued_pylon(&origin, "10s");
-    let clients = start_in_order(&pylon, &origin, port, "/slow/300", 10);
+    // Each answer takes 100 ms longer than the one before, so that slots free at distinct
+    // times: the order requests reach the server is then the order their grants were made in
+    // (two grants made together to two workers could otherwise race to the server).
+    let clients = start_in_order(&pylon, &origin, port, |i| format!("/slow/{}", 200 + 100 * i), 10);
     for (i, c) in clients.into_iter().enumerate() {
         let (status, _) = c.join().expect("client");
         assert_eq!(status, 200, "client {i}");
@@ -83,7 +86,7 @@ fn maxconn_queues_requests_in_arrival_order_and_never_exceeds_the_limit() {
 fn the_queue_answers_503_after_timeout_queue() {
     let origin = Origin::start("s1");
     let (pylon, port) = queued_pylon(&origin, "1s");
-    let clients = start_in_order(&pylon, &origin, port, "/slow/3000", 5);
+    let clients = start_in_order(&pylon, &origin, port, |_| "/slow/3000".to_string(), 5);
     let results: Vec<(u16, Duration)> = clients.into_iter().map(|c| c.join().expect("client")).collect();
     let served = results.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(served, 2, "{results:?}");

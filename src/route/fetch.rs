@@ -409,7 +409,7 @@ const DERIVED: &[&str] = &["beg", "end", "sub", "dir", "dom", "reg", "len"];
 /// The fetches that have derived ACL names.
 const DERIVABLE: &[&str] = &["hdr", "path", "url", "base", "url_param", "urlp"];
 
-use crate::config::keywords::owner::{HEALTH as OWNER_HEALTH, HTTP as OWNER_HTTP, TLS as OWNER_TLS};
+use crate::config::keywords::owner::{ADMIN as OWNER_STATE, HTTP as OWNER_HTTP, TLS as OWNER_TLS};
 
 /// Families of HAProxy fetch names, by prefix, and the issue that brings them.
 const NOT_YET: &[(&str, &str)] = &[
@@ -425,12 +425,12 @@ const NOT_YET: &[(&str, &str)] = &[
     ("ssl_", OWNER_TLS),
     ("req.ssl_", OWNER_TLS),
     ("req_ssl_", OWNER_TLS),
-    ("nbsrv", OWNER_HEALTH),
-    ("srv_", OWNER_HEALTH),
-    ("be_", OWNER_HEALTH),
-    ("queue", OWNER_HEALTH),
-    ("avg_queue", OWNER_HEALTH),
-    ("connslots", OWNER_HEALTH),
+    ("nbsrv", OWNER_STATE),
+    ("srv_", OWNER_STATE),
+    ("be_", OWNER_STATE),
+    ("queue", OWNER_STATE),
+    ("avg_queue", OWNER_STATE),
+    ("connslots", OWNER_STATE),
 ];
 
 /// Looks up a fetch by name (without arguments or converters).

@@ -165,8 +165,6 @@ pub mod owner {
     pub const RUNTIME: &str = "the runtime and TCP load balancing (issue #3)";
     /// HTTP/1.1 parsing, routing and rewriting.
     pub const HTTP: &str = "HTTP proxying (issue #4)";
-    /// Health checks, server queues, persistence and the hash-based algorithms.
-    pub const HEALTH: &str = "health checks, queueing and persistence (issue #5)";
     /// TLS on binds and servers, and with it the PROXY protocol and `tcp-request` rules.
     pub const TLS: &str = "TLS (issue #6)";
     /// The admin socket, statistics, and logging (syslog targets, proxy `log` lines, formats).
