@@ -109,8 +109,23 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1 (bound, read and released: the usual, tiny race).
+/// A free TCP port on 127.0.0.1 for pylon to listen on (bound, read and released).
+///
+/// It is taken below Linux's ephemeral range (32768 and up by default): a port from that
+/// range can be given, between this call and pylon's bind, to the source side of one of the
+/// thousands of connections the parallel tests open, and pylon would then fail to bind.
+/// Ports below it are handed out only here, each tried once by this process.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Processes (test binaries run in parallel) start at different points of the range.
+    let start = std::process::id().wrapping_mul(7919) % 12_000;
+    for _ in 0..12_000 {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((start + k) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
