@@ -116,6 +116,7 @@ const NOT_YET: &[(&str, &str)] = &[
     ("-db", config::keywords::owner::RUNTIME),
     ("-n", config::keywords::owner::RUNTIME),
     ("-N", config::keywords::owner::RUNTIME),
+    ("-dr", config::keywords::owner::OPS),
     ("-dV", config::keywords::owner::TLS),
 ];
 

@@ -5,8 +5,8 @@
 //! listeners, let live sessions finish, and the process exits 0 when the last one ends or when
 //! `hard-stop-after` runs out); SIGTERM and SIGINT stop at once. Signals are blocked in every
 //! thread and taken synchronously here with `sigtimedwait`, so no code runs in a signal
-//! handler. (Reloads arrive with the operations issue; SIGUSR2 and SIGHUP are logged and
-//! otherwise ignored until then.)
+//! handler. SIGHUP logs every server's state. (Reloads arrive with the operations issue;
+//! SIGUSR2 is logged and otherwise ignored until then.)
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -115,15 +115,16 @@ pub fn run(config: &Config) -> i32 {
         runtime.maxconn,
         if addrs.is_empty() { "nothing".to_string() } else { addrs.join(" ") }
     );
-    wait_for_signals(&signals, &workers, runtime.hard_stop_after)
+    wait_for_signals(&signals, &workers, &runtime)
 }
 
 /// Waits for a stop signal, and for the workers to finish after a soft stop.
 fn wait_for_signals(
     signals: &libc::sigset_t,
     workers: &[(JoinHandle<()>, Sender<Control>, Arc<Waker>)],
-    hard_stop_after: Option<Duration>,
+    runtime: &Runtime,
 ) -> i32 {
+    let hard_stop_after = runtime.hard_stop_after;
     let mut soft_stop_since: Option<Instant> = None;
     loop {
         if workers.iter().all(|(h, _, _)| h.is_finished()) {
@@ -154,8 +155,26 @@ fn wait_for_signals(
                 }
             }
             Some(libc::SIGUSR2) => log::warn!("SIGUSR2 (reload) is not supported yet; it arrives with issue #8"),
-            Some(libc::SIGHUP) => log::info!("SIGHUP: server state logging arrives with issue #5"),
+            Some(libc::SIGHUP) => dump_server_states(runtime),
             _ => {}
+        }
+    }
+}
+
+/// SIGHUP: every server's state in the logs, as HAProxy writes it.
+fn dump_server_states(rt: &Runtime) {
+    for be in &rt.backends {
+        log::info!("SIGHUP received, dumping servers states for proxy {}.", be.name);
+        for (i, s) in be.servers.iter().enumerate() {
+            let up = be.live[i].is_up() && be.server_set.servers[i].up;
+            log::info!(
+                "SIGHUP: Server {}/{} is {}. Conn: {} act, {} pend, 0 tot.",
+                be.name,
+                s.name,
+                if up { "UP" } else { "DOWN" },
+                be.conns.get(i),
+                be.queue.len()
+            );
         }
     }
 }

@@ -359,3 +359,24 @@ fn observed_traffic_errors_mark_a_server_down_at_its_error_limit() {
     let counts = spread(port, 20);
     assert_eq!(counts.get("s2"), Some(&20), "{counts:?}");
 }
+
+#[test]
+fn sighup_dumps_every_servers_state_to_the_log() {
+    let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
+    let port = free_port();
+    let config = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{}\n    server s2 127.0.0.1:{} disabled\n",
+        s1.port(),
+        s2.port()
+    );
+    let pylon = Pylon::start(&config);
+    pylon.signal(libc::SIGHUP);
+    pylon
+        .wait_for_line("SIGHUP received, dumping servers states for proxy be.", 0, Duration::from_secs(5))
+        .expect("dump");
+    pylon
+        .wait_for_line("SIGHUP: Server be/s2 is DOWN. Conn: 0 act, 0 pend, 0 tot.", 0, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("{}", pylon.stderr()));
+    assert!(pylon.stderr().contains("SIGHUP: Server be/s1 is UP. Conn: 0 act, 0 pend, 0 tot."), "{}", pylon.stderr());
+}
