@@ -219,27 +219,23 @@ pub fn weight_table(set: &ServerSet, backup: bool, max: u64) -> Vec<usize> {
         .map(|i| if set.in_group(i, backup) { u64::from(set.servers[i].weight) } else { 0 })
         .collect();
     let total: u64 = weights.iter().sum();
-    let scaled: Vec<i64> =
-        weights.iter().map(|&w| if total > max && w > 0 { (w * max / total).max(1) } else { w } as i64).collect();
-    let len: i64 = scaled.iter().sum();
-    let mut current = vec![0i64; scaled.len()];
-    let mut table = Vec::with_capacity(len as usize);
-    for _ in 0..len {
-        let mut best: Option<usize> = None;
-        for (i, &w) in scaled.iter().enumerate() {
-            if w == 0 {
-                continue;
-            }
-            current[i] += w;
-            if best.is_none_or(|b| current[i] > current[b]) {
-                best = Some(i);
-            }
-        }
-        let Some(b) = best else { break };
-        current[b] -= len;
-        table.push(b);
-    }
-    table
+    // The group as a plain set (its servers active, the others out), scaled to fit `max`;
+    // one cycle of smooth round-robin over it is the table.
+    let scaled = ServerSet {
+        servers: weights
+            .iter()
+            .map(|&w| {
+                let weight = if total > max && w > 0 { (w * max / total).max(1) } else { w } as u32;
+                ServerView { weight, backup: false, up: weight > 0, maxconn: None }
+            })
+            .collect(),
+        all_backups: false,
+    };
+    let len: u64 = scaled.servers.iter().map(|s| u64::from(s.weight)).sum();
+    let mut rr = roundrobin::RoundRobin::default();
+    rr.rebuild(&scaled);
+    let conns = ConnCounts::new(scaled.servers.len());
+    (0..len).filter_map(|_| rr.pick(&scaled, &conns, &PickContext::default())).collect()
 }
 
 #[cfg(test)]
