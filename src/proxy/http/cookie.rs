@@ -7,7 +7,7 @@
 
 use crate::config::model::{CookieMode, CookieSpec};
 use crate::http::parse::Head;
-use crate::http::write::{HeaderOp, OpKind};
+use crate::http::write::OpKind;
 
 use super::eval::Scratch;
 
@@ -70,29 +70,29 @@ pub fn edit_request(spec: &CookieSpec, head: &Head, buf: &[u8], scratch: &mut Sc
     if !strip || !pairs(head, buf).any(|(n, _)| n == spec.name.as_bytes()) {
         return;
     }
-    let name_at = scratch.bytes.len();
-    scratch.bytes.extend_from_slice(b"Cookie");
-    let value_at = scratch.bytes.len();
-    for (name, value) in pairs(head, buf) {
-        let value = if name != spec.name.as_bytes() {
-            value
-        } else if spec.mode == CookieMode::Prefix {
-            match value.iter().position(|&b| b == b'~') {
-                Some(t) => &value[t + 1..],
-                None => continue,
+    let kept = |pair| kept_pair(spec, pair);
+    let kind = if pairs(head, buf).any(|p| kept(p).is_some()) { OpKind::Set } else { OpKind::Del };
+    scratch.push_op(kind, b"Cookie", |out| {
+        let start = out.len();
+        for (name, value) in pairs(head, buf).filter_map(kept) {
+            if out.len() > start {
+                out.extend_from_slice(b"; ");
             }
-        } else {
-            continue;
-        };
-        if scratch.bytes.len() > value_at {
-            scratch.bytes.extend_from_slice(b"; ");
+            out.extend_from_slice(name);
+            out.push(b'=');
+            out.extend_from_slice(value);
         }
-        scratch.bytes.extend_from_slice(name);
-        scratch.bytes.push(b'=');
-        scratch.bytes.extend_from_slice(value);
+    });
+}
+
+/// What stays of a request cookie pair: others whole, ours without its server part (prefix)
+/// or not at all (insert).
+fn kept_pair<'a>(spec: &CookieSpec, (name, value): (&'a [u8], &'a [u8])) -> Option<(&'a [u8], &'a [u8])> {
+    if name != spec.name.as_bytes() {
+        return Some((name, value));
     }
-    let kind = if scratch.bytes.len() > value_at { OpKind::Set } else { OpKind::Del };
-    scratch.ops.push(HeaderOp { kind, name: name_at..value_at, value: value_at..scratch.bytes.len() });
+    let tilde = value.iter().position(|&b| b == b'~').filter(|_| spec.mode == CookieMode::Prefix)?;
+    Some((name, &value[tilde + 1..]))
 }
 
 /// Records the response edits persistence needs, for a response from the server whose cookie
@@ -103,29 +103,21 @@ pub fn edit_response(spec: &CookieSpec, value: &str, kept: bool, head: &Head, bu
             if kept && spec.indirect {
                 return;
             }
-            let name_at = scratch.bytes.len();
-            scratch.bytes.extend_from_slice(b"Set-Cookie");
-            let value_at = scratch.bytes.len();
-            scratch.bytes.extend_from_slice(format!("{}={value}; path=/", spec.name).as_bytes());
-            for d in &spec.domains {
-                scratch.bytes.extend_from_slice(format!("; domain={d}").as_bytes());
-            }
-            if spec.httponly {
-                scratch.bytes.extend_from_slice(b"; HttpOnly");
-            }
-            if spec.secure {
-                scratch.bytes.extend_from_slice(b"; Secure");
-            }
-            let end = scratch.bytes.len();
-            scratch.ops.push(HeaderOp { kind: OpKind::Add, name: name_at..value_at, value: value_at..end });
+            scratch.push_op(OpKind::Add, b"Set-Cookie", |out| {
+                out.extend_from_slice(format!("{}={value}; path=/", spec.name).as_bytes());
+                for d in &spec.domains {
+                    out.extend_from_slice(format!("; domain={d}").as_bytes());
+                }
+                if spec.httponly {
+                    out.extend_from_slice(b"; HttpOnly");
+                }
+                if spec.secure {
+                    out.extend_from_slice(b"; Secure");
+                }
+            });
             if spec.nocache {
                 // A shared cache must not hand this server's cookie to other clients.
-                let name_at = scratch.bytes.len();
-                scratch.bytes.extend_from_slice(b"Cache-Control");
-                let value_at = scratch.bytes.len();
-                scratch.bytes.extend_from_slice(b"private");
-                let end = scratch.bytes.len();
-                scratch.ops.push(HeaderOp { kind: OpKind::Set, name: name_at..value_at, value: value_at..end });
+                scratch.push_op(OpKind::Set, b"Cache-Control", |out| out.extend_from_slice(b"private"));
             }
         }
         CookieMode::Rewrite | CookieMode::Prefix => {
@@ -136,32 +128,28 @@ pub fn edit_response(spec: &CookieSpec, value: &str, kept: bool, head: &Head, bu
                 return;
             }
             // Every Set-Cookie is written again, in order, ours with the server's value.
-            let name_at = scratch.bytes.len();
-            scratch.bytes.extend_from_slice(b"Set-Cookie");
-            let name = name_at..scratch.bytes.len();
-            scratch.ops.push(HeaderOp { kind: OpKind::Del, name: name.clone(), value: 0..0 });
+            scratch.push_op(OpKind::Del, b"Set-Cookie", |_| {});
             for h in set_cookies {
                 let v = h.value.of(buf);
-                let value_at = scratch.bytes.len();
-                if ours(v) {
+                scratch.push_op(OpKind::Add, b"Set-Cookie", |out| {
+                    if !ours(v) {
+                        out.extend_from_slice(v);
+                        return;
+                    }
                     let eq = v.iter().position(|&b| b == b'=').unwrap_or(v.len());
                     let rest = &v[(eq + 1).min(v.len())..];
-                    scratch.bytes.extend_from_slice(spec.name.as_bytes());
-                    scratch.bytes.push(b'=');
-                    scratch.bytes.extend_from_slice(value.as_bytes());
+                    out.extend_from_slice(spec.name.as_bytes());
+                    out.push(b'=');
+                    out.extend_from_slice(value.as_bytes());
                     if spec.mode == CookieMode::Prefix {
-                        scratch.bytes.push(b'~');
-                        scratch.bytes.extend_from_slice(rest);
+                        out.push(b'~');
+                        out.extend_from_slice(rest);
                     } else {
                         // rewrite: the server's value is replaced, its attributes kept.
                         let attrs = rest.iter().position(|&b| b == b';').map_or(&b""[..], |i| &rest[i..]);
-                        scratch.bytes.extend_from_slice(attrs);
+                        out.extend_from_slice(attrs);
                     }
-                } else {
-                    scratch.bytes.extend_from_slice(v);
-                }
-                let end = scratch.bytes.len();
-                scratch.ops.push(HeaderOp { kind: OpKind::Add, name: name.clone(), value: value_at..end });
+                });
             }
         }
     }

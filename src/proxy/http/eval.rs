@@ -48,6 +48,20 @@ impl Scratch {
     pub fn edits(&self) -> HeaderEdits<'_> {
         HeaderEdits { ops: &self.ops, bytes: &self.bytes }
     }
+
+    /// Records a header edit of `name` whose value `value` appends to the edit bytes.
+    pub fn push_op(&mut self, kind: OpKind, name: &[u8], value: impl FnOnce(&mut Vec<u8>)) {
+        push_op(&mut self.bytes, &mut self.ops, kind, name, value);
+    }
+}
+
+/// Records a header edit in `bytes` and `ops` (for callers holding the two apart).
+fn push_op(bytes: &mut Vec<u8>, ops: &mut Vec<HeaderOp>, kind: OpKind, name: &[u8], value: impl FnOnce(&mut Vec<u8>)) {
+    let name_at = bytes.len();
+    bytes.extend_from_slice(name);
+    let value_at = bytes.len();
+    value(bytes);
+    ops.push(HeaderOp { kind, name: name_at..value_at, value: value_at..bytes.len() });
 }
 
 /// The most memory scratch vectors keep between messages.
@@ -277,13 +291,11 @@ fn header_op(action: &HttpAction, view: &dyn SampleSource, bytes: &mut Vec<u8>, 
         HttpAction::DelHeader { name } => (OpKind::Del, name, None),
         _ => return,
     };
-    let name_at = bytes.len();
-    bytes.extend_from_slice(name.as_bytes());
-    let value_at = bytes.len();
-    if let Some(v) = value {
-        v.render(view, &mut |b| bytes.extend(b.iter().filter(|&&c| c != b'\r' && c != b'\n')));
-    }
-    ops.push(HeaderOp { kind, name: name_at..value_at, value: value_at..bytes.len() });
+    push_op(bytes, ops, kind, name.as_bytes(), |bytes| {
+        if let Some(v) = value {
+            v.render(view, &mut |b| bytes.extend(b.iter().filter(|&&c| c != b'\r' && c != b'\n')));
+        }
+    });
 }
 
 fn set_target(target: &mut Vec<u8>, target_set: &mut bool, tmp: &mut Vec<u8>) {

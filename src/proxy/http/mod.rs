@@ -660,14 +660,7 @@ impl HttpSession {
                 self.termination = *b"PR";
                 return self.send_error(ctx, 400);
             }
-            let s = &mut *ctx.scratch;
-            s.bytes.extend_from_slice(b"Host");
-            s.bytes.extend_from_slice(a);
-            s.ops.push(crate::http::write::HeaderOp {
-                kind: crate::http::write::OpKind::Set,
-                name: 0..4,
-                value: 4..4 + a.len(),
-            });
+            ctx.scratch.push_op(crate::http::write::OpKind::Set, b"Host", |out| out.extend_from_slice(a));
         }
         let userlists = &rt.userlists;
         let auth = |list: &[u8], group: Option<&[u8]>| crate::auth::check(userlists, list, group, head, buf);
