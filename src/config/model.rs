@@ -637,6 +637,14 @@ pub struct RetryOn {
     pub statuses: Vec<u16>,
 }
 
+impl RetryOn {
+    /// True when a response may be retried after its first bytes came (`junk-response`, or a
+    /// status): the request head must then be kept until the response head is judged.
+    pub fn keeps_request_head(&self) -> bool {
+        self.junk_response || !self.statuses.is_empty()
+    }
+}
+
 impl Default for RetryOn {
     fn default() -> Self {
         RetryOn {

@@ -127,16 +127,14 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
             let Some(c) = checks.get_mut(i) else { continue };
             let Some(probe) = c.probe.as_mut() else { continue };
             if let Progress::Done(outcome) = probe.advance(poll.registry(), now) {
-                finish(&rt, &poll, c, outcome, now);
-                c.next = jitter.apply(c.next, now);
+                finish(&rt, &poll, c, outcome, now, &mut jitter);
             }
         }
         for (i, c) in checks.iter_mut().enumerate() {
             match &mut c.probe {
                 Some(p) if p.deadline() <= now => {
                     let outcome = p.timed_out();
-                    finish(&rt, &poll, c, outcome, now);
-                    c.next = jitter.apply(c.next, now);
+                    finish(&rt, &poll, c, outcome, now, &mut jitter);
                 }
                 Some(_) => {}
                 None if c.next <= now => {
@@ -145,8 +143,7 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
                         Progress::Pending => c.probe = Some(probe),
                         Progress::Done(outcome) => {
                             c.probe = Some(probe);
-                            finish(&rt, &poll, c, outcome, now);
-                            c.next = jitter.apply(c.next, now);
+                            finish(&rt, &poll, c, outcome, now, &mut jitter);
                         }
                     }
                 }
@@ -186,8 +183,8 @@ impl Jitter {
     }
 }
 
-/// Records a finished probe: counter, live state, log, next check.
-fn finish(rt: &Runtime, poll: &Poll, c: &mut Check, outcome: Outcome, now: Instant) {
+/// Records a finished probe: counter, live state, log, next check (moved by `jitter`).
+fn finish(rt: &Runtime, poll: &Poll, c: &mut Check, outcome: Outcome, now: Instant, jitter: &mut Jitter) {
     let duration = c.probe.take().map_or(Duration::ZERO, |p| {
         let d = now.saturating_duration_since(p.started());
         p.close(poll.registry());
@@ -199,7 +196,7 @@ fn finish(rt: &Runtime, poll: &Poll, c: &mut Check, outcome: Outcome, now: Insta
         Transition::Up => mark(rt, c, true, &outcome, duration, now),
         Transition::Down => mark(rt, c, false, &outcome, duration, now),
     }
-    c.next = now + c.health.next_interval(c.inter, c.fastinter, c.downinter);
+    c.next = jitter.apply(now + c.health.next_interval(c.inter, c.fastinter, c.downinter), now);
 }
 
 /// Traffic errors reached the server's `error-limit`: do what `on-error` says.

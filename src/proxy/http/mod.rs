@@ -538,18 +538,24 @@ impl HttpSession {
 
     /// Puts the request in `backend`'s queue (every usable server is full).
     fn enqueue(&mut self, ctx: &mut Ctx<'_>, backend: usize) -> Step {
-        let token = self.server_token.0 - 1;
-        match queue::enqueue(ctx, self.frontend, (backend, None), token, self.client_addr, "request") {
-            Some(ticket) => {
-                self.ex.ticket = Some(ticket);
-                self.state = State::Queued { since: ctx.now };
-                Step::Wait
-            }
-            None => {
-                self.termination = *b"sQ";
-                self.send_error(ctx, 503)
-            }
+        if self.wait_in_queue(ctx, backend, None) {
+            return Step::Wait;
         }
+        self.termination = *b"sQ";
+        self.send_error(ctx, 503)
+    }
+
+    /// Queues the request in `backend`'s queue, or in `server`'s own; false when it cannot
+    /// wait there.
+    fn wait_in_queue(&mut self, ctx: &mut Ctx<'_>, backend: usize, server: Option<usize>) -> bool {
+        let token = self.server_token.0 - 1;
+        let Some(ticket) = queue::enqueue(ctx, self.frontend, (backend, server), token, self.client_addr, "request")
+        else {
+            return false;
+        };
+        self.ex.ticket = Some(ticket);
+        self.state = State::Queued { since: ctx.now };
+        true
     }
 
     /// Drops the server connection; a `clean` one (between exchanges, nothing unread) is
@@ -826,17 +832,8 @@ impl HttpSession {
         if let Some(s) = self.ex.persist.filter(|_| persisted.is_none())
             && ctx.lb.set(backend).servers.get(s).is_some_and(|v| v.up && v.weight > 0)
             && be.limit(s).is_some_and(|m| be.conns.get(s) >= m)
-            && let Some(ticket) = queue::enqueue(
-                ctx,
-                self.frontend,
-                (backend, Some(s)),
-                self.server_token.0 - 1,
-                self.client_addr,
-                "request",
-            )
+            && self.wait_in_queue(ctx, backend, Some(s))
         {
-            self.ex.ticket = Some(ticket);
-            self.state = State::Queued { since: ctx.now };
             return Step::Wait;
         }
         let reuse_ok = match be.reuse {
@@ -960,12 +957,30 @@ impl HttpSession {
 
     /// A connect (or a reused connection) failed before any byte of the answer: retry.
     fn connect_failed(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let failed = self.rewind(ctx);
+        self.start_server(ctx, failed)
+    }
+
+    /// Undoes the exchange's server side so that the request can be sent again: the server
+    /// connection and its slot are given up, whatever came back is dropped, and the request
+    /// head (still at the start of `out`) is to be sent from its first byte. Returns the
+    /// server that was given up.
+    fn rewind(&mut self, ctx: &mut Ctx<'_>) -> Option<usize> {
         let failed = self.server.as_ref().map(|s| s.server);
         self.release_slot(ctx);
         self.drop_server(ctx, false);
-        self.ex.head_sent = 0;
-        self.ex.head_out = false;
-        self.start_server(ctx, failed)
+        if let Some(rsp) = self.rsp.as_mut() {
+            rsp.clear();
+        }
+        if let Some(p) = self.parser.as_mut() {
+            p.reset_as(Kind::Response);
+        }
+        let ex = &mut *self.ex;
+        ex.head_sent = 0;
+        ex.head_out = false;
+        ex.rsp_bytes = false;
+        ex.status = 0;
+        failed
     }
 
     // ----- the exchange -----
@@ -1064,9 +1079,7 @@ impl HttpSession {
             }
             // With `retry-on <status>` or `junk-response`, the request head stays in `out`
             // until the response head is judged (a retry sends it again).
-            let retry_on = &ctx.runtime.backends[srv.backend].retry_on;
-            let keep_head = !retry_on.statuses.is_empty() || retry_on.junk_response;
-            if ex.rsp_bytes && ex.head_len > 0 && !keep_head {
+            if ex.rsp_bytes && ex.head_len > 0 && !ctx.runtime.backends[srv.backend].retry_on.keeps_request_head() {
                 // The server answered: the request head is no longer needed for a retry, and
                 // `out` now carries the response head.
                 out.clear();
@@ -1344,10 +1357,7 @@ impl HttpSession {
         }
         if retryable {
             // An idle connection the server had closed: try again on a new one.
-            self.release_slot(ctx);
-            self.drop_server(ctx, false);
-            self.ex.head_sent = 0;
-            self.ex.head_out = false;
+            self.rewind(ctx);
             let Some(backend) = self.ex.backend else { return Step::Close };
             let target = self.target(backend);
             return self.connect_to(ctx, target, Pick::Balance, false);
@@ -1371,26 +1381,13 @@ impl HttpSession {
         if !safe || ex.attempts.count > ctx.runtime.backends[backend].retries {
             return None;
         }
-        let failed = self.server.as_ref().map(|s| s.server);
         log::info!(
             "[fe={} {}] retrying on {why} from {}",
             ctx.runtime.frontends[self.frontend].name,
             self.client_addr,
             self.label(ctx.runtime)
         );
-        self.release_slot(ctx);
-        self.drop_server(ctx, false);
-        if let Some(rsp) = self.rsp.as_mut() {
-            rsp.clear();
-        }
-        if let Some(p) = self.parser.as_mut() {
-            p.reset_as(Kind::Response);
-        }
-        let ex = &mut *self.ex;
-        ex.head_sent = 0;
-        ex.head_out = false;
-        ex.rsp_bytes = false;
-        ex.status = 0;
+        let failed = self.rewind(ctx);
         Some(self.start_server(ctx, failed))
     }
 
