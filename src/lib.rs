@@ -18,4 +18,5 @@ pub mod net;
 pub mod proxy;
 pub mod route;
 pub mod runtime;
+pub mod tls;
 pub mod worker;

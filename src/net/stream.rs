@@ -1,0 +1,443 @@
+//! One transport over plain TCP and the layers pylon can put on it: TLS (rustls), a PROXY
+//! header to read first (`accept-proxy`) or to send first (`send-proxy`). Sessions read and
+//! write through [`Stream`] and are written once for all of them.
+//!
+//! A plain connection stays a bare `TcpStream` (the hot path pays one enum match per call);
+//! anything layered is boxed.
+//!
+//! How the layers keep edge-triggered readiness honest:
+//! - A read fills the caller's buffer as far as it can: plaintext rustls already holds, then
+//!   more records from the socket, until the buffer is full or the socket says `WouldBlock`.
+//!   So a short read still means "the socket is drained", as the sessions assume.
+//! - A write hands plaintext to rustls only when no earlier TLS output waits (else
+//!   `WouldBlock`), then pushes the records out. Records that the socket does not take
+//!   wait in rustls; the socket said `WouldBlock`, so a writable event will come, and the
+//!   session calls [`Stream::flush_pending`] on every event of that socket.
+//! - `shutdown_write` sends TLS's close_notify and shuts the socket only once every record is
+//!   out; [`Stream::is_flushed`] tells a session whether closing now would lose bytes.
+//! - TLS to a server completes its handshake while the session is still connecting
+//!   ([`Stream::handshake`]), so request bytes never wait on a handshake.
+
+use std::io::{self, ErrorKind, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+
+use mio::event::Source;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use super::proxy_protocol::{self, Parsed};
+use crate::tls::TlsFacts;
+use crate::tls::options::{openssl_name, protocol_name};
+
+/// A connection's transport.
+#[derive(Debug)]
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TCP with TLS and/or a PROXY header.
+    Layered(Box<Layered>),
+}
+
+/// TCP with layers.
+pub struct Layered {
+    tcp: TcpStream,
+    tls: Option<rustls::Connection>,
+    /// Bytes to send before any other (a PROXY header to a server), and how many are sent.
+    preface: Vec<u8>,
+    preface_sent: usize,
+    /// A PROXY header must be read before anything else (`accept-proxy`).
+    expect_proxy: bool,
+    /// The addresses a PROXY header gave: client, then the address it connected to.
+    proxied: Option<(SocketAddr, SocketAddr)>,
+    /// `shutdown(Write)` was asked while TLS output still waited.
+    shut_pending: bool,
+}
+
+impl std::fmt::Debug for Layered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layered")
+            .field("tcp", &self.tcp)
+            .field("tls", &self.tls.is_some())
+            .field("expect_proxy", &self.expect_proxy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a stream could not be set up.
+#[derive(Debug)]
+pub struct SetupError(pub rustls::Error);
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot start TLS: {}", self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+impl Stream {
+    /// An accepted connection: TLS with `tls` when the bind has `ssl`, a PROXY header first
+    /// when it has `accept-proxy`.
+    pub fn accepted(
+        tcp: TcpStream,
+        tls: Option<&Arc<rustls::ServerConfig>>,
+        expect_proxy: bool,
+    ) -> Result<Stream, SetupError> {
+        if tls.is_none() && !expect_proxy {
+            return Ok(Stream::Plain(tcp));
+        }
+        let tls = match tls {
+            Some(config) => Some(rustls::ServerConnection::new(config.clone()).map_err(SetupError)?.into()),
+            None => None,
+        };
+        Ok(Stream::Layered(Box::new(Layered {
+            tcp,
+            tls,
+            preface: Vec::new(),
+            preface_sent: 0,
+            expect_proxy,
+            proxied: None,
+            shut_pending: false,
+        })))
+    }
+
+    /// A connection to a server: TLS with `tls` (config and the name to send and verify),
+    /// `preface` (a PROXY header) sent first.
+    pub fn connected(
+        tcp: TcpStream,
+        tls: Option<(&Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)>,
+        preface: Vec<u8>,
+    ) -> Result<Stream, SetupError> {
+        if tls.is_none() && preface.is_empty() {
+            return Ok(Stream::Plain(tcp));
+        }
+        let tls = match tls {
+            Some((config, name)) => Some(rustls::ClientConnection::new(config.clone(), name).map_err(SetupError)?.into()),
+            None => None,
+        };
+        Ok(Stream::Layered(Box::new(Layered {
+            tcp,
+            tls,
+            preface,
+            preface_sent: 0,
+            expect_proxy: false,
+            proxied: None,
+            shut_pending: false,
+        })))
+    }
+
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(t) => t,
+            Stream::Layered(l) => &l.tcp,
+        }
+    }
+
+    /// Sends what waits (PROXY header, TLS records) as far as the socket takes it; true when
+    /// nothing waits any more. Plain TCP never has anything waiting.
+    pub fn flush_pending(&mut self) -> io::Result<bool> {
+        match self {
+            Stream::Plain(_) => Ok(true),
+            Stream::Layered(l) => l.flush_pending(),
+        }
+    }
+
+    /// True when no byte written waits inside the stream, so closing loses nothing.
+    pub fn is_flushed(&self) -> bool {
+        match self {
+            Stream::Plain(_) => true,
+            Stream::Layered(l) => {
+                l.preface_sent == l.preface.len() && !l.shut_pending && l.tls.as_ref().is_none_or(|t| !t.wants_write())
+            }
+        }
+    }
+
+    /// Ends the write direction: TLS's close_notify, then the socket's FIN once every record
+    /// is out.
+    pub fn shutdown_write(&mut self) {
+        match self {
+            Stream::Plain(t) => {
+                let _ = t.shutdown(Shutdown::Write);
+            }
+            Stream::Layered(l) => {
+                if let Some(tls) = l.tls.as_mut() {
+                    tls.send_close_notify();
+                }
+                l.shut_pending = true;
+                let _ = l.flush_pending();
+            }
+        }
+    }
+
+    /// Drives a new server connection's TLS handshake (after the TCP connect completed).
+    /// `Ok(true)` once it is done, `Ok(false)` while it waits for the socket.
+    pub fn handshake(&mut self) -> io::Result<bool> {
+        let Stream::Layered(l) = self else { return Ok(true) };
+        loop {
+            if !l.flush_pending()? {
+                return Ok(false);
+            }
+            let Some(tls) = l.tls.as_mut() else { return Ok(true) };
+            if !tls.is_handshaking() {
+                return Ok(true);
+            }
+            match tls.read_tls(&mut l.tcp) {
+                Ok(0) => return Err(io::Error::new(ErrorKind::ConnectionAborted, "closed during the TLS handshake")),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if let Err(e) = tls.process_new_packets() {
+                let _ = l.flush_pending();
+                return Err(io::Error::new(ErrorKind::InvalidData, e));
+            }
+        }
+    }
+
+    /// What the TLS fetches read: `None` on a plain connection or before the handshake ended.
+    pub fn tls_facts(&self) -> Option<TlsFacts<'_>> {
+        let Stream::Layered(l) = self else { return None };
+        let tls = l.tls.as_ref()?;
+        if tls.is_handshaking() {
+            return None;
+        }
+        let sni = match tls {
+            rustls::Connection::Server(s) => s.server_name(),
+            rustls::Connection::Client(_) => None,
+        };
+        Some(TlsFacts {
+            sni,
+            protocol: tls.protocol_version().map_or("unknown", protocol_name),
+            cipher: tls.negotiated_cipher_suite().map_or("UNKNOWN", |s| openssl_name(s.suite())),
+            alpn: tls.alpn_protocol(),
+        })
+    }
+
+    /// True when the stream carries TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Layered(l) if l.tls.is_some())
+    }
+
+    /// The addresses the client's PROXY header gave (client, destination), once read.
+    pub fn proxied(&self) -> Option<(SocketAddr, SocketAddr)> {
+        match self {
+            Stream::Layered(l) => l.proxied,
+            Stream::Plain(_) => None,
+        }
+    }
+
+    /// True while a PROXY header is still expected from the peer.
+    pub fn awaits_proxy_header(&self) -> bool {
+        matches!(self, Stream::Layered(l) if l.expect_proxy)
+    }
+
+    /// For a pooled connection: true when it is still open and nothing unasked arrived (TLS
+    /// records that carry no data, such as session tickets, are consumed).
+    pub fn is_reusable(&mut self) -> bool {
+        let mut probe = [0u8; 1];
+        match self {
+            Stream::Plain(t) => matches!(t.peek(&mut probe), Err(e) if e.kind() == ErrorKind::WouldBlock),
+            Stream::Layered(_) => matches!(self.read(&mut probe), Err(e) if e.kind() == ErrorKind::WouldBlock),
+        }
+    }
+}
+
+impl Layered {
+    fn flush_pending(&mut self) -> io::Result<bool> {
+        while self.preface_sent < self.preface.len() {
+            match self.tcp.write(&self.preface[self.preface_sent..]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => self.preface_sent += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(tls) = self.tls.as_mut() {
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.tcp) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if self.shut_pending {
+            self.shut_pending = false;
+            let _ = self.tcp.shutdown(Shutdown::Write);
+        }
+        Ok(true)
+    }
+
+    /// Reads and removes the client's PROXY header. `Ok(true)` once done; `Ok(false)` at
+    /// the end of the stream before any header.
+    fn read_proxy_header(&mut self) -> io::Result<bool> {
+        let mut head = [0u8; proxy_protocol::MAX_HEADER];
+        let n = loop {
+            match self.tcp.peek(&mut head) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            return Ok(false);
+        }
+        match proxy_protocol::parse(&head[..n]) {
+            Parsed::Incomplete => Err(ErrorKind::WouldBlock.into()),
+            Parsed::Invalid(why) => Err(io::Error::new(ErrorKind::InvalidData, why)),
+            Parsed::Header { len, addrs } => {
+                // The peeked bytes are in the socket: this read takes exactly the header.
+                let mut taken = 0;
+                while taken < len {
+                    match self.tcp.read(&mut head[taken..len]) {
+                        Ok(0) => return Err(ErrorKind::UnexpectedEof.into()),
+                        Ok(k) => taken += k,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                self.expect_proxy = false;
+                self.proxied = addrs;
+                Ok(true)
+            }
+        }
+    }
+
+    fn read_tls_plaintext(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Layered { tcp, tls, .. } = self;
+        let Some(tls) = tls.as_mut() else { return tcp.read(buf) };
+        let mut filled = 0;
+        loop {
+            // What rustls already decrypted.
+            while filled < buf.len() {
+                match tls.reader().read(&mut buf[filled..]) {
+                    Ok(0) => return Ok(filled), // close_notify: the end of the stream
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    // The peer closed without close_notify: treated as the end of the
+                    // stream, as HAProxy does (HTTP framing catches a cut body).
+                    Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(filled),
+                    Err(e) => return Err(e),
+                }
+            }
+            if filled == buf.len() {
+                return Ok(filled);
+            }
+            // More records from the socket.
+            match tls.read_tls(tcp) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    return if filled > 0 { Ok(filled) } else { Err(e) };
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let processed = tls.process_new_packets();
+            // Handshake messages, alerts and key updates go out at once.
+            while tls.wants_write() {
+                match tls.write_tls(tcp) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break, // WouldBlock: the next writable event flushes
+                }
+            }
+            if let Err(e) = processed {
+                return Err(io::Error::new(ErrorKind::InvalidData, e));
+            }
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(t) => t.read(buf),
+            Stream::Layered(l) => {
+                if l.expect_proxy && !l.read_proxy_header()? {
+                    return Ok(0);
+                }
+                l.read_tls_plaintext(buf)
+            }
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(t) => t.write(buf),
+            Stream::Layered(l) => {
+                if !l.flush_pending()? {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+                let Some(tls) = l.tls.as_mut() else { return l.tcp.write(buf) };
+                if buf.is_empty() {
+                    return Ok(0);
+                }
+                let n = tls.writer().write(buf)?;
+                if n == 0 {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+                l.flush_pending()?;
+                Ok(n)
+            }
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(t) => t.write_vectored(bufs),
+            Stream::Layered(l) => {
+                if !l.flush_pending()? {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+                let Some(tls) = l.tls.as_mut() else { return l.tcp.write_vectored(bufs) };
+                let total: usize = bufs.iter().map(|b| b.len()).sum();
+                if total == 0 {
+                    return Ok(0);
+                }
+                let n = tls.writer().write_vectored(bufs)?;
+                if n == 0 {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+                l.flush_pending()?;
+                Ok(n)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.flush_pending()? {
+            true => Ok(()),
+            false => Err(ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        match self {
+            Stream::Plain(t) => t.register(registry, token, interests),
+            Stream::Layered(l) => l.tcp.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+        match self {
+            Stream::Plain(t) => t.reregister(registry, token, interests),
+            Stream::Layered(l) => l.tcp.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Plain(t) => t.deregister(registry),
+            Stream::Layered(l) => l.tcp.deregister(registry),
+        }
+    }
+}
