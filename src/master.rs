@@ -39,9 +39,9 @@ pub fn run(config: &Config) -> i32 {
     for _ in 0..runtime.nbthread {
         let mut sockets = Vec::new();
         for (f, fe) in runtime.frontends.iter().enumerate() {
-            for spec in &fe.listeners {
+            for (l, spec) in fe.listeners.iter().enumerate() {
                 match worker::listener::bind(spec) {
-                    Ok(s) => sockets.push((s, f)),
+                    Ok(s) => sockets.push((s, f, l)),
                     Err(e) => {
                         log::error!("[fe={}] cannot bind {}: {e}", fe.name, spec.addr);
                         return 1;

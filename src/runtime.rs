@@ -121,7 +121,7 @@ impl HttpProxy {
 }
 
 /// One listening address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ListenerSpec {
     /// The address and port.
     pub addr: SocketAddr,
@@ -129,6 +129,28 @@ pub struct ListenerSpec {
     pub backlog: u32,
     /// `v6only`/`v4v6` (`None`: the system's default).
     pub v6only: Option<bool>,
+    /// `ssl`: the TLS config connections are accepted with.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `accept-proxy`: each connection starts with a PROXY header.
+    pub accept_proxy: bool,
+}
+
+/// TLS to a server (`server … ssl`).
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// The client config (verification, ALPN, resumption).
+    pub config: Arc<rustls::ClientConfig>,
+    /// What SNI to send (`None`: none, and the server's address names it to rustls).
+    pub sni: Option<crate::config::tls::SniExpr>,
+}
+
+/// The PROXY header a server gets (`send-proxy`, `send-proxy-v2`).
+#[derive(Debug, Clone, Copy)]
+pub struct SendProxy {
+    /// Version 1 or 2.
+    pub version: crate::config::tls::SendProxy,
+    /// TLVs of a version 2 header.
+    pub v2: crate::config::tls::V2Options,
 }
 
 /// A backend: servers and how to pick one.
@@ -223,6 +245,14 @@ pub struct Server {
     pub observe: Option<(Observe, u32)>,
     /// `on-error`.
     pub on_error: OnError,
+    /// `ssl`: TLS to the server.
+    pub tls: Option<ServerTls>,
+    /// `send-proxy` / `send-proxy-v2`.
+    pub send_proxy: Option<SendProxy>,
+    /// `check-ssl` (or `ssl`): health checks speak TLS with this config.
+    pub check_tls: Option<Arc<rustls::ClientConfig>>,
+    /// `check-send-proxy`: health checks send the PROXY header too.
+    pub check_send_proxy: bool,
 }
 
 /// How one server is checked.
@@ -320,7 +350,15 @@ impl Runtime {
                     .iter()
                     .flat_map(|b| {
                         let backlog = b.options.backlog.or(b.options.maxconn).or(p.maxconn).unwrap_or(1024);
-                        b.addrs.iter().map(move |a| ListenerSpec { addr: a.addr, backlog, v6only: b.options.v6only })
+                        let tls = b.options.tls.material.as_ref().map(|m| m.0.clone()).filter(|_| b.options.tls.ssl);
+                        let accept_proxy = b.options.tls.accept_proxy;
+                        b.addrs.iter().map(move |a| ListenerSpec {
+                            addr: a.addr,
+                            backlog,
+                            v6only: b.options.v6only,
+                            tls: tls.clone(),
+                            accept_proxy,
+                        })
                     })
                     .collect();
                 Frontend {
@@ -372,6 +410,23 @@ fn compile_backend(p: &Proxy) -> Backend {
             minconn: s.options.minconn,
             observe: s.options.observe.filter(|_| s.options.check).map(|o| (o, s.options.error_limit)),
             on_error: s.options.on_error,
+            tls: s.options.tls.material.as_ref().filter(|_| s.options.tls.ssl).map(|m| ServerTls {
+                config: m.0.clone(),
+                sni: s.options.tls.sni.clone(),
+            }),
+            send_proxy: s
+                .options
+                .tls
+                .send_proxy
+                .map(|version| SendProxy { version, v2: s.options.tls.v2_options }),
+            check_tls: s
+                .options
+                .tls
+                .material
+                .as_ref()
+                .filter(|_| s.options.tls.ssl || s.options.tls.check_ssl)
+                .map(|m| m.0.clone()),
+            check_send_proxy: s.options.tls.check_send_proxy,
             check: (s.options.check && !s.options.disabled && s.addr.resolved.is_some()).then(|| {
                 let o = &s.options;
                 let port = o.check_port.or(match s.addr.port {

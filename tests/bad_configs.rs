@@ -726,7 +726,7 @@ static CASES: &[Case] = &[
         [(2, 5, E, "'http-request' is not allowed in a defaults section")],
     ),
     case!(
-        bind_option_ssl_is_not_yet,
+        bind_ssl_without_certificate,
         [
             "defaults",
             "    mode tcp",
@@ -739,7 +739,7 @@ static CASES: &[Case] = &[
             "backend app",
             "    server s1 127.0.0.1:9000",
         ],
-        [(7, 16, E, "bind option 'ssl' is not supported yet; it arrives with TLS (issue #6)")],
+        [(7, 5, E, "'ssl' on this bind needs a certificate: add 'crt <file.pem>' or 'crt-list <file>'")],
     ),
     case!(
         bad_character_in_a_name,
@@ -832,13 +832,13 @@ static CASES: &[Case] = &[
             "    timeout connect 5s",
             "    timeout server 30s",
             "backend app",
-            "    server s1 127.0.0.1:9000 ssl verify none weight 999",
+            "    server s1 127.0.0.1:9000 ssl verify maybe weight 999",
             "    server s2 127.0.0.1:9000 check inter 2x rise 0 fall",
         ],
         [
-            (6, 30, E, "server option 'ssl' is not supported yet; it arrives with TLS (issue #6)"),
-            (6, 34, E, "server option 'verify' is not supported yet; it arrives with TLS (issue #6)"),
-            (6, 53, E, "invalid value '999' for 'weight': expected a value from 0 to 256"),
+            (6, 12, E, "'ssl' on this server verifies its certificate, but no 'ca-file' is given"),
+            (6, 41, E, "'maybe' is not a valid value for 'verify'; expected one of: none, required"),
+            (6, 54, E, "invalid value '999' for 'weight': expected a value from 0 to 256"),
             (7, 43, E, "invalid value '2x' for 'inter': unexpected 'x' after the number"),
             (7, 50, E, "invalid value '0' for 'rise': expected a value from 1 to 1000"),
             (7, 56, E, "server option 'fall' expects <count>"),

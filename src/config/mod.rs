@@ -7,7 +7,8 @@
 //! 3. [`build`] applies every line through the [`keywords`] table of its section, starting each
 //!    proxy from its `defaults`, into the typed [`model`];
 //! 4. [`resolve`] turns host names into addresses (the only stage with I/O);
-//! 5. [`validate`] cross-checks names, modes and addresses.
+//! 5. [`tls`] reads certificates and builds the TLS configs (file I/O);
+//! 6. [`validate`] cross-checks names, modes and addresses.
 //!
 //! Every stage reports into one list of [`Diagnostic`]s and never stops at the first error, so
 //! one run shows every problem of every file. A configuration with any error yields no
@@ -21,6 +22,7 @@ pub mod lex;
 pub mod model;
 pub mod parse;
 pub mod resolve;
+pub mod tls;
 pub mod validate;
 pub mod values;
 
@@ -99,6 +101,7 @@ fn load_texts(texts: Vec<(PathBuf, String)>, options: LoadOptions<'_>, mut repor
     }
     let mut built = build::build(&sections, diags);
     resolve::resolve(&mut built, resolver, diags);
+    tls::load(&mut built, diags);
     validate::validate(&built, diags);
     diags.sort_by_key(|d| d.loc.map(|l| (l.file, l.line, l.col)));
     let config = (report.error_count() == 0).then_some(Config {

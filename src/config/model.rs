@@ -73,6 +73,10 @@ pub struct Global {
     /// `spread-checks`: each check interval is moved by up to this percentage, at random,
     /// so that checks started together drift apart (0 to 50; 0 by default).
     pub spread_checks: u8,
+    /// `ssl-default-*`, `ssl-server-verify`, `ca-base`, `crt-base`.
+    pub tls: super::tls::GlobalTls,
+    /// `tune.ssl.cachesize`: TLS sessions each bind keeps for resumption by session ID.
+    pub tune_ssl_cachesize: u32,
 }
 
 impl Default for Global {
@@ -87,6 +91,8 @@ impl Default for Global {
             tune_maxrewrite: DEFAULT_MAXREWRITE,
             tune_http_maxhdr: DEFAULT_MAXHDR,
             spread_checks: 0,
+            tls: super::tls::GlobalTls::default(),
+            tune_ssl_cachesize: crate::tls::SESSION_CACHE_SIZE as u32,
         }
     }
 }
@@ -748,6 +754,8 @@ pub struct BindOptions {
     pub maxconn: Option<u32>,
     /// `v4v6` / `v6only`: whether an IPv6 wildcard also takes IPv4 (`None`: the system default).
     pub v6only: Option<bool>,
+    /// `ssl`, `crt`, `accept-proxy` and the other TLS options.
+    pub tls: super::tls::BindTls,
 }
 
 /// `use_backend NAME [if|unless COND]`.
@@ -863,6 +871,8 @@ pub struct ServerOptions {
     pub on_error: OnError,
     /// `cookie`: the value that pins clients to this server with `cookie` persistence.
     pub cookie: Option<String>,
+    /// `ssl`, `verify`, `sni`, `send-proxy` and the other TLS and PROXY options.
+    pub tls: super::tls::ServerTls,
 }
 
 /// `observe`: which traffic errors count against a server.
@@ -919,6 +929,7 @@ impl Default for ServerOptions {
             error_limit: 10,
             on_error: OnError::FailCheck,
             cookie: None,
+            tls: super::tls::ServerTls::default(),
         }
     }
 }

@@ -14,7 +14,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::script::{Layer, Outcome, Script, Status, Step, Verdict};
-use crate::proxy::connect::{ConnectState, check};
+use crate::proxy::connect::{ConnectState, check_tcp as check};
 
 /// The most bytes of an answer a check keeps (HAProxy's check buffer is `tune.bufsize`).
 pub const MAX_ANSWER: usize = 16 * 1024;

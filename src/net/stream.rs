@@ -52,6 +52,8 @@ pub struct Layered {
     proxied: Option<(SocketAddr, SocketAddr)>,
     /// `shutdown(Write)` was asked while TLS output still waited.
     shut_pending: bool,
+    /// `shutdown_write` was called (close_notify is sent once).
+    write_closed: bool,
 }
 
 impl std::fmt::Debug for Layered {
@@ -99,6 +101,7 @@ impl Stream {
             expect_proxy,
             proxied: None,
             shut_pending: false,
+            write_closed: false,
         })))
     }
 
@@ -124,6 +127,7 @@ impl Stream {
             expect_proxy: false,
             proxied: None,
             shut_pending: false,
+            write_closed: false,
         })))
     }
 
@@ -162,6 +166,9 @@ impl Stream {
                 let _ = t.shutdown(Shutdown::Write);
             }
             Stream::Layered(l) => {
+                if std::mem::replace(&mut l.write_closed, true) {
+                    return;
+                }
                 if let Some(tls) = l.tls.as_mut() {
                     tls.send_close_notify();
                 }

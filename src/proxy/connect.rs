@@ -11,6 +11,11 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use crate::balance::PickContext;
+use crate::config::tls::{SendProxy as SendProxyVersion, SniExpr};
+use crate::net::stream::Stream;
+use crate::runtime::{SendProxy, Server};
+use crate::tls::TlsFacts;
+use rustls::pki_types::ServerName;
 
 use super::Ctx;
 
@@ -36,7 +41,7 @@ impl Attempts {
 #[derive(Debug)]
 pub struct Started {
     /// The socket, registered with the session's server token.
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// The server's index in its backend; its connection slot is taken.
     pub server: usize,
 }
@@ -64,13 +69,16 @@ impl std::fmt::Display for GiveUp {
 
 /// What the connect is for.
 #[derive(Debug, Clone, Copy)]
-pub struct Target {
+pub struct Target<'a> {
     /// The backend's index.
     pub backend: usize,
-    /// The client's address (source hashing).
+    /// The client's address (source hashing, PROXY headers).
     pub client: SocketAddr,
-    /// The local port the client connected to (servers without a port use it).
-    pub local_port: u16,
+    /// The local address the client connected to (servers without a port use its port;
+    /// PROXY headers carry it).
+    pub local: SocketAddr,
+    /// The client connection's TLS facts (`sni ssl_fc_sni`, PROXY v2 TLVs).
+    pub client_tls: Option<TlsFacts<'a>>,
     /// The token to register the server socket with.
     pub token: Token,
     /// The request's hash key, for the hashing balancers.
@@ -82,7 +90,7 @@ pub struct Target {
 /// picked for this request (so that it is not asked twice).
 pub fn connect(
     ctx: &mut Ctx<'_>,
-    target: Target,
+    target: Target<'_>,
     attempts: &mut Attempts,
     mut failed: Option<usize>,
     mut chosen: Option<usize>,
@@ -126,12 +134,12 @@ pub fn connect(
             continue;
         }
         attempts.count += 1;
-        let Some(addr) = be.servers[server].addr_for(target.local_port) else {
+        let Some(addr) = be.servers[server].addr_for(target.local.port()) else {
             super::queue::release(ctx, target.backend, server);
             failed = Some(server);
             continue;
         };
-        match TcpStream::connect(addr) {
+        match TcpStream::connect(addr).and_then(|tcp| layer(tcp, &be.servers[server], addr, &target)) {
             Ok(mut stream) => {
                 let interest = Interest::READABLE | Interest::WRITABLE;
                 if ctx.registry.register(&mut stream, target.token, interest).is_err() {
@@ -162,18 +170,78 @@ pub enum ConnectState {
     Failed(std::io::Error),
 }
 
-/// Checks a connect in flight (call after the socket reported readiness).
-pub fn check(stream: &TcpStream) -> ConnectState {
-    match stream.take_error() {
+/// Checks a connect in flight (call after the socket reported readiness): the TCP connect,
+/// then, for a server with `ssl`, the TLS handshake (and a PROXY header sent before it).
+pub fn check(stream: &mut Stream) -> ConnectState {
+    match check_tcp(stream.tcp()) {
+        ConnectState::Done => {}
+        other => return other,
+    }
+    match stream.handshake() {
+        Ok(true) => ConnectState::Done,
+        Ok(false) => ConnectState::Pending,
+        Err(e) => ConnectState::Failed(e),
+    }
+}
+
+/// Checks a TCP connect in flight.
+pub fn check_tcp(tcp: &TcpStream) -> ConnectState {
+    match tcp.take_error() {
         Ok(Some(e)) | Err(e) => ConnectState::Failed(e),
-        Ok(None) => match stream.peer_addr() {
+        Ok(None) => match tcp.peer_addr() {
             Ok(_) => {
-                let _ = stream.set_nodelay(true);
+                let _ = tcp.set_nodelay(true);
                 ConnectState::Done
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotConnected => ConnectState::Pending,
             Err(e) => ConnectState::Failed(e),
         },
+    }
+}
+
+/// Wraps a new server socket in the layers its server asks for: a PROXY header first
+/// (`send-proxy`, `send-proxy-v2`), then TLS (`ssl`) with the SNI `sni` says.
+fn layer(tcp: TcpStream, server: &Server, addr: SocketAddr, target: &Target<'_>) -> std::io::Result<Stream> {
+    let preface = match server.send_proxy {
+        None => Vec::new(),
+        Some(sp) => proxy_header(sp, target),
+    };
+    let tls = match &server.tls {
+        None => None,
+        Some(t) => {
+            let name = match &t.sni {
+                Some(SniExpr::Fixed(n)) => ServerName::try_from(n.clone()).ok(),
+                Some(SniExpr::ClientSni) => {
+                    target.client_tls.and_then(|f| f.sni).and_then(|n| ServerName::try_from(n.to_string()).ok())
+                }
+                None => None,
+            };
+            Some((&t.config, name.unwrap_or(ServerName::IpAddress(addr.ip().into()))))
+        }
+    };
+    Stream::connected(tcp, tls, preface).map_err(std::io::Error::other)
+}
+
+/// The PROXY header for a connection from the session's client.
+fn proxy_header(sp: SendProxy, target: &Target<'_>) -> Vec<u8> {
+    use crate::net::proxy_protocol::{MAX_ENCODED, V1_MAX, V2Extras, encode_v1, encode_v2};
+    match sp.version {
+        SendProxyVersion::V1 => {
+            let mut out = [0u8; V1_MAX];
+            let n = encode_v1(target.client, target.local, &mut out);
+            out[..n].to_vec()
+        }
+        SendProxyVersion::V2 => {
+            let tls = target.client_tls;
+            let extras = V2Extras {
+                alpn: tls.and_then(|t| t.alpn),
+                authority: tls.and_then(|t| t.sni).filter(|_| sp.v2.authority).map(str::as_bytes),
+                ssl: tls.filter(|_| sp.v2.ssl || sp.v2.ssl_cipher).map(|t| (t.protocol, t.cipher)),
+            };
+            let mut out = [0u8; MAX_ENCODED];
+            let n = encode_v2(target.client, target.local, &extras, &mut out);
+            out[..n].to_vec()
+        }
     }
 }
 

@@ -61,12 +61,12 @@ pub struct Ctx<'a> {
 /// Prepares an accepted client socket for a session of either mode: no Nagle delay, and
 /// registered with the worker's poll under `token`. Returns the local address it arrived on.
 pub fn adopt_client(
-    client: &mut mio::net::TcpStream,
+    client: &mut crate::net::stream::Stream,
     token: mio::Token,
     ctx: &Ctx<'_>,
 ) -> std::io::Result<std::net::SocketAddr> {
-    let local_addr = client.local_addr()?;
-    client.set_nodelay(true)?;
+    let local_addr = client.tcp().local_addr()?;
+    client.tcp().set_nodelay(true)?;
     ctx.registry.register(client, token, mio::Interest::READABLE | mio::Interest::WRITABLE)?;
     Ok(local_addr)
 }

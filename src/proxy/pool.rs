@@ -10,10 +10,9 @@
 //! Head parsers live here too: a parser holds room for `tune.http.maxhdr` header spans, so an
 //! idle keep-alive session gives its parser back, like its buffers, and holds none.
 
-use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
+use crate::net::stream::Stream;
 
 use crate::http::parse::{HeadParser, Kind};
 use crate::runtime::Runtime;
@@ -21,7 +20,7 @@ use crate::runtime::Runtime;
 /// A server connection waiting for its next request.
 #[derive(Debug)]
 struct Idle {
-    stream: TcpStream,
+    stream: Stream,
     since: Instant,
 }
 
@@ -76,15 +75,13 @@ impl Pool {
 
     /// An idle connection to `server` of `backend` that passed its test, if any. The caller
     /// registers it with its poll.
-    pub fn take(&mut self, backend: usize, server: usize) -> Option<TcpStream> {
+    pub fn take(&mut self, backend: usize, server: usize) -> Option<Stream> {
         let list = self.idle.get_mut(backend)?.get_mut(server)?;
-        while let Some(idle) = list.pop() {
+        while let Some(mut idle) = list.pop() {
             self.held -= 1;
-            let mut probe = [0u8; 1];
-            match idle.stream.peek(&mut probe) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Some(idle.stream),
-                // Closed by the server, an error, or bytes nobody asked for: useless.
-                _ => continue,
+            // Closed by the server, an error, or bytes nobody asked for: useless.
+            if idle.stream.is_reusable() {
+                return Some(idle.stream);
             }
         }
         None
@@ -92,7 +89,7 @@ impl Pool {
 
     /// Keeps a connection for reuse, unless the server already keeps `max` (then it is
     /// closed). The caller has deregistered it.
-    pub fn give(&mut self, backend: usize, server: usize, stream: TcpStream, now: Instant, max: Option<usize>) {
+    pub fn give(&mut self, backend: usize, server: usize, stream: Stream, now: Instant, max: Option<usize>) {
         let Some(list) = self.idle.get_mut(backend).and_then(|b| b.get_mut(server)) else { return };
         if max.is_some_and(|m| list.len() >= m) {
             return;

@@ -14,14 +14,14 @@
 //! likewise, both replaced by `timeout tunnel` when it is set.
 
 use std::io::{self, ErrorKind};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::Token;
-use mio::net::TcpStream;
 
 use crate::net::buffer::Buffer;
 use crate::net::readiness::Readiness;
+use crate::net::stream::Stream;
 use crate::route::SampleSource;
 use crate::runtime::Runtime;
 
@@ -49,11 +49,11 @@ const MAX_ROUNDS: usize = 32;
 pub struct TcpSession {
     /// The frontend that accepted it.
     pub frontend: usize,
-    client: TcpStream,
+    client: Stream,
     client_addr: SocketAddr,
     local_addr: SocketAddr,
     server_token: Token,
-    server: Option<TcpStream>,
+    server: Option<Stream>,
     backend: Option<usize>,
     server_index: Option<usize>,
     state: State,
@@ -98,7 +98,7 @@ impl TcpSession {
     /// will use `server_token`.
     pub fn new(
         frontend: usize,
-        mut client: TcpStream,
+        mut client: Stream,
         client_addr: SocketAddr,
         tokens: (Token, Token),
         ctx: &mut Ctx<'_>,
@@ -156,8 +156,24 @@ impl TcpSession {
     /// Handles readiness of one of the session's sockets.
     pub fn ready(&mut self, side: Side, event: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
         match side {
-            Side::Client => self.client_ready.add(event),
-            Side::Server => self.server_ready.add(event),
+            Side::Client => {
+                self.client_ready.add(event);
+                // TLS records that an earlier write left waiting go out first.
+                if self.client_ready.writable && self.client.flush_pending().is_err() {
+                    self.termination = *b"CD";
+                    return Step::Close;
+                }
+            }
+            Side::Server => {
+                self.server_ready.add(event);
+                if self.server_ready.writable
+                    && let Some(s) = self.server.as_mut()
+                    && s.flush_pending().is_err()
+                {
+                    self.termination = *b"SD";
+                    return Step::Close;
+                }
+            }
         }
         self.run(ctx)
     }
@@ -324,7 +340,8 @@ impl TcpSession {
         let target = Target {
             backend,
             client: self.client_addr,
-            local_port: self.local_addr.port(),
+            local: self.local_addr,
+            client_tls: self.client.tls_facts(),
             token: self.server_token,
             key: None,
         };
@@ -387,7 +404,7 @@ impl TcpSession {
         if !self.server_ready.writable && !self.server_ready.readable {
             return Step::Wait;
         }
-        let Some(server) = self.server.as_ref() else { return Step::Close };
+        let Some(server) = self.server.as_mut() else { return Step::Close };
         match connect::check(server) {
             ConnectState::Pending => {
                 self.server_ready = Readiness::default();
@@ -467,7 +484,7 @@ impl TcpSession {
                 progress = true;
             }
             if self.client_eof && self.c2s.is_empty() && !self.server_shut {
-                let _ = server.shutdown(Shutdown::Write);
+                server.shutdown_write();
                 self.server_shut = true;
                 progress = true;
             }
@@ -512,12 +529,17 @@ impl TcpSession {
                 progress = true;
             }
             if self.server_eof && self.s2c.is_empty() && !self.client_shut {
-                let _ = self.client.shutdown(Shutdown::Write);
+                self.client.shutdown_write();
                 self.client_shut = true;
                 progress = true;
             }
             if self.client_shut && self.server_shut {
-                return Step::Close;
+                // TLS records still waiting for a socket would be lost by closing now; the
+                // writable event that flushes them runs the pump again.
+                if self.client.is_flushed() && server.is_flushed() {
+                    return Step::Close;
+                }
+                return Step::Wait;
             }
             if !progress {
                 return Step::Wait;

@@ -53,6 +53,27 @@ pub enum Fetch {
     /// `http_auth_group(USERLIST)`: the authenticated user's groups (matched against group
     /// names).
     HttpAuthGroup(Box<[u8]>),
+    /// `ssl_fc`: the client connection is TLS.
+    SslFc,
+    /// `ssl_fc_has_sni`: the client sent SNI.
+    SslFcHasSni,
+    /// `ssl_fc_sni`: the SNI the client sent.
+    SslFcSni,
+    /// `ssl_fc_protocol`: `TLSv1.2` or `TLSv1.3`.
+    SslFcProtocol,
+    /// `ssl_fc_cipher`: the cipher suite's OpenSSL name.
+    SslFcCipher,
+    /// `ssl_fc_alpn`: the negotiated ALPN protocol.
+    SslFcAlpn,
+    /// `req.ssl_sni` / `req_ssl_sni`: the SNI of a ClientHello waiting in the request buffer
+    /// (TLS not terminated: `mode tcp` with `tcp-request inspect-delay`).
+    ReqSslSni,
+    /// `req.ssl_hello_type` / `req_ssl_hello_type`: 1 for a ClientHello in the buffer.
+    ReqSslHelloType,
+    /// `req.ssl_ver` / `req_ssl_ver`: the hello's version, `major << 16 | minor`.
+    ReqSslVer,
+    /// `req.len` / `req_len`: bytes waiting in the request buffer.
+    ReqLen,
 }
 
 /// What kind of value a fetch gives, which decides how its patterns are read and matched.
@@ -115,6 +136,15 @@ pub trait SampleSource {
         let _ = (list, group);
         false
     }
+    /// The client connection's TLS facts, when it is TLS terminated by pylon.
+    fn tls(&self) -> Option<crate::tls::TlsFacts<'_>> {
+        None
+    }
+    /// The bytes received from the client and not yet forwarded (`tcp-request content`
+    /// inspection in `mode tcp`).
+    fn payload(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl Fetch {
@@ -139,6 +169,16 @@ impl Fetch {
             Fetch::ReqVer => "req.ver",
             Fetch::HttpAuth(_) => "http_auth",
             Fetch::HttpAuthGroup(_) => "http_auth_group",
+            Fetch::SslFc => "ssl_fc",
+            Fetch::SslFcHasSni => "ssl_fc_has_sni",
+            Fetch::SslFcSni => "ssl_fc_sni",
+            Fetch::SslFcProtocol => "ssl_fc_protocol",
+            Fetch::SslFcCipher => "ssl_fc_cipher",
+            Fetch::SslFcAlpn => "ssl_fc_alpn",
+            Fetch::ReqSslSni => "req.ssl_sni",
+            Fetch::ReqSslHelloType => "req.ssl_hello_type",
+            Fetch::ReqSslVer => "req.ssl_ver",
+            Fetch::ReqLen => "req.len",
         }
     }
 
@@ -146,8 +186,18 @@ impl Fetch {
     pub fn sample_type(&self) -> SampleType {
         match self {
             Fetch::Src | Fetch::Dst => SampleType::Ip,
-            Fetch::SrcPort | Fetch::DstPort | Fetch::HdrCnt(_) => SampleType::Int,
-            Fetch::AlwaysTrue | Fetch::AlwaysFalse | Fetch::HttpAuth(_) => SampleType::Bool,
+            Fetch::SrcPort
+            | Fetch::DstPort
+            | Fetch::HdrCnt(_)
+            | Fetch::ReqSslHelloType
+            | Fetch::ReqSslVer
+            | Fetch::ReqLen => SampleType::Int,
+            Fetch::AlwaysTrue | Fetch::AlwaysFalse | Fetch::HttpAuth(_) | Fetch::SslFc | Fetch::SslFcHasSni => {
+                SampleType::Bool
+            }
+            Fetch::SslFcSni | Fetch::SslFcProtocol | Fetch::SslFcCipher | Fetch::SslFcAlpn | Fetch::ReqSslSni => {
+                SampleType::Str
+            }
             Fetch::Hdr { .. }
             | Fetch::Path
             | Fetch::Url
@@ -164,8 +214,29 @@ impl Fetch {
     pub fn needs_http(&self) -> bool {
         !matches!(
             self,
-            Fetch::Src | Fetch::SrcPort | Fetch::Dst | Fetch::DstPort | Fetch::AlwaysTrue | Fetch::AlwaysFalse
+            Fetch::Src
+                | Fetch::SrcPort
+                | Fetch::Dst
+                | Fetch::DstPort
+                | Fetch::AlwaysTrue
+                | Fetch::AlwaysFalse
+                | Fetch::SslFc
+                | Fetch::SslFcHasSni
+                | Fetch::SslFcSni
+                | Fetch::SslFcProtocol
+                | Fetch::SslFcCipher
+                | Fetch::SslFcAlpn
+                | Fetch::ReqSslSni
+                | Fetch::ReqSslHelloType
+                | Fetch::ReqSslVer
+                | Fetch::ReqLen
         )
+    }
+
+    /// True for fetches that read the request buffer before any protocol is parsed: rules
+    /// using them wait (up to `tcp-request inspect-delay`) until the bytes are conclusive.
+    pub fn reads_payload(&self) -> bool {
+        matches!(self, Fetch::ReqSslSni | Fetch::ReqSslHelloType | Fetch::ReqSslVer | Fetch::ReqLen)
     }
 
     /// Reads a value that is not text, or `None` when it is not known (or is text).
@@ -187,6 +258,17 @@ impl Fetch {
                 Some(SampleValue::Int(n))
             }
             Fetch::HttpAuth(list) => Some(SampleValue::Bool(source.auth_valid(list))),
+            Fetch::SslFc => Some(SampleValue::Bool(source.tls().is_some())),
+            Fetch::SslFcHasSni => Some(SampleValue::Bool(source.tls().is_some_and(|t| t.sni.is_some()))),
+            Fetch::ReqLen => source.payload().map(|p| SampleValue::Int(p.len() as i64)),
+            Fetch::ReqSslHelloType | Fetch::ReqSslVer => match crate::tls::hello::parse(source.payload()?) {
+                crate::tls::hello::Hello::Complete(h) => Some(SampleValue::Int(if *self == Fetch::ReqSslVer {
+                    i64::from(h.version)
+                } else {
+                    i64::from(h.hello_type)
+                })),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -194,6 +276,20 @@ impl Fetch {
     /// Calls `f` on each text value of the fetch until it returns true; returns whether it
     /// did. A fetch with no value (no such header, no query) calls `f` never.
     pub fn each_str(&self, source: &dyn SampleSource, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        match self {
+            Fetch::SslFcSni => return source.tls().and_then(|t| t.sni).is_some_and(|s| f(s.as_bytes())),
+            Fetch::SslFcProtocol => return source.tls().is_some_and(|t| f(t.protocol.as_bytes())),
+            Fetch::SslFcCipher => return source.tls().is_some_and(|t| f(t.cipher.as_bytes())),
+            Fetch::SslFcAlpn => return source.tls().and_then(|t| t.alpn).is_some_and(&mut *f),
+            Fetch::ReqSslSni => {
+                let Some(payload) = source.payload() else { return false };
+                return match crate::tls::hello::parse(payload) {
+                    crate::tls::hello::Hello::Complete(h) => h.sni.is_some_and(|s| f(s.as_bytes())),
+                    _ => false,
+                };
+            }
+            _ => {}
+        }
         let Some(req) = source.request() else { return false };
         let target = req.target;
         match self {
@@ -402,6 +498,20 @@ const SUPPORTED: &[(&str, FetchKind)] = &[
     ("req_ver", FetchKind::Plain(|| Fetch::ReqVer)),
     ("http_auth", FetchKind::Named(Fetch::HttpAuth)),
     ("http_auth_group", FetchKind::Named(Fetch::HttpAuthGroup)),
+    ("ssl_fc", FetchKind::Plain(|| Fetch::SslFc)),
+    ("ssl_fc_has_sni", FetchKind::Plain(|| Fetch::SslFcHasSni)),
+    ("ssl_fc_sni", FetchKind::Plain(|| Fetch::SslFcSni)),
+    ("ssl_fc_protocol", FetchKind::Plain(|| Fetch::SslFcProtocol)),
+    ("ssl_fc_cipher", FetchKind::Plain(|| Fetch::SslFcCipher)),
+    ("ssl_fc_alpn", FetchKind::Plain(|| Fetch::SslFcAlpn)),
+    ("req.ssl_sni", FetchKind::Plain(|| Fetch::ReqSslSni)),
+    ("req_ssl_sni", FetchKind::Plain(|| Fetch::ReqSslSni)),
+    ("req.ssl_hello_type", FetchKind::Plain(|| Fetch::ReqSslHelloType)),
+    ("req_ssl_hello_type", FetchKind::Plain(|| Fetch::ReqSslHelloType)),
+    ("req.ssl_ver", FetchKind::Plain(|| Fetch::ReqSslVer)),
+    ("req_ssl_ver", FetchKind::Plain(|| Fetch::ReqSslVer)),
+    ("req.len", FetchKind::Plain(|| Fetch::ReqLen)),
+    ("req_len", FetchKind::Plain(|| Fetch::ReqLen)),
 ];
 
 /// The match-method suffixes of HAProxy's derived ACL names (`hdr_beg`, `path_reg`, …).
@@ -478,7 +588,8 @@ mod tests {
         assert!(matches!(lookup("path_beg"), FetchLookup::Supported { method: Some("beg"), .. }));
         assert!(matches!(lookup("hdr_dom"), FetchLookup::Supported { method: Some("dom"), .. }));
         assert!(matches!(lookup("hdr"), FetchLookup::Supported { method: None, .. }));
-        assert!(matches!(lookup("ssl_fc"), FetchLookup::NotYet { owner: OWNER_TLS }));
+        assert!(matches!(lookup("ssl_fc"), FetchLookup::Supported { .. }));
+        assert!(matches!(lookup("ssl_bc"), FetchLookup::NotYet { owner: OWNER_TLS }));
         assert!(matches!(lookup("path_nope"), FetchLookup::Unknown));
     }
 }

@@ -27,9 +27,10 @@ pub enum Verify {
     Required {
         /// The trusted certificates.
         roots: Vec<CertificateDer<'static>>,
-        /// The name the certificate must carry (`verifyhost`, else a fixed `sni`); `None`
-        /// checks the chain only.
-        host: Option<String>,
+        /// `verifyhost`: the name the certificate must carry, whatever SNI is sent.
+        verifyhost: Option<String>,
+        /// Check the name at all: with `verifyhost`, or against the SNI when `sni` is set.
+        check_name: bool,
     },
 }
 
@@ -46,6 +47,8 @@ pub struct ServerTlsOptions {
     pub alpn: Option<String>,
     /// `no-ssl-reuse`: no session resumption.
     pub no_reuse: bool,
+    /// Send SNI (only when `sni` is set, as in HAProxy).
+    pub send_sni: bool,
 }
 
 /// Builds the `ClientConfig` of a server. `client_cert` is the `crt` to present.
@@ -68,7 +71,7 @@ pub fn server_config(
         .map_err(|e| format!("cannot build the TLS settings: {e}"))?;
     let verifier: Arc<dyn ServerCertVerifier> = match verify {
         Verify::None => Arc::new(AcceptAny { provider: provider.clone() }),
-        Verify::Required { roots, host } => {
+        Verify::Required { roots, verifyhost, check_name } => {
             let mut store = RootCertStore::empty();
             for root in roots {
                 store.add(root.clone()).map_err(|e| format!("a ca-file certificate cannot be used: {e}"))?;
@@ -76,7 +79,13 @@ pub fn server_config(
             let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
                 .build()
                 .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
-            Arc::new(ChainAndMaybeName { webpki, check_name: host.is_some() })
+            let verifyhost = match verifyhost {
+                Some(h) => Some(
+                    ServerName::try_from(h.clone()).map_err(|_| format!("'{h}' is not a valid name for 'verifyhost'"))?,
+                ),
+                None => None,
+            };
+            Arc::new(ChainAndMaybeName { webpki, check_name: *check_name, verifyhost })
         }
     };
     let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
@@ -85,6 +94,7 @@ pub fn server_config(
             .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(cert.key.as_ref().clone()))),
         None => builder.with_no_client_auth(),
     };
+    config.enable_sni = opts.send_sni;
     if opts.no_reuse {
         config.resumption = rustls::client::Resumption::disabled();
     }
@@ -102,6 +112,7 @@ pub fn server_config(
 struct ChainAndMaybeName {
     webpki: Arc<WebPkiServerVerifier>,
     check_name: bool,
+    verifyhost: Option<ServerName<'static>>,
 }
 
 impl ServerCertVerifier for ChainAndMaybeName {
@@ -113,7 +124,8 @@ impl ServerCertVerifier for ChainAndMaybeName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        let name = self.verifyhost.as_ref().unwrap_or(server_name);
+        match self.webpki.verify_server_cert(end_entity, intermediates, name, ocsp_response, now) {
             // rustls checks the chain before the name: a name error means the chain was good.
             Err(Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },

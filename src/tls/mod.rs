@@ -47,6 +47,8 @@ pub struct BindTlsOptions {
     pub no_tickets: bool,
     /// `prefer-client-ciphers`: the client's order of suites wins (default: the server's).
     pub prefer_client_ciphers: bool,
+    /// `tune.ssl.cachesize`: sessions kept for resumption by session ID (0: no cache).
+    pub session_cache: usize,
 }
 
 /// A built TLS config and what the build has to say about the options.
@@ -88,7 +90,11 @@ pub fn bind_config(opts: &BindTlsOptions, certs: &[LoadedCert], http: bool) -> R
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(sni::SniResolver::new(store)));
     config.ignore_client_order = !opts.prefer_client_ciphers;
-    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
+    config.session_storage = if opts.session_cache == 0 {
+        Arc::new(rustls::server::NoServerSessionStorage {})
+    } else {
+        rustls::server::ServerSessionMemoryCache::new(opts.session_cache)
+    };
     if !opts.no_tickets {
         config.ticketer =
             rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| format!("cannot set up session tickets: {e}"))?;

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use mio::net::TcpListener;
+
+use crate::net::stream::Stream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
@@ -83,6 +85,8 @@ enum Slot {
 struct Listener {
     socket: TcpListener,
     frontend: usize,
+    /// Its place in the frontend's `listeners` (TLS and PROXY settings).
+    spec: usize,
     /// Accepting on this listener waits until then: its frontend was at its `maxconn`.
     paused_until: Option<Instant>,
 }
@@ -124,17 +128,17 @@ impl Worker {
     pub fn new(
         id: usize,
         runtime: Arc<Runtime>,
-        sockets: Vec<(std::net::TcpListener, usize)>,
+        sockets: Vec<(std::net::TcpListener, usize, usize)>,
         control: Receiver<Control>,
         grants: Receiver<Grant>,
     ) -> std::io::Result<(Worker, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut listeners = Vec::with_capacity(sockets.len());
-        for (i, (std_socket, frontend)) in sockets.into_iter().enumerate() {
+        for (i, (std_socket, frontend, spec)) in sockets.into_iter().enumerate() {
             let mut socket = TcpListener::from_std(std_socket);
             poll.registry().register(&mut socket, Token(FIRST_LISTENER + i), Interest::READABLE)?;
-            listeners.push(Listener { socket, frontend, paused_until: None });
+            listeners.push(Listener { socket, frontend, spec, paused_until: None });
         }
         let pool_runtime = Arc::clone(&runtime);
         let balancers = Balancers::new(&runtime);
@@ -294,7 +298,7 @@ impl Worker {
             if listener.paused_until.is_some() {
                 return;
             }
-            let frontend = listener.frontend;
+            let (frontend, spec) = (listener.frontend, listener.spec);
             match self.reserve_slot(frontend) {
                 Slot::Taken => {}
                 // At a limit: look again soon (a slot may free in another worker). Only this
@@ -309,7 +313,7 @@ impl Worker {
                 }
             }
             match listener.socket.accept() {
-                Ok((stream, addr)) => self.open_session(frontend, stream, addr),
+                Ok((stream, addr)) => self.open_session(frontend, spec, stream, addr),
                 Err(e) => {
                     self.release_slot(frontend);
                     match e.kind() {
@@ -355,7 +359,16 @@ impl Worker {
         self.runtime.current_conns.fetch_sub(1, Ordering::Relaxed);
     }
 
-    fn open_session(&mut self, frontend: usize, stream: mio::net::TcpStream, addr: std::net::SocketAddr) {
+    fn open_session(&mut self, frontend: usize, spec: usize, tcp: mio::net::TcpStream, addr: std::net::SocketAddr) {
+        let listener = &self.runtime.frontends[frontend].listeners[spec];
+        let stream = match Stream::accepted(tcp, listener.tls.as_ref(), listener.accept_proxy) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("[w{}] cannot set up a session for {addr}: {e}", self.id);
+                self.release_slot(frontend);
+                return;
+            }
+        };
         let entry = self.sessions.vacant_entry();
         let key = entry.key();
         let tokens = (Token(FIRST_SESSION + 2 * key), Token(FIRST_SESSION + 2 * key + 1));

@@ -59,19 +59,26 @@ pub static TABLE: &[Keyword<Global>] = &[
     not_yet("log-tag", G, ANY_ARGS, owner::ADMIN),
     not_yet("node", G, ANY_ARGS, owner::ADMIN),
     not_yet("description", G, ANY_ARGS, owner::ADMIN),
-    not_yet("ssl-default-bind-options", G, ANY_ARGS, owner::TLS),
-    not_yet("ssl-default-bind-ciphers", G, ANY_ARGS, owner::TLS),
-    not_yet("ssl-default-bind-ciphersuites", G, ANY_ARGS, owner::TLS),
-    not_yet("ssl-default-bind-curves", G, ANY_ARGS, owner::TLS),
-    not_yet("ssl-default-server-options", G, ANY_ARGS, owner::TLS),
-    not_yet("ssl-default-server-ciphers", G, ANY_ARGS, owner::TLS),
-    not_yet("ssl-default-server-ciphersuites", G, ANY_ARGS, owner::TLS),
-    not_yet("ssl-server-verify", G, ANY_ARGS, owner::TLS),
-    not_yet("ca-base", G, ANY_ARGS, owner::TLS),
-    not_yet("crt-base", G, ANY_ARGS, owner::TLS),
-    not_yet("tune.ssl.default-dh-param", G, ANY_ARGS, owner::TLS),
-    not_yet("tune.ssl.cachesize", G, ANY_ARGS, owner::TLS),
-    not_yet("tune.ssl.lifetime", G, ANY_ARGS, owner::TLS),
+    kw("ssl-default-bind-options", G, Arity::AtLeast(1), "<option>...", ssl_default_options),
+    kw("ssl-default-server-options", G, Arity::AtLeast(1), "<option>...", ssl_default_options),
+    kw("ssl-default-bind-ciphers", G, Arity::Exactly(1), "<cipher list>", ssl_default_text),
+    kw("ssl-default-bind-ciphersuites", G, Arity::Exactly(1), "<suite list>", ssl_default_text),
+    kw("ssl-default-server-ciphers", G, Arity::Exactly(1), "<cipher list>", ssl_default_text),
+    kw("ssl-default-server-ciphersuites", G, Arity::Exactly(1), "<suite list>", ssl_default_text),
+    kw("ca-base", G, Arity::Exactly(1), "<directory>", ssl_default_text),
+    kw("crt-base", G, Arity::Exactly(1), "<directory>", ssl_default_text),
+    kw("ssl-default-bind-curves", G, Arity::Exactly(1), "<curve list>", ssl_ignored),
+    kw("ssl-default-server-curves", G, Arity::Exactly(1), "<curve list>", ssl_ignored),
+    kw("tune.ssl.default-dh-param", G, Arity::Exactly(1), "<bits>", ssl_ignored),
+    kw("tune.ssl.lifetime", G, Arity::Exactly(1), "<time>", ssl_ignored),
+    kw("ssl-server-verify", G, Arity::Exactly(1), "none|required", |g, a| {
+        g.tls.server_verify_none = a.choice(0, &[("none", true), ("required", false)])?;
+        Ok(())
+    }),
+    kw("tune.ssl.cachesize", G, Arity::Exactly(1), "<number>", |g, a| {
+        g.tune_ssl_cachesize = a.uint(0, 0, 10_000_000)? as u32;
+        Ok(())
+    }),
     kw("spread-checks", G, Arity::Exactly(1), "<0..50 percent>", |g, a| {
         g.spread_checks = a.uint(0, 0, 50)? as u8;
         Ok(())
@@ -88,6 +95,86 @@ fn maxconn(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
 
 fn nbthread(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     g.nbthread = Some(a.uint(0, 1, MAX_THREADS)? as u16);
+    Ok(())
+}
+
+/// `ssl-default-bind-options` / `ssl-default-server-options`: defaults for every bind or
+/// server line with TLS.
+fn ssl_default_options(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let bind = a.keyword == "ssl-default-bind-options";
+    let words = a.all();
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        let versions = if bind { &mut g.tls.bind_versions } else { &mut g.tls.server_versions };
+        match w.text.as_str() {
+            word if versions.apply_flag(word) => {}
+            "ssl-min-ver" | "ssl-max-ver" => {
+                let Some(v) = words.get(i + 1) else {
+                    return Err(Diagnostic::error(a.end_loc(), format!("'{}' expects a version", w.text)));
+                };
+                let version = super::choose(v, crate::tls::options::VersionWord::WORDS, &w.text)?;
+                if w.text == "ssl-min-ver" {
+                    versions.min = Some(version);
+                } else {
+                    versions.max = Some(version);
+                }
+                i += 1;
+            }
+            "no-tls-tickets" if bind => g.tls.bind_no_tickets = true,
+            "prefer-client-ciphers" if bind => g.tls.bind_prefer_client_ciphers = true,
+            "no-ssl-reuse" if !bind => g.tls.server_no_reuse = true,
+            "force-sslv3" | "force-tlsv10" | "force-tlsv11" => {
+                return Err(Diagnostic::error(
+                    w.loc,
+                    format!("'{}' cannot be honoured: rustls speaks TLSv1.2 and TLSv1.3 only", w.text),
+                ));
+            }
+            "strict-sni" | "no-ca-names" | "allow-0rtt" if bind => a.extra.push(Diagnostic::warning(
+                w.loc,
+                format!("'{}' is ignored in '{}'; pylon takes it on bind lines only", w.text, a.keyword),
+            )),
+            other => {
+                return Err(Diagnostic::error(
+                    w.loc,
+                    format!(
+                        "unknown option '{other}' in '{}'; expected no-sslv3, no-tlsv10, no-tlsv11, no-tlsv12, \
+                         no-tlsv13, force-tlsv12, force-tlsv13, ssl-min-ver, ssl-max-ver, {}",
+                        a.keyword,
+                        if bind { "no-tls-tickets, prefer-client-ciphers" } else { "no-ssl-reuse" }
+                    ),
+                ));
+            }
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// The `global` TLS settings that take one word.
+fn ssl_default_text(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let value = Some(a.text(0)?.to_string());
+    let t = &mut g.tls;
+    match a.keyword {
+        "ssl-default-bind-ciphers" => t.bind_ciphers = value,
+        "ssl-default-bind-ciphersuites" => t.bind_ciphersuites = value,
+        "ssl-default-server-ciphers" => t.server_ciphers = value,
+        "ssl-default-server-ciphersuites" => t.server_ciphersuites = value,
+        "ca-base" => t.ca_base = value,
+        _ => t.crt_base = value,
+    }
+    Ok(())
+}
+
+/// OpenSSL settings that rustls fixes itself: accepted with a warning that says so.
+fn ssl_ignored(_: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let why = match a.keyword {
+        "tune.ssl.default-dh-param" => "rustls offers no finite-field Diffie-Hellman (DHE); key exchange is ECDHE only",
+        "tune.ssl.lifetime" => "rustls' session tickets and cache entries have fixed lifetimes",
+        _ => "rustls' fixed key exchange groups apply (X25519MLKEM768, X25519, P-256, P-384)",
+    };
+    let loc = a.keyword_loc();
+    a.extra.push(Diagnostic::warning(loc, format!("'{}' is ignored: {why}", a.keyword)));
     Ok(())
 }
 

@@ -15,6 +15,7 @@ pub mod check;
 pub mod global;
 pub mod proxy;
 pub mod server;
+pub mod server_tls;
 pub mod userlist;
 
 use std::time::Duration;

@@ -97,6 +97,8 @@ pub struct RequestView<'a> {
     pub host: Option<&'a [u8]>,
     /// The userlists, for `http_auth`.
     pub auth: &'a AuthCheck<'a>,
+    /// The client connection's TLS facts (`ssl_fc`, …).
+    pub tls: Option<crate::tls::TlsFacts<'a>>,
 }
 
 impl SampleSource for RequestView<'_> {
@@ -114,6 +116,9 @@ impl SampleSource for RequestView<'_> {
     }
     fn auth_in_group(&self, list: &[u8], group: &[u8]) -> bool {
         (self.auth)(list, Some(group))
+    }
+    fn tls(&self) -> Option<crate::tls::TlsFacts<'_>> {
+        self.tls
     }
 }
 
@@ -149,6 +154,8 @@ pub struct RequestInput<'a> {
     pub proxy: &'a str,
     /// Checks credentials against a userlist (and a group).
     pub auth: &'a AuthCheck<'a>,
+    /// The client connection's TLS facts.
+    pub tls: Option<crate::tls::TlsFacts<'a>>,
 }
 
 /// True when `cond` holds (or there is none) for `view`.
@@ -174,6 +181,7 @@ pub fn eval_request(rules: &[HttpRule], acls: &[Acl], input: &RequestInput<'_>, 
             target: current,
             host: input.host,
             auth: input.auth,
+            tls: input.tls,
         };
         if !holds(&rule.cond, acls, &view) {
             continue;

@@ -18,11 +18,10 @@ pub mod cookie;
 pub mod eval;
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use crate::balance::live::TrafficError;
@@ -33,6 +32,7 @@ use crate::http::semantics::{Framing, request_info, response_info};
 use crate::http::write::{HeaderEdits, RequestEdits, ResponseEdits, write_request_head, write_response_head};
 use crate::net::buffer::Buffer;
 use crate::net::readiness::Readiness;
+use crate::net::stream::Stream;
 use crate::runtime::Runtime;
 
 use super::answers;
@@ -120,7 +120,7 @@ impl Body {
 
 /// A connection to a server.
 struct ServerConn {
-    stream: TcpStream,
+    stream: Stream,
     backend: usize,
     server: usize,
     ready: Readiness,
@@ -229,7 +229,7 @@ enum Canned {
 pub struct HttpSession {
     /// The frontend that accepted it.
     pub frontend: usize,
-    client: TcpStream,
+    client: Stream,
     client_addr: SocketAddr,
     local_addr: SocketAddr,
     server_token: Token,
@@ -249,6 +249,9 @@ pub struct HttpSession {
     requests: u32,
     /// Termination code for the log.
     termination: [u8; 2],
+    /// The client's PROXY header (`accept-proxy`) is not read yet; once it is, its
+    /// addresses replace the socket's.
+    proxy_header_pending: bool,
 }
 
 /// Why a read or write failed, for the termination code.
@@ -295,12 +298,13 @@ impl HttpSession {
     /// use `tokens.1`.
     pub fn new(
         frontend: usize,
-        mut client: TcpStream,
+        mut client: Stream,
         client_addr: SocketAddr,
         tokens: (Token, Token),
         ctx: &mut Ctx<'_>,
     ) -> io::Result<Self> {
         let local_addr = crate::proxy::adopt_client(&mut client, tokens.0, ctx)?;
+        let proxy_header_pending = client.awaits_proxy_header();
         Ok(HttpSession {
             frontend,
             client,
@@ -322,16 +326,27 @@ impl HttpSession {
             server_last: ctx.now,
             requests: 0,
             termination: *b"--",
+            proxy_header_pending,
         })
     }
 
     /// Handles readiness of one of the session's sockets.
     pub fn ready(&mut self, side: Side, event: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
         match side {
-            Side::Client => self.client_ready.add(event),
+            Side::Client => {
+                self.client_ready.add(event);
+                // TLS records that an earlier write left waiting go out first.
+                if self.client_ready.writable && self.client.flush_pending().is_err() {
+                    self.termination = *b"CD";
+                    return Step::Close;
+                }
+            }
             Side::Server => {
                 if let Some(s) = self.server.as_mut() {
                     s.ready.add(event);
+                    if s.ready.writable && s.stream.flush_pending().is_err() {
+                        s.ready.readable = true;
+                    }
                 }
             }
         }
@@ -521,20 +536,9 @@ impl HttpSession {
         }
         self.ex.ticket = None;
         self.ex.attempts.granted = Some(grant.server);
-        let target = self.target(grant.backend);
-        Some(self.connect_to(ctx, target, Pick::Server(grant.server), false))
+        Some(self.connect_to(ctx, grant.backend, Pick::Server(grant.server), false))
     }
 
-    /// What connects for this session go to.
-    fn target(&self, backend: usize) -> Target {
-        Target {
-            backend,
-            client: self.client_addr,
-            local_port: self.local_addr.port(),
-            token: self.server_token,
-            key: self.ex.key,
-        }
-    }
 
     /// Puts the request in `backend`'s queue (every usable server is full).
     fn enqueue(&mut self, ctx: &mut Ctx<'_>, backend: usize) -> Step {
@@ -601,7 +605,15 @@ impl HttpSession {
             }
             let req = self.req.get_or_insert_with(|| ctx.buffers.take());
             req.align();
-            match read_into(req, &mut self.client, &mut self.client_ready) {
+            let read = read_into(req, &mut self.client, &mut self.client_ready);
+            if self.proxy_header_pending && !self.client.awaits_proxy_header() {
+                self.proxy_header_pending = false;
+                if let Some((src, dst)) = self.client.proxied() {
+                    self.client_addr = src;
+                    self.local_addr = dst;
+                }
+            }
+            match read {
                 Io::Progress(n) => {
                     if n > 0 {
                         self.client_last = ctx.now;
@@ -678,6 +690,7 @@ impl HttpSession {
             host: authority,
             proxy: &fe.name,
             auth: &auth,
+            tls: self.client.tls_facts(),
         };
         let mut verdict = eval::eval_request(&fe.http.request_rules, &fe.acls, &input, ctx.scratch);
         let mut backend = None;
@@ -690,6 +703,7 @@ impl HttpSession {
                 target: eval::current_target(ctx.scratch, &input),
                 host: authority,
                 auth: &auth,
+                tls: input.tls,
             };
             backend =
                 fe.rules.iter().find(|(_, c)| eval::holds(c, &fe.acls, &view)).map(|(b, _)| *b).or(fe.default_backend);
@@ -810,15 +824,8 @@ impl HttpSession {
     /// whose connect just failed (a retry).
     fn start_server(&mut self, ctx: &mut Ctx<'_>, failed: Option<usize>) -> Step {
         let Some(backend) = self.ex.backend else { return Step::Close };
-        let target = Target {
-            backend,
-            client: self.client_addr,
-            local_port: self.local_addr.port(),
-            token: self.server_token,
-            key: self.ex.key,
-        };
         if let Some(f) = failed {
-            return self.connect_to(ctx, target, Pick::RetryAfter(f), false);
+            return self.connect_to(ctx, backend, Pick::RetryAfter(f), false);
         }
         let be = &ctx.runtime.backends[backend];
         // A persistence cookie naming a usable server wins over the balancer; one naming a
@@ -843,7 +850,7 @@ impl HttpSession {
         };
         let pick = crate::balance::PickContext { client: Some(self.client_addr.ip()), avoid: None, key: self.ex.key };
         let Some(picked) = persisted.or_else(|| ctx.lb.pick(backend, ctx.runtime, &pick)) else {
-            return self.connect_to(ctx, target, Pick::Balance, false);
+            return self.connect_to(ctx, backend, Pick::Balance, false);
         };
         if let Some(s) = self.server.as_ref()
             && s.backend == backend
@@ -861,7 +868,7 @@ impl HttpSession {
         }
         // The request goes elsewhere: the attached connection goes to the pool.
         self.drop_server(ctx, true);
-        self.connect_to(ctx, target, Pick::Server(picked), reuse_ok)
+        self.connect_to(ctx, backend, Pick::Server(picked), reuse_ok)
     }
 
     /// Starts the exchange on the already connected `self.server`, whose slot of `server` in
@@ -875,26 +882,26 @@ impl HttpSession {
     }
 
     /// Connects for the exchange, from the pool when `reuse_ok`.
-    fn connect_to(&mut self, ctx: &mut Ctx<'_>, target: Target, pick: Pick, reuse_ok: bool) -> Step {
-        let be = &ctx.runtime.backends[target.backend];
+    fn connect_to(&mut self, ctx: &mut Ctx<'_>, backend: usize, pick: Pick, reuse_ok: bool) -> Step {
+        let be = &ctx.runtime.backends[backend];
         if reuse_ok
             && let Pick::Server(s) = pick
-            && let Some(mut stream) = ctx.pool.take(target.backend, s)
+            && let Some(mut stream) = ctx.pool.take(backend, s)
         {
             let interest = Interest::READABLE | Interest::WRITABLE;
             if be.conns.try_acquire(s, be.limit(s)) {
                 if ctx.registry.register(&mut stream, self.server_token, interest).is_ok() {
                     self.server = Some(ServerConn {
                         stream,
-                        backend: target.backend,
+                        backend,
                         server: s,
                         ready: Readiness { readable: false, writable: true, read_closed: false },
                         reused: true,
                         eof: false,
                     });
-                    return self.exchange_on_reused(ctx, target.backend, s);
+                    return self.exchange_on_reused(ctx, backend, s);
                 }
-                queue::release(ctx, target.backend, s);
+                queue::release(ctx, backend, s);
             }
         }
         let (failed, chosen) = match pick {
@@ -902,12 +909,20 @@ impl HttpSession {
             Pick::Server(s) => (None, Some(s)),
             Pick::Balance => (None, None),
         };
+        let target = Target {
+            backend,
+            client: self.client_addr,
+            local: self.local_addr,
+            client_tls: self.client.tls_facts(),
+            token: self.server_token,
+            key: self.ex.key,
+        };
         match connect::connect(ctx, target, &mut self.ex.attempts, failed, chosen) {
             Ok(started) => {
-                self.ex.slot = Some((target.backend, started.server));
+                self.ex.slot = Some((backend, started.server));
                 self.server = Some(ServerConn {
                     stream: started.stream,
-                    backend: target.backend,
+                    backend,
                     server: started.server,
                     ready: Readiness::default(),
                     reused: false,
@@ -916,7 +931,7 @@ impl HttpSession {
                 self.state = State::Connecting { since: ctx.now };
                 Step::Wait
             }
-            Err(GiveUp::AllFull) => self.enqueue(ctx, target.backend),
+            Err(GiveUp::AllFull) => self.enqueue(ctx, backend),
             Err(why) => {
                 log::info!(
                     "[fe={} be={} {}] giving up after {} connect attempts: {why}",
@@ -936,7 +951,7 @@ impl HttpSession {
         if !s.ready.writable && !s.ready.readable {
             return Step::Wait;
         }
-        match connect::check(&s.stream) {
+        match connect::check(&mut s.stream) {
             ConnectState::Pending => {
                 s.ready = Readiness::default();
                 Step::Wait
@@ -1294,7 +1309,7 @@ impl HttpSession {
                 // http-response rules.
                 let fe = &rt.frontends[self.frontend];
                 ctx.scratch.clear();
-                let src = Conn { src: self.client_addr, dst: self.local_addr };
+                let src = Conn { src: self.client_addr, dst: self.local_addr, tls: self.client.tls_facts() };
                 let mut verdict = Verdict::Continue;
                 if let Some(b) = ex.backend
                     && Some(b) != fe.own_backend
@@ -1359,8 +1374,7 @@ impl HttpSession {
             // An idle connection the server had closed: try again on a new one.
             self.rewind(ctx);
             let Some(backend) = self.ex.backend else { return Step::Close };
-            let target = self.target(backend);
-            return self.connect_to(ctx, target, Pick::Balance, false);
+            return self.connect_to(ctx, backend, Pick::Balance, false);
         }
         self.termination = *b"SH";
         if self.ex.rsp_sent || self.ex.rsp_started {
@@ -1535,7 +1549,7 @@ impl HttpSession {
     fn start_linger(&mut self, ctx: &mut Ctx<'_>) -> Step {
         self.release_slot(ctx);
         self.drop_server(ctx, false);
-        let _ = self.client.shutdown(Shutdown::Write);
+        self.client.shutdown_write();
         self.state = State::Lingering { since: ctx.now };
         self.linger(ctx)
     }
@@ -1589,13 +1603,18 @@ impl HttpSession {
                 self.server_last = ctx.now;
             }
             if self.client_eof && req.is_empty() {
-                let _ = srv.stream.shutdown(Shutdown::Write);
+                srv.stream.shutdown_write();
             }
             if srv.eof && rsp.is_empty() {
-                let _ = self.client.shutdown(Shutdown::Write);
+                self.client.shutdown_write();
             }
             if self.client_eof && srv.eof && req.is_empty() && rsp.is_empty() {
-                return Step::Close;
+                // Closing now would lose TLS records still waiting for the socket: the
+                // writable event that flushes them runs the tunnel again.
+                if self.client.is_flushed() && srv.stream.is_flushed() {
+                    return Step::Close;
+                }
+                return Step::Wait;
             }
             if !progress {
                 return Step::Wait;
@@ -1607,10 +1626,10 @@ impl HttpSession {
 
 /// One direction of a tunnel: bytes read from `from` into `buf`, written from `buf` to `to`.
 struct Direction<'a> {
-    from: &'a mut TcpStream,
+    from: &'a mut Stream,
     from_ready: &'a mut Readiness,
     from_eof: &'a mut bool,
-    to: &'a mut TcpStream,
+    to: &'a mut Stream,
     to_ready: &'a mut Readiness,
     buf: &'a mut Buffer,
 }
@@ -1642,17 +1661,21 @@ impl Direction<'_> {
 }
 
 /// The connection facts, for response rules (which read no response fetch yet).
-struct Conn {
+struct Conn<'a> {
     src: SocketAddr,
     dst: SocketAddr,
+    tls: Option<crate::tls::TlsFacts<'a>>,
 }
 
-impl crate::route::SampleSource for Conn {
+impl crate::route::SampleSource for Conn<'_> {
     fn src(&self) -> Option<SocketAddr> {
         Some(self.src)
     }
     fn dst(&self) -> Option<SocketAddr> {
         Some(self.dst)
+    }
+    fn tls(&self) -> Option<crate::tls::TlsFacts<'_>> {
+        self.tls
     }
 }
 
