@@ -385,44 +385,7 @@ impl Client {
 
     /// Reads one response; `head_request` says it answers a HEAD (no body).
     pub fn read_response(&mut self, head_request: bool) -> std::io::Result<Response> {
-        loop {
-            let head = read_head(&mut self.reader)?.ok_or(std::io::ErrorKind::UnexpectedEof)?;
-            let mut headers = [httparse::EMPTY_HEADER; 128];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&head) {
-                Ok(httparse::Status::Complete(_)) => {}
-                _ => {
-                    return Err(std::io::Error::other(format!(
-                        "bad response head {:?}",
-                        String::from_utf8_lossy(&head)
-                    )));
-                }
-            }
-            let status = resp.code.unwrap_or(0);
-            let hdrs: Vec<(String, String)> = resp
-                .headers
-                .iter()
-                .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
-                .collect();
-            if (100..200).contains(&status) && status != 101 {
-                continue;
-            }
-            let get = |n: &str| hdrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
-            let body = if head_request || status == 204 || status == 304 || status == 101 {
-                Vec::new()
-            } else if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
-                read_chunked(&mut self.reader)?
-            } else if let Some(n) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
-                let mut b = vec![0; n];
-                self.reader.read_exact(&mut b)?;
-                b
-            } else {
-                let mut b = Vec::new();
-                self.reader.read_to_end(&mut b)?;
-                b
-            };
-            return Ok(Response { status, headers: hdrs, body });
-        }
+        read_response(&mut self.reader, head_request)
     }
 
     /// Sends a request and reads its response.
@@ -435,6 +398,48 @@ impl Client {
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];
         matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+}
+
+/// Reads one response from `reader`; `head_request` says it answers a HEAD (no body).
+pub fn read_response(reader: &mut impl BufRead, head_request: bool) -> std::io::Result<Response> {
+    loop {
+        let head = read_head(reader)?.ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        let mut headers = [httparse::EMPTY_HEADER; 128];
+        let mut resp = httparse::Response::new(&mut headers);
+        match resp.parse(&head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => {
+                return Err(std::io::Error::other(format!(
+                    "bad response head {:?}",
+                    String::from_utf8_lossy(&head)
+                )));
+            }
+        }
+        let status = resp.code.unwrap_or(0);
+        let hdrs: Vec<(String, String)> = resp
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+            .collect();
+        if (100..200).contains(&status) && status != 101 {
+            continue;
+        }
+        let get = |n: &str| hdrs.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+        let body = if head_request || status == 204 || status == 304 || status == 101 {
+            Vec::new()
+        } else if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+            read_chunked(reader)?
+        } else if let Some(n) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            let mut b = vec![0; n];
+            reader.read_exact(&mut b)?;
+            b
+        } else {
+            let mut b = Vec::new();
+            reader.read_to_end(&mut b)?;
+            b
+        };
+        return Ok(Response { status, headers: hdrs, body });
     }
 }
 

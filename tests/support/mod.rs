@@ -102,6 +102,7 @@ pub fn root() -> PathBuf {
 pub mod backend;
 pub mod http;
 pub mod redis;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};

@@ -1,0 +1,211 @@
+//! End-to-end tests of TLS: termination in front of plain HTTP servers, certificates chosen
+//! by SNI, the http→https redirect, refusal of old protocol versions, TLS to servers, SNI
+//! pass-through in `mode tcp`, and the PROXY protocol. Certificates are made in each test
+//! with rcgen; clients are rustls (and openssl/curl when installed).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use support::http::{Client, Origin, get, pattern_bytes};
+use support::tls::{Ca, TlsClient, TlsOrigin, any_cert_config};
+use support::{Pylon, TempDir, free_port};
+
+const DEFAULTS: &str =
+    "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n";
+
+/// The certificates of the termination tests: a default one, three names and a wildcard.
+struct Site {
+    ca: Ca,
+    dir: TempDir,
+    default: support::tls::Leaf,
+    named: Vec<support::tls::Leaf>,
+    wildcard: support::tls::Leaf,
+}
+
+impl Site {
+    fn new() -> Site {
+        let ca = Ca::new();
+        let dir = TempDir::new();
+        let default = ca.issue(&["default.test"]);
+        let named = vec![
+            ca.issue(&["jellyfin.example.home"]),
+            ca.issue_with(&["homeassistant.example.home"], &rcgen::PKCS_ED25519, |_| {}),
+            ca.issue_with(&["grafana.example.home"], &rcgen::PKCS_ECDSA_P384_SHA384, |_| {}),
+        ];
+        let wildcard = ca.issue(&["*.apps.example.home"]);
+        default.write(dir.path(), "0-default.pem");
+        for (i, leaf) in named.iter().enumerate() {
+            leaf.write(dir.path(), &format!("{}-named.pem", i + 1));
+        }
+        wildcard.write(dir.path(), "9-wildcard.pem");
+        Site { ca, dir, default, named, wildcard }
+    }
+
+    /// `crt` words naming each file (the default first).
+    fn crts(&self) -> String {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path()).expect("dir").map(|e| e.expect("e").path()).collect();
+        files.sort();
+        files.iter().map(|f| format!("crt {} ", f.display())).collect()
+    }
+}
+
+#[test]
+fn https_termination_serves_each_name_its_certificate_and_bodies_byte_exact() {
+    let site = Site::new();
+    let origin = Origin::start("o1");
+    let (port, strict_port) = (free_port(), free_port());
+    let config = format!(
+        "{DEFAULTS}frontend https\n    bind 127.0.0.1:{port} ssl {crts}\n\
+         \x20   http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}\n\
+         \x20   http-request set-header X-SNI %[ssl_fc_sni]\n\
+         \x20   http-request set-header X-TLS %[ssl_fc_protocol]/%[ssl_fc_cipher]\n\
+         \x20   default_backend be\n\
+         frontend strict\n    bind 127.0.0.1:{strict_port} ssl {crts} strict-sni\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{}\n",
+        origin.port(),
+        crts = site.crts()
+    );
+    let _p = Pylon::start(&config);
+    // Each name gets its own certificate, verified against the CA by a real client.
+    for (name, leaf) in [
+        ("jellyfin.example.home", &site.named[0]),
+        ("homeassistant.example.home", &site.named[1]),
+        ("grafana.example.home", &site.named[2]),
+        ("media.apps.example.home", &site.wildcard),
+        ("default.test", &site.default),
+    ] {
+        let mut c = TlsClient::connect(port, name, site.ca.client_config()).expect(name);
+        assert!(c.peer_cert() == leaf.der, "{name} got another certificate");
+        let r = c.request(&get("/who", name));
+        assert_eq!((r.status, r.text()), (200, "o1 GET /who".to_string()), "{name}");
+    }
+    let seen = origin.requests();
+    let last = seen.last().expect("a request");
+    assert_eq!(last.header("x-forwarded-proto"), ["https"]);
+    assert_eq!(last.header("x-sni"), ["default.test"]);
+    let tls = last.header("x-tls")[0].to_string();
+    assert!(tls.starts_with("TLSv1.3/TLS_"), "{tls}");
+    // A name no certificate carries gets the default one (not verifiable for that name).
+    let c = TlsClient::connect(port, "unknown.example.org", any_cert_config()).expect("unknown name");
+    assert!(c.peer_cert() == site.default.der);
+    // ... and with strict-sni, a failed handshake; a known name still works there.
+    assert!(TlsClient::connect(strict_port, "unknown.example.org", any_cert_config()).is_err());
+    assert!(TlsClient::connect(strict_port, "grafana.example.home", site.ca.client_config()).is_ok());
+
+    // Bodies pass byte-exact both ways through TLS, on one connection.
+    let mut c = TlsClient::connect(port, "jellyfin.example.home", site.ca.client_config()).expect("connect");
+    for size in [0usize, 1, 16 * 1024, 1 << 20, 16 << 20] {
+        let body = pattern_bytes(size);
+        c.send(format!("PUT /echo HTTP/1.1\r\nHost: a\r\nContent-Length: {size}\r\n\r\n").as_bytes());
+        c.send(&body);
+        let r = c.read_response(false).expect("echo");
+        assert_eq!(r.status, 200);
+        if size > 0 {
+            assert!(r.body == body, "echo of {size} bytes differs");
+        }
+        let r = c.request(&get(&format!("/chunked/{size}"), "a"));
+        assert!(r.body == body, "chunked response of {size} bytes differs");
+        let r = c.request(&get(&format!("/size/{size}"), "a"));
+        assert!(r.body == body, "response of {size} bytes differs");
+    }
+}
+
+#[test]
+fn plain_http_redirects_to_https_keeping_path_and_query_and_https_adds_hsts() {
+    let site = Site::new();
+    let origin = Origin::start("o1");
+    let (http_port, https_port) = (free_port(), free_port());
+    let config = format!(
+        "{DEFAULTS}frontend web\n    bind 127.0.0.1:{http_port}\n    bind 127.0.0.1:{https_port} ssl {crts}\n\
+         \x20   http-request redirect scheme https code 301 unless {{ ssl_fc }}\n\
+         \x20   http-response set-header Strict-Transport-Security \"max-age=63072000\"\n\
+         \x20   default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{}\n",
+        origin.port(),
+        crts = site.crts()
+    );
+    let _p = Pylon::start(&config);
+    let mut c = Client::connect(http_port);
+    let r = c.request(&get("/library/items?page=2&sort=name", "jellyfin.example.home"));
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("https://jellyfin.example.home/library/items?page=2&sort=name"));
+    assert!(origin.requests().is_empty(), "a redirected request reached the server");
+    let mut c = TlsClient::connect(https_port, "jellyfin.example.home", site.ca.client_config()).expect("tls");
+    let r = c.request(&get("/library/items?page=2", "jellyfin.example.home"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("strict-transport-security"), Some("max-age=63072000"));
+    assert_eq!(origin.requests().len(), 1);
+}
+
+/// A ClientHello offering only `version` (TLS 1.0 = 0x0301, 1.1 = 0x0302), as old clients
+/// sent it: record version 3.1, no supported_versions extension.
+fn legacy_hello(version: u16, sni: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&version.to_be_bytes());
+    body.extend_from_slice(&[7u8; 32]); // random
+    body.push(0); // no session id
+    // Suites old clients offered: ECDHE-RSA-AES128-SHA, AES128-SHA, AES256-SHA.
+    let suites: [u16; 3] = [0xc013, 0x002f, 0x0035];
+    body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
+    for s in suites {
+        body.extend_from_slice(&s.to_be_bytes());
+    }
+    body.extend_from_slice(&[1, 0]); // null compression
+    let mut ext = Vec::new();
+    // server_name
+    let name = sni.as_bytes();
+    let mut sn = Vec::new();
+    sn.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+    sn.push(0);
+    sn.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    sn.extend_from_slice(name);
+    ext.extend_from_slice(&[0, 0]);
+    ext.extend_from_slice(&(sn.len() as u16).to_be_bytes());
+    ext.extend_from_slice(&sn);
+    // supported groups (secp256r1) and point formats, as a TLS 1.0 ECDHE client sent them
+    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17]);
+    ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1u8];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    record.extend_from_slice(&hs);
+    record
+}
+
+#[test]
+fn tls_1_0_and_1_1_hellos_are_refused_with_an_alert() {
+    let site = Site::new();
+    let origin = Origin::start("o1");
+    let port = free_port();
+    let config = format!(
+        "{DEFAULTS}frontend https\n    bind 127.0.0.1:{port} ssl {crts} ssl-min-ver TLSv1.0\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{}\n",
+        origin.port(),
+        crts = site.crts()
+    );
+    let p = Pylon::start(&config);
+    // Asking for TLS 1.0 is accepted with a warning: rustls never speaks it.
+    assert!(p.stderr().contains("rustls speaks nothing below TLSv1.2"), "{}", p.stderr());
+    for (version, label) in [(0x0301u16, "TLS 1.0"), (0x0302, "TLS 1.1")] {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.write_all(&legacy_hello(version, "jellyfin.example.home")).expect("hello");
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        // An alert record (content type 21), fatal (2): handshake_failure (40, what rustls
+        // sends when no version is shared) or protocol_version (70); then the close.
+        assert!(reply.len() >= 7, "{label}: no alert, got {reply:?}");
+        assert_eq!(reply[0], 21, "{label}: not an alert record: {reply:?}");
+        assert_eq!(reply[5], 2, "{label}: not a fatal alert: {reply:?}");
+        assert!([40, 70].contains(&reply[6]), "{label}: unexpected alert: {reply:?}");
+        assert_eq!(reply.len(), 7, "{label}: more than one alert record: {reply:?}");
+    }
+    assert!(origin.requests().is_empty());
+}
