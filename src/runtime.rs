@@ -85,6 +85,35 @@ pub struct Frontend {
     pub tcplog: bool,
     /// The HTTP settings (used in `mode http`).
     pub http: HttpProxy,
+    /// `tcp-request` rules and the inspection they need.
+    pub tcp: TcpRules,
+}
+
+/// A frontend's `tcp-request` rules.
+#[derive(Debug, Default)]
+pub struct TcpRules {
+    /// `tcp-request connection` rules: `(accept, condition)`, run at accept.
+    pub connection: Vec<(bool, Option<Condition>)>,
+    /// `tcp-request content` rules: `(accept, condition)`.
+    pub content: Vec<(bool, Option<Condition>)>,
+    /// `tcp-request inspect-delay`.
+    pub inspect_delay: Option<Duration>,
+    /// Some content rule or `use_backend` rule reads the client's first bytes
+    /// (`req.ssl_sni`, …): in `mode tcp`, routing waits until they are conclusive.
+    pub reads_payload: bool,
+}
+
+impl TcpRules {
+    fn compile(p: &Proxy) -> TcpRules {
+        use crate::config::model::TcpStage;
+        let of = |stage: TcpStage| {
+            p.tcp_request_rules.iter().filter(|r| r.stage == stage).map(|r| (r.accept, r.cond.clone())).collect()
+        };
+        let conds =
+            p.tcp_request_rules.iter().filter_map(|r| r.cond.as_ref()).chain(p.use_backends.iter().filter_map(|u| u.cond.as_ref()));
+        let reads_payload = conds.into_iter().any(|c| c.uses(&p.acls, &|f| f.reads_payload()));
+        TcpRules { connection: of(TcpStage::Connection), content: of(TcpStage::Content), inspect_delay: p.tcp_inspect_delay, reads_payload }
+    }
 }
 
 /// The HTTP settings of a frontend or backend.
@@ -374,6 +403,7 @@ impl Runtime {
                     timeouts: active(p.timeouts),
                     tcplog: p.tcplog,
                     http: HttpProxy::compile(p),
+                    tcp: TcpRules::compile(p),
                 }
             })
             .collect();

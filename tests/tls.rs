@@ -209,3 +209,102 @@ fn tls_1_0_and_1_1_hellos_are_refused_with_an_alert() {
     }
     assert!(origin.requests().is_empty());
 }
+
+/// Sends `hello_parts` of a TLS connection's first flight with a pause between them, then
+/// finishes the handshake: a ClientHello arriving in pieces must still be routed by SNI.
+fn connect_with_split_hello(port: u16, sni: &str, config: std::sync::Arc<rustls::ClientConfig>) -> TlsClient {
+    use rustls::pki_types::ServerName;
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut conn = rustls::ClientConnection::new(config, ServerName::try_from(sni.to_string()).expect("name"))
+        .expect("client");
+    let mut first = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut first).expect("hello");
+    }
+    tcp.write_all(&first[..9]).expect("part 1");
+    // A deliberate gap (not a synchronisation): pylon must wait for the rest of the hello.
+    std::thread::sleep(Duration::from_millis(150));
+    tcp.write_all(&first[9..]).expect("part 2");
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).expect("handshake");
+    }
+    TlsClient { inner: std::io::BufReader::new(stream) }
+}
+
+#[test]
+fn tls_passes_through_by_sni_to_backends_the_client_verifies_end_to_end() {
+    let ca = Ca::new();
+    let jf = TlsOrigin::start("jellyfin", &ca.issue(&["jellyfin.example.home"]));
+    let ha = TlsOrigin::start("homeassistant", &ca.issue(&["homeassistant.example.home"]));
+    let port = free_port();
+    let config = format!(
+        "defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+         frontend tls_in\n    bind 127.0.0.1:{port}\n    tcp-request inspect-delay 5s\n\
+         \x20   tcp-request content accept if {{ req.ssl_hello_type 1 }}\n\
+         \x20   use_backend jf if {{ req.ssl_sni -i jellyfin.example.home }}\n\
+         \x20   use_backend ha if {{ req_ssl_sni -i homeassistant.example.home }}\n\
+         backend jf\n    server s 127.0.0.1:{}\n\
+         backend ha\n    server s 127.0.0.1:{}\n",
+        jf.port(),
+        ha.port()
+    );
+    let _p = Pylon::start(&config);
+    for _ in 0..3 {
+        for (name, origin) in [("jellyfin.example.home", "jellyfin"), ("homeassistant.example.home", "homeassistant")] {
+            // The client verifies the backend's own certificate: pylon only relayed the bytes.
+            let mut c = TlsClient::connect(port, name, ca.client_config()).expect(name);
+            let r = c.request(&get("/", name));
+            assert_eq!(r.text(), format!("{origin} GET / sni={name}"));
+        }
+    }
+    let mut c = connect_with_split_hello(port, "homeassistant.example.home", ca.client_config());
+    assert_eq!(c.request(&get("/late", "x")).text(), "homeassistant GET /late sni=homeassistant.example.home");
+    // An unknown name matches no rule and there is no default backend: closed.
+    assert!(TlsClient::connect(port, "other.example.home", ca.client_config()).is_err());
+    // Plain text is not a ClientHello: the content rule does not accept it, nothing routes it.
+    let mut plain = Client::connect(port);
+    plain.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(plain.is_closed());
+}
+
+#[test]
+fn tls_to_servers_is_verified_against_ca_file_with_sni_and_reused() {
+    let ca = Ca::new();
+    let other_ca = Ca::new();
+    let dir = TempDir::new();
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let good = TlsOrigin::start("api", &ca.issue(&["api.internal"]));
+    let rogue = TlsOrigin::start("rogue", &other_ca.issue(&["api.internal"]));
+    let (port, rogue_port, none_port) = (free_port(), free_port(), free_port());
+    let config = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend api\n\
+         frontend fe_rogue\n    bind 127.0.0.1:{rogue_port}\n    default_backend rogue\n\
+         frontend fe_none\n    bind 127.0.0.1:{none_port}\n    default_backend unverified\n\
+         backend api\n    server s1 127.0.0.1:{} ssl verify required ca-file {ca} sni str(api.internal)\n\
+         backend rogue\n    retries 0\n    server s1 127.0.0.1:{} ssl ca-file {ca} sni str(api.internal)\n\
+         backend unverified\n    server s1 127.0.0.1:{} ssl verify none\n",
+        good.port(),
+        rogue.port(),
+        rogue.port(),
+        ca = ca_file.display()
+    );
+    let p = Pylon::start(&config);
+    let mut c = Client::connect(port);
+    for i in 0..5 {
+        let r = c.request(&get(&format!("/v1/{i}"), "api.example.com"));
+        assert_eq!((r.status, r.text()), (200, format!("api GET /v1/{i} sni=api.internal")));
+    }
+    // Five requests on one client connection used one TLS connection to the server.
+    assert_eq!(good.snis.lock().expect("snis").len(), 1);
+    // A certificate from another CA fails verification: a 503, and the reason in the log.
+    let mut c = Client::connect(rogue_port);
+    let r = c.request(&get("/", "api.example.com"));
+    assert_eq!(r.status, 503);
+    assert!(p.wait_for_line("connect to", 0, Duration::from_secs(5)).is_some(), "{}", p.stderr());
+    // `verify none` accepts it, and sends no SNI without `sni` (as HAProxy does).
+    let mut c = Client::connect(none_port);
+    let r = c.request(&get("/", "api.example.com"));
+    assert_eq!((r.status, r.text()), (200, "rogue GET / sni=-".to_string()));
+}

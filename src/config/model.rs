@@ -387,6 +387,11 @@ pub struct Proxy {
     /// `use_backend` rules in declaration order; the first whose condition holds picks the
     /// backend.
     pub use_backends: Vec<UseBackend>,
+    /// `tcp-request inspect-delay`: how long content rules may wait for the client's first
+    /// bytes to be conclusive (a whole TLS ClientHello, say).
+    pub tcp_inspect_delay: Option<std::time::Duration>,
+    /// `tcp-request connection|content` rules, in order.
+    pub tcp_request_rules: Vec<TcpRequestRule>,
     /// The `server` lines of a backend or listen, in declaration order (so by `id`).
     pub servers: Vec<Server>,
     /// `option http-keep-alive` / `http-server-close` / `httpclose` (`None`: not set here).
@@ -487,6 +492,8 @@ impl Proxy {
             binds: Vec::new(),
             acls: Vec::new(),
             use_backends: Vec::new(),
+            tcp_inspect_delay: None,
+            tcp_request_rules: Vec::new(),
             servers: Vec::new(),
             http_conn_mode: None,
             forwardfor: None,
@@ -513,6 +520,7 @@ impl Proxy {
             binds: Vec::new(),
             acls: Vec::new(),
             use_backends: Vec::new(),
+            tcp_request_rules: Vec::new(),
             servers: Vec::new(),
             http_request_rules: Vec::new(),
             http_response_rules: Vec::new(),
@@ -756,6 +764,29 @@ pub struct BindOptions {
     pub v6only: Option<bool>,
     /// `ssl`, `crt`, `accept-proxy` and the other TLS options.
     pub tls: super::tls::BindTls,
+}
+
+/// When a `tcp-request` rule runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpStage {
+    /// `tcp-request connection`: at accept, with the addresses only.
+    Connection,
+    /// `tcp-request content`: once the client's first bytes are conclusive (or
+    /// `inspect-delay` ran out); in HTTP, once the request head is read.
+    Content,
+}
+
+/// `tcp-request connection|content accept|reject [if|unless COND]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpRequestRule {
+    /// When it runs.
+    pub stage: TcpStage,
+    /// `accept` (true) stops the rules of its stage; `reject` closes the connection.
+    pub accept: bool,
+    /// The rule's condition; `None` when it always applies.
+    pub cond: Option<Condition>,
+    /// The rule's place, for diagnostics.
+    pub loc: Loc,
 }
 
 /// `use_backend NAME [if|unless COND]`.

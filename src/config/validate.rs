@@ -31,6 +31,7 @@ pub fn validate(built: &Built, diags: &mut Vec<Diagnostic>) {
         cookie_values(p, diags);
         http_needs_http_mode(p, diags);
         userlist_refs(p, built, diags);
+        tcp_request_fetches(p, diags);
     }
     bind_conflicts(built, diags);
     if !built.proxies.iter().any(|p| p.kind.has_frontend() && !p.binds.is_empty()) {
@@ -350,6 +351,7 @@ fn acl_terms(p: &Proxy) -> impl Iterator<Item = &crate::route::AclTerm> {
         .use_backends
         .iter()
         .filter_map(|u| u.cond.as_ref())
+        .chain(p.tcp_request_rules.iter().filter_map(|r| r.cond.as_ref()))
         .chain(p.http_request_rules.iter().chain(&p.http_response_rules).filter_map(|r| r.cond.as_ref()));
     let inline = conds.flat_map(|c| c.any_of.iter().flatten()).filter_map(|t| match &t.acl {
         AclRef::Inline(term) => Some(&**term),
@@ -381,6 +383,72 @@ fn http_needs_http_mode(p: &Proxy, diags: &mut Vec<Diagnostic>) {
             rule.loc,
             format!("http rules are ignored in {} '{}': it is in mode tcp", p.kind.keyword(), p.name),
         ));
+    }
+}
+
+/// The fetches `tcp-request` rules and payload inspection can read: connection rules run at
+/// accept (addresses only); the raw first bytes (`req.ssl_sni`, …) are inspected in `mode
+/// tcp` only, and only wait for a whole ClientHello with `tcp-request inspect-delay`.
+fn tcp_request_fetches(p: &Proxy, diags: &mut Vec<Diagnostic>) {
+    use super::model::TcpStage;
+    use crate::route::{AclRef, Fetch};
+    if p.kind == super::model::ProxyKind::Defaults {
+        return;
+    }
+    let layer4 = |f: &Fetch| {
+        matches!(f, Fetch::Src | Fetch::SrcPort | Fetch::Dst | Fetch::DstPort | Fetch::AlwaysTrue | Fetch::AlwaysFalse)
+    };
+    let terms = |c: &'_ crate::route::Condition| -> Vec<(Fetch, Loc)> {
+        c.any_of
+            .iter()
+            .flatten()
+            .flat_map(|t| match &t.acl {
+                AclRef::Named(i) => p.acls.get(*i).map(|a| a.alternatives.iter().map(|t| (t.fetch.clone(), t.loc)).collect()).unwrap_or_default(),
+                AclRef::Inline(t) => vec![(t.fetch.clone(), t.loc)],
+            })
+            .collect()
+    };
+    for rule in p.tcp_request_rules.iter().filter(|r| r.stage == TcpStage::Connection) {
+        for (fetch, loc) in rule.cond.iter().flat_map(terms).filter(|(f, _)| !layer4(f)) {
+            diags.push(Diagnostic::error(
+                loc,
+                format!(
+                    "fetch '{}' cannot be used by 'tcp-request connection', which runs at accept before any byte is read; use 'tcp-request content'",
+                    fetch.name()
+                ),
+            ));
+        }
+    }
+    let content_conds = p
+        .tcp_request_rules
+        .iter()
+        .filter(|r| r.stage == TcpStage::Content)
+        .filter_map(|r| r.cond.as_ref())
+        .chain(p.use_backends.iter().filter_map(|u| u.cond.as_ref()));
+    let mut warned = false;
+    for (fetch, loc) in content_conds.flat_map(terms).filter(|(f, _)| f.reads_payload()) {
+        if p.mode == Mode::Http {
+            diags.push(Diagnostic::error(
+                loc,
+                format!(
+                    "fetch '{}' reads the raw bytes before any protocol, which only 'mode tcp' inspects; {} '{}' is in mode http",
+                    fetch.name(),
+                    p.kind.keyword(),
+                    p.name
+                ),
+            ));
+        } else if p.tcp_inspect_delay.is_none() && !warned {
+            warned = true;
+            diags.push(Diagnostic::warning(
+                loc,
+                format!(
+                    "fetch '{}' reads the client's first bytes, but {} '{}' has no 'tcp-request inspect-delay': rules run before any byte arrives and will not match",
+                    fetch.name(),
+                    p.kind.keyword(),
+                    p.name
+                ),
+            ));
+        }
     }
 }
 

@@ -32,6 +32,9 @@ use super::{Ctx, Side, Step};
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
+    /// Reading the client's first bytes without forwarding them (a PROXY header, a TLS
+    /// ClientHello for `req.ssl_sni`), since `since`, bounded by `tcp-request inspect-delay`.
+    Inspecting { since: Instant },
     /// Choosing a server; no connect in flight.
     Routing,
     /// Every usable server is full: waiting in the backend's queue since `since`.
@@ -79,18 +82,37 @@ pub struct TcpSession {
     termination: [u8; 2],
 }
 
-struct Addrs {
+/// What `tcp-request` rules and `use_backend` conditions read in `mode tcp`.
+struct Sample<'a> {
     src: SocketAddr,
     dst: SocketAddr,
+    payload: Option<&'a [u8]>,
+    tls: Option<crate::tls::TlsFacts<'a>>,
 }
 
-impl SampleSource for Addrs {
+impl SampleSource for Sample<'_> {
     fn src(&self) -> Option<SocketAddr> {
         Some(self.src)
     }
     fn dst(&self) -> Option<SocketAddr> {
         Some(self.dst)
     }
+    fn payload(&self) -> Option<&[u8]> {
+        self.payload
+    }
+    fn tls(&self) -> Option<crate::tls::TlsFacts<'_>> {
+        self.tls
+    }
+}
+
+/// The outcome of a list of `tcp-request` rules.
+fn rules_accept(rules: &[(bool, Option<crate::route::Condition>)], acls: &[crate::route::Acl], s: &Sample<'_>) -> bool {
+    for (accept, cond) in rules {
+        if cond.as_ref().is_none_or(|c| c.matches(acls, s)) {
+            return *accept;
+        }
+    }
+    true
 }
 
 impl TcpSession {
@@ -134,10 +156,84 @@ impl TcpSession {
         })
     }
 
-    /// Routes the session to a backend and starts connecting to a server.
+    /// Runs the `tcp-request connection` rules, then inspects the client's first bytes when
+    /// the rules or a PROXY header need them, or routes at once.
     pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
         let fe = &ctx.runtime.frontends[self.frontend];
-        let sample = Addrs { src: self.client_addr, dst: self.local_addr };
+        let sample = Sample { src: self.client_addr, dst: self.local_addr, payload: None, tls: None };
+        if !rules_accept(&fe.tcp.connection, &fe.acls, &sample) {
+            self.termination = *b"PR";
+            return Step::Close;
+        }
+        let inspect = fe.tcp.inspect_delay.is_some() && (fe.tcp.reads_payload || !fe.tcp.content.is_empty());
+        if inspect || self.client.awaits_proxy_header() {
+            self.state = State::Inspecting { since: ctx.now };
+            return self.inspect(ctx, false);
+        }
+        self.route(ctx)
+    }
+
+    /// Reads the client's first bytes into the buffer toward the server (nothing is sent
+    /// yet) until they are conclusive for the rules, or `last` (the inspect delay ran out).
+    fn inspect(&mut self, ctx: &mut Ctx<'_>, last: bool) -> Step {
+        while self.client_ready.readable && !self.client_eof && !self.c2s.is_full() {
+            let room = self.c2s.read_room();
+            match self.c2s.read_from(&mut self.client) {
+                Ok(0) => self.client_eof = true,
+                Ok(n) => {
+                    self.client_last = ctx.now;
+                    if n < room {
+                        self.client_ready.short_read();
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.client_ready.readable = false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("[{}] closed while inspecting its first bytes: {e}", self.client_addr);
+                    self.termination = *b"CR";
+                    return Step::Close;
+                }
+            }
+        }
+        if self.client.awaits_proxy_header() {
+            if self.client_eof || last {
+                self.termination = *b"CR";
+                return Step::Close;
+            }
+            return Step::Wait;
+        }
+        if let Some((src, dst)) = self.client.proxied() {
+            self.client_addr = src;
+            self.local_addr = dst;
+        }
+        let fe = &ctx.runtime.frontends[self.frontend];
+        let waits = fe.tcp.inspect_delay.is_some() && fe.tcp.reads_payload;
+        let conclusive = !waits
+            || last
+            || self.client_eof
+            || self.c2s.is_full()
+            || crate::tls::hello::parse(self.c2s.data()) != crate::tls::hello::Hello::Incomplete;
+        if !conclusive {
+            return Step::Wait;
+        }
+        self.route(ctx)
+    }
+
+    /// Runs the `tcp-request content` rules on what was inspected, then routes the session
+    /// to a backend and starts connecting to a server.
+    fn route(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        self.state = State::Routing;
+        let fe = &ctx.runtime.frontends[self.frontend];
+        let sample = Sample {
+            src: self.client_addr,
+            dst: self.local_addr,
+            payload: Some(self.c2s.data()),
+            tls: self.client.tls_facts(),
+        };
+        if !rules_accept(&fe.tcp.content, &fe.acls, &sample) {
+            self.termination = *b"PR";
+            return Step::Close;
+        }
         let chosen = fe
             .rules
             .iter()
@@ -181,6 +277,7 @@ impl TcpSession {
     /// Advances the session as far as it can go without blocking.
     pub fn run(&mut self, ctx: &mut Ctx<'_>) -> Step {
         match self.state {
+            State::Inspecting { .. } => self.inspect(ctx, false),
             // The grant (or the queue timeout) moves the session on.
             State::Routing | State::Queued { .. } => Step::Wait,
             State::Connecting { .. } => self.check_connect(ctx),
@@ -193,6 +290,11 @@ impl TcpSession {
         let fe = &rt.frontends[self.frontend];
         let be = self.backend.map(|b| &rt.backends[b]);
         match self.state {
+            State::Inspecting { since } => {
+                // The delay bounds content inspection; a PROXY header alone waits for
+                // `timeout client`.
+                fe.tcp.inspect_delay.or(fe.timeouts.client).map(|t| since + t)
+            }
             State::Routing => None,
             // HAProxy: `timeout queue`, else `timeout connect`.
             State::Queued { since } => be.and_then(|b| b.timeouts.queue.or(b.timeouts.connect)).map(|t| since + t),
@@ -223,6 +325,7 @@ impl TcpSession {
     /// tunnel is closed.
     pub fn timed_out(&mut self, ctx: &mut Ctx<'_>) -> Step {
         match self.state {
+            State::Inspecting { .. } => self.inspect(ctx, true),
             State::Queued { .. } => {
                 self.leave_queue(ctx);
                 self.termination = *b"sQ";

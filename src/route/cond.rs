@@ -54,6 +54,14 @@ impl Condition {
         });
         holds != self.unless
     }
+
+    /// True when some fetch the condition reads (through named ACLs too) satisfies `test`.
+    pub fn uses(&self, acls: &[Acl], test: &dyn Fn(&crate::route::Fetch) -> bool) -> bool {
+        self.any_of.iter().flatten().any(|term| match &term.acl {
+            AclRef::Named(i) => acls.get(*i).is_some_and(|a| a.alternatives.iter().any(|t| test(&t.fetch))),
+            AclRef::Inline(t) => test(&t.fetch),
+        })
+    }
 }
 
 /// Parses `if|unless EXPR` from `words` (the first word must be `if` or `unless`), with

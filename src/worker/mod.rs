@@ -389,7 +389,7 @@ impl Worker {
         };
         let step = match &mut session {
             Session::Tcp(s) => s.start(&mut ctx),
-            Session::Http(s) => s.run(&mut ctx),
+            Session::Http(s) => s.start(&mut ctx),
         };
         let id = self.next_session_id;
         self.next_session_id += 1;

@@ -168,7 +168,13 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     unsupported("use-server", ALL, ANY_ARGS, "this persistence or hashing option is not implemented"),
     unsupported("force-persist", ALL, ANY_ARGS, "this persistence or hashing option is not implemented"),
     unsupported("ignore-persist", ALL, ANY_ARGS, "this persistence or hashing option is not implemented"),
-    not_yet("tcp-request", ALL, ANY_ARGS, owner::TLS),
+    kw("tcp-request inspect-delay", DF, ONE, "<time>", |p, a| {
+        p.tcp_inspect_delay = Some(a.time(0)?);
+        Ok(())
+    }),
+    kw("tcp-request connection", F, Arity::AtLeast(1), "accept|reject [{if|unless} <condition>]", tcp_request),
+    kw("tcp-request content", F, Arity::AtLeast(1), "accept|reject [{if|unless} <condition>]", tcp_request),
+    unsupported("tcp-request session", ALL, ANY_ARGS, "only 'tcp-request connection' and 'content' rules are implemented"),
     not_yet("log", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("no log", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("log-format", ALL, ANY_ARGS, owner::ADMIN),
@@ -300,6 +306,29 @@ fn use_backend(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         rest => Some(cond::parse_condition(rest, &p.acls, a.end_loc())?),
     };
     p.use_backends.push(UseBackend { backend, cond });
+    Ok(())
+}
+
+/// `tcp-request connection|content accept|reject [if|unless COND]`.
+fn tcp_request(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    use crate::config::model::{TcpRequestRule, TcpStage};
+    let stage = if a.keyword == "tcp-request connection" { TcpStage::Connection } else { TcpStage::Content };
+    let action = a.word(0)?;
+    let accept = match action.text.as_str() {
+        "accept" => true,
+        "reject" => false,
+        other => {
+            return Err(Diagnostic::error(
+                action.loc,
+                format!("'{}' action '{other}' is not supported; pylon takes 'accept' and 'reject'", a.keyword),
+            ));
+        }
+    };
+    let cond = match a.from(1) {
+        [] => None,
+        rest => Some(cond::parse_condition(rest, &p.acls, a.end_loc())?),
+    };
+    p.tcp_request_rules.push(TcpRequestRule { stage, accept, cond, loc: a.keyword_loc() });
     Ok(())
 }
 

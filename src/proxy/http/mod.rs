@@ -330,6 +330,20 @@ impl HttpSession {
         })
     }
 
+    /// Runs the `tcp-request connection` rules, then starts reading the first request.
+    pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let fe = &ctx.runtime.frontends[self.frontend];
+        if !fe.tcp.connection.is_empty() {
+            let conn = Conn { src: self.client_addr, dst: self.local_addr, tls: None };
+            let rejected = fe.tcp.connection.iter().find(|(_, c)| eval::holds(c, &fe.acls, &conn)).is_some_and(|(a, _)| !a);
+            if rejected {
+                self.termination = *b"PR";
+                return Step::Close;
+            }
+        }
+        self.run(ctx)
+    }
+
     /// Handles readiness of one of the session's sockets.
     pub fn ready(&mut self, side: Side, event: &mio::event::Event, ctx: &mut Ctx<'_>) -> Step {
         match side {
@@ -692,6 +706,24 @@ impl HttpSession {
             auth: &auth,
             tls: self.client.tls_facts(),
         };
+        // `tcp-request content` rules run before the HTTP rules; a reject closes silently.
+        if !fe.tcp.content.is_empty() {
+            let view = RequestView {
+                src: self.client_addr,
+                dst: self.local_addr,
+                head,
+                buf,
+                target: head.target.of(buf),
+                host: authority,
+                auth: &auth,
+                tls: input.tls,
+            };
+            let rejected = fe.tcp.content.iter().find(|(_, c)| eval::holds(c, &fe.acls, &view)).is_some_and(|(a, _)| !a);
+            if rejected {
+                self.termination = *b"PR";
+                return Step::Close;
+            }
+        }
         let mut verdict = eval::eval_request(&fe.http.request_rules, &fe.acls, &input, ctx.scratch);
         let mut backend = None;
         if verdict == Verdict::Continue {
