@@ -109,10 +109,18 @@ impl TcpRules {
         let of = |stage: TcpStage| {
             p.tcp_request_rules.iter().filter(|r| r.stage == stage).map(|r| (r.accept, r.cond.clone())).collect()
         };
-        let conds =
-            p.tcp_request_rules.iter().filter_map(|r| r.cond.as_ref()).chain(p.use_backends.iter().filter_map(|u| u.cond.as_ref()));
+        let conds = p
+            .tcp_request_rules
+            .iter()
+            .filter_map(|r| r.cond.as_ref())
+            .chain(p.use_backends.iter().filter_map(|u| u.cond.as_ref()));
         let reads_payload = conds.into_iter().any(|c| c.uses(&p.acls, &|f| f.reads_payload()));
-        TcpRules { connection: of(TcpStage::Connection), content: of(TcpStage::Content), inspect_delay: p.tcp_inspect_delay, reads_payload }
+        TcpRules {
+            connection: of(TcpStage::Connection),
+            content: of(TcpStage::Content),
+            inspect_delay: p.tcp_inspect_delay,
+            reads_payload,
+        }
     }
 }
 
@@ -440,15 +448,14 @@ fn compile_backend(p: &Proxy) -> Backend {
             minconn: s.options.minconn,
             observe: s.options.observe.filter(|_| s.options.check).map(|o| (o, s.options.error_limit)),
             on_error: s.options.on_error,
-            tls: s.options.tls.material.as_ref().filter(|_| s.options.tls.ssl).map(|m| ServerTls {
-                config: m.0.clone(),
-                sni: s.options.tls.sni.clone(),
-            }),
-            send_proxy: s
+            tls: s
                 .options
                 .tls
-                .send_proxy
-                .map(|version| SendProxy { version, v2: s.options.tls.v2_options }),
+                .material
+                .as_ref()
+                .filter(|_| s.options.tls.ssl)
+                .map(|m| ServerTls { config: m.0.clone(), sni: s.options.tls.sni.clone() }),
+            send_proxy: s.options.tls.send_proxy.map(|version| SendProxy { version, v2: s.options.tls.v2_options }),
             check_tls: s
                 .options
                 .tls

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use support::http::{Client, Origin, get, pattern_bytes};
-use support::{Pylon, free_port};
+use support::{Pylon, free_port, tool};
 
 const DEFAULTS: &str =
     "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n";
@@ -401,21 +401,6 @@ fn header_rules_forwardfor_and_answers() {
     assert_eq!(r.text(), "o1 GET /rewritten/rw/a?q=1");
     let r = c.request(&get("/down", "a"));
     assert_eq!((r.status, r.text().as_str()), (503, "maintenance"));
-}
-
-/// curl and wrk, when installed (CI installs them; it fails instead of skipping).
-fn tool(name: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{name} is required in CI (.ci/run installs it)");
-        }
-        eprintln!("!!!!!!!! SKIPPED: {name} is not installed; install it to run this test !!!!!!!!");
-    }
-    found
 }
 
 #[test]

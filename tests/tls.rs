@@ -46,7 +46,8 @@ impl Site {
 
     /// `crt` words naming each file (the default first).
     fn crts(&self) -> String {
-        let mut files: Vec<_> = std::fs::read_dir(self.dir.path()).expect("dir").map(|e| e.expect("e").path()).collect();
+        let mut files: Vec<_> =
+            std::fs::read_dir(self.dir.path()).expect("dir").map(|e| e.expect("e").path()).collect();
         files.sort();
         files.iter().map(|f| format!("crt {} ", f.display())).collect()
     }
@@ -216,8 +217,8 @@ fn connect_with_split_hello(port: u16, sni: &str, config: std::sync::Arc<rustls:
     use rustls::pki_types::ServerName;
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut conn = rustls::ClientConnection::new(config, ServerName::try_from(sni.to_string()).expect("name"))
-        .expect("client");
+    let mut conn =
+        rustls::ClientConnection::new(config, ServerName::try_from(sni.to_string()).expect("name")).expect("client");
     let mut first = Vec::new();
     while conn.wants_write() {
         conn.write_tls(&mut first).expect("hello");
@@ -307,4 +308,162 @@ fn tls_to_servers_is_verified_against_ca_file_with_sni_and_reused() {
     let mut c = Client::connect(none_port);
     let r = c.request(&get("/", "api.example.com"));
     assert_eq!((r.status, r.text()), (200, "rogue GET / sni=-".to_string()));
+}
+
+/// Connects to 127.0.0.1:`port` from the address 127.0.0.2, so that a client address that
+/// survives a hop can be told from the hop's own 127.0.0.1.
+fn connect_from_127_0_0_2(port: u16) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.bind(&"127.0.0.2:0".parse::<std::net::SocketAddr>().expect("addr").into()).expect("bind 127.0.0.2");
+    socket.connect(&support::local(port).into()).expect("connect");
+    let s: TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s
+}
+
+/// Reads one PROXY header the way a server that speaks the protocol would (written from the
+/// specification, independently of pylon's codec): the client address, and the TLVs of v2.
+fn decode_proxy_header(s: &mut TcpStream) -> (String, Vec<(u8, Vec<u8>)>) {
+    let mut first = [0u8; 16];
+    s.read_exact(&mut first[..5]).expect("header start");
+    if &first[..5] == b"PROXY" {
+        let mut line = b"PROXY".to_vec();
+        let mut b = [0u8; 1];
+        while !line.ends_with(b"\r\n") {
+            s.read_exact(&mut b).expect("v1 line");
+            line.push(b[0]);
+        }
+        let text = String::from_utf8(line).expect("ascii");
+        let words: Vec<&str> = text.trim_end().split(' ').collect();
+        return (format!("{}:{}", words[2], words[4]), Vec::new());
+    }
+    s.read_exact(&mut first[5..]).expect("v2 header");
+    assert_eq!(&first[..12], b"\r\n\r\n\0\r\nQUIT\n", "not a v2 signature");
+    assert_eq!(first[12], 0x21, "v2, PROXY command");
+    assert_eq!(first[13], 0x11, "TCP over IPv4");
+    let len = u16::from_be_bytes([first[14], first[15]]) as usize;
+    let mut rest = vec![0u8; len];
+    s.read_exact(&mut rest).expect("v2 body");
+    let src = format!("{}.{}.{}.{}:{}", rest[0], rest[1], rest[2], rest[3], u16::from_be_bytes([rest[8], rest[9]]));
+    let mut tlvs = Vec::new();
+    let mut i = 12;
+    while i + 3 <= rest.len() {
+        let n = u16::from_be_bytes([rest[i + 1], rest[i + 2]]) as usize;
+        tlvs.push((rest[i], rest[i + 3..i + 3 + n].to_vec()));
+        i += 3 + n;
+    }
+    (src, tlvs)
+}
+
+#[test]
+fn proxy_protocol_v1_and_v2_carry_the_client_address_through_pylon_to_pylon() {
+    let origin = Origin::start("o1");
+    for version in ["send-proxy", "send-proxy-v2"] {
+        let (edge, inner) = (free_port(), free_port());
+        // The edge relays TCP and announces the client; the inner pylon trusts the header.
+        let edge_config = format!(
+            "defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             listen edge\n    bind 127.0.0.1:{edge}\n    server inner 127.0.0.1:{inner} {version}\n"
+        );
+        let inner_config = format!(
+            "{DEFAULTS}frontend inner\n    bind 127.0.0.1:{inner} accept-proxy\n    option forwardfor\n\
+             \x20   http-request set-header X-Src %[src]:%[src_port]\n    default_backend be\n\
+             backend be\n    server s1 127.0.0.1:{}\n",
+            origin.port()
+        );
+        let _inner = Pylon::start(&inner_config);
+        let _edge = Pylon::start(&edge_config);
+        let mut s = connect_from_127_0_0_2(edge);
+        let local_port = s.local_addr().expect("addr").port();
+        s.write_all(get("/via-proxy", "a").as_bytes()).expect("request");
+        let mut reader = std::io::BufReader::new(s);
+        let r = support::http::read_response(&mut reader, false).expect("response");
+        assert_eq!(r.status, 200, "{version}");
+        let seen = origin.requests();
+        let last = seen.last().expect("request");
+        assert_eq!(last.header("x-forwarded-for"), ["127.0.0.2"], "{version}");
+        assert_eq!(last.header("x-src"), [format!("127.0.0.2:{local_port}")], "{version}");
+    }
+}
+
+#[test]
+fn proxy_protocol_headers_decode_with_an_independent_reader_and_carry_sni_tlvs() {
+    let site = Site::new();
+    let decoder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let decoder_port = decoder.local_addr().expect("addr").port();
+    let (v1_port, v2_port) = (free_port(), free_port());
+    let config = format!(
+        "defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+         listen v1\n    bind 127.0.0.1:{v1_port}\n    server d 127.0.0.1:{decoder_port} send-proxy\n\
+         listen v2\n    bind 127.0.0.1:{v2_port} ssl {crts} alpn http/1.1\n\
+         \x20   server d 127.0.0.1:{decoder_port} send-proxy-v2 proxy-v2-options authority,ssl,ssl-cipher\n",
+        crts = site.crts()
+    );
+    let _p = Pylon::start(&config);
+    // v1 over plain TCP.
+    let mut c = connect_from_127_0_0_2(v1_port);
+    let client = c.local_addr().expect("addr");
+    c.write_all(b"hello").expect("data");
+    let (mut server, _) = decoder.accept().expect("accept");
+    server.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let (src, _) = decode_proxy_header(&mut server);
+    assert_eq!(src, client.to_string());
+    let mut data = [0u8; 5];
+    server.read_exact(&mut data).expect("data after the header");
+    assert_eq!(&data, b"hello");
+    // v2 after TLS termination: the SNI (authority), ALPN and TLS version travel as TLVs.
+    let tcp = connect_from_127_0_0_2(v2_port);
+    let client = tcp.local_addr().expect("addr");
+    let mut config = (*site.ca.client_config()).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("grafana.example.home").expect("name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"ping").expect("data");
+    tls.flush().expect("flush");
+    let (mut server, _) = decoder.accept().expect("accept");
+    server.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let (src, tlvs) = decode_proxy_header(&mut server);
+    assert_eq!(src, client.to_string());
+    let tlv = |t: u8| tlvs.iter().find(|(k, _)| *k == t).map(|(_, v)| v.clone());
+    assert_eq!(tlv(0x02).as_deref(), Some(&b"grafana.example.home"[..]), "authority");
+    assert_eq!(tlv(0x01).as_deref(), Some(&b"http/1.1"[..]), "alpn");
+    let ssl = tlv(0x20).expect("ssl tlv");
+    assert_eq!(ssl[0] & 1, 1, "PP2_CLIENT_SSL");
+    assert!(ssl.windows(7).any(|w| w == b"TLSv1.3"), "version sub-TLV in {ssl:?}");
+    let mut data = [0u8; 4];
+    server.read_exact(&mut data).expect("data after the header");
+    assert_eq!(&data, b"ping");
+}
+
+#[test]
+fn a_client_stalling_the_handshake_is_cut_at_timeout_client() {
+    let site = Site::new();
+    let origin = Origin::start("o1");
+    let (http_port, tcp_port) = (free_port(), free_port());
+    let config = format!(
+        "defaults\n    timeout connect 2s\n    timeout client 1s\n    timeout server 10s\n\
+         frontend web\n    mode http\n    bind 127.0.0.1:{http_port} ssl {crts}\n    default_backend be\n\
+         frontend raw\n    mode tcp\n    bind 127.0.0.1:{tcp_port} ssl {crts}\n    default_backend be_tcp\n\
+         backend be\n    mode http\n    server s1 127.0.0.1:{o}\n\
+         backend be_tcp\n    mode tcp\n    server s1 127.0.0.1:{o}\n",
+        o = origin.port(),
+        crts = site.crts()
+    );
+    let _p = Pylon::start(&config);
+    for port in [http_port, tcp_port] {
+        // Half a ClientHello, then nothing.
+        let hello = legacy_hello(0x0303, "jellyfin.example.home");
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        s.write_all(&hello[..hello.len() / 2]).expect("half a hello");
+        let start = std::time::Instant::now();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let waited = start.elapsed();
+        assert_eq!(n, 0, "port {port}: expected the close, got {n} bytes");
+        assert!(waited >= Duration::from_millis(800), "port {port}: closed after {waited:?}, before timeout client");
+        assert!(waited < Duration::from_secs(5), "port {port}: closed only after {waited:?}");
+    }
+    assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), 0, "a server was contacted");
 }

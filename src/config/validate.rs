@@ -403,7 +403,11 @@ fn tcp_request_fetches(p: &Proxy, diags: &mut Vec<Diagnostic>) {
             .iter()
             .flatten()
             .flat_map(|t| match &t.acl {
-                AclRef::Named(i) => p.acls.get(*i).map(|a| a.alternatives.iter().map(|t| (t.fetch.clone(), t.loc)).collect()).unwrap_or_default(),
+                AclRef::Named(i) => p
+                    .acls
+                    .get(*i)
+                    .map(|a| a.alternatives.iter().map(|t| (t.fetch.clone(), t.loc)).collect())
+                    .unwrap_or_default(),
                 AclRef::Inline(t) => vec![(t.fetch.clone(), t.loc)],
             })
             .collect()

@@ -126,7 +126,10 @@ fn parse_v2(data: &[u8]) -> Parsed {
         0x11 | 0x12 if body.len() >= 12 => {
             let ip = |b: &[u8]| IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]));
             let port = |b: &[u8]| u16::from_be_bytes([b[0], b[1]]);
-            Some((SocketAddr::new(ip(&body[0..4]), port(&body[8..10])), SocketAddr::new(ip(&body[4..8]), port(&body[10..12]))))
+            Some((
+                SocketAddr::new(ip(&body[0..4]), port(&body[8..10])),
+                SocketAddr::new(ip(&body[4..8]), port(&body[10..12])),
+            ))
         }
         0x21 | 0x22 if body.len() >= 36 => {
             let ip = |b: &[u8]| {

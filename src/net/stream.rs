@@ -116,7 +116,9 @@ impl Stream {
             return Ok(Stream::Plain(tcp));
         }
         let tls = match tls {
-            Some((config, name)) => Some(rustls::ClientConnection::new(config.clone(), name).map_err(SetupError)?.into()),
+            Some((config, name)) => {
+                Some(rustls::ClientConnection::new(config.clone(), name).map_err(SetupError)?.into())
+            }
             None => None,
         };
         Ok(Stream::Layered(Box::new(Layered {

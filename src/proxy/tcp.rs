@@ -166,7 +166,8 @@ impl TcpSession {
             return Step::Close;
         }
         let inspect = fe.tcp.inspect_delay.is_some() && (fe.tcp.reads_payload || !fe.tcp.content.is_empty());
-        if inspect || self.client.awaits_proxy_header() {
+        // A TLS client finishes its handshake first: rules, SNI and PROXY TLVs read it.
+        if inspect || self.client.awaits_proxy_header() || self.client.is_tls() {
             self.state = State::Inspecting { since: ctx.now };
             return self.inspect(ctx, false);
         }
@@ -205,6 +206,13 @@ impl TcpSession {
         if let Some((src, dst)) = self.client.proxied() {
             self.client_addr = src;
             self.local_addr = dst;
+        }
+        if self.client.is_tls() && self.client.tls_facts().is_none() {
+            if self.client_eof || last {
+                self.termination = *b"CR";
+                return Step::Close;
+            }
+            return Step::Wait;
         }
         let fe = &ctx.runtime.frontends[self.frontend];
         let waits = fe.tcp.inspect_delay.is_some() && fe.tcp.reads_payload;
@@ -291,9 +299,10 @@ impl TcpSession {
         let be = self.backend.map(|b| &rt.backends[b]);
         match self.state {
             State::Inspecting { since } => {
-                // The delay bounds content inspection; a PROXY header alone waits for
-                // `timeout client`.
-                fe.tcp.inspect_delay.or(fe.timeouts.client).map(|t| since + t)
+                // The delay bounds content inspection; a PROXY header or a TLS handshake
+                // alone waits for `timeout client`.
+                let inspecting = fe.tcp.inspect_delay.filter(|_| fe.tcp.reads_payload || !fe.tcp.content.is_empty());
+                inspecting.or(fe.timeouts.client).map(|t| since + t)
             }
             State::Routing => None,
             // HAProxy: `timeout queue`, else `timeout connect`.

@@ -81,7 +81,8 @@ pub fn server_config(
                 .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
             let verifyhost = match verifyhost {
                 Some(h) => Some(
-                    ServerName::try_from(h.clone()).map_err(|_| format!("'{h}' is not a valid name for 'verifyhost'"))?,
+                    ServerName::try_from(h.clone())
+                        .map_err(|_| format!("'{h}' is not a valid name for 'verifyhost'"))?,
                 ),
                 None => None,
             };
@@ -90,8 +91,9 @@ pub fn server_config(
     };
     let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
     let mut config = match client_cert {
-        Some(cert) => builder
-            .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(cert.key.as_ref().clone()))),
+        Some(cert) => {
+            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(cert.key.as_ref().clone())))
+        }
         None => builder.with_no_client_auth(),
     };
     config.enable_sni = opts.send_sni;

@@ -208,7 +208,10 @@ mod tests {
         assert_eq!(t, UNIX_EPOCH);
         let t = parse_time(GENERALIZED_TIME, b"20260301120000Z").unwrap();
         assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 1_772_366_400);
-        assert_eq!(parse_time(UTC_TIME, b"491231235959Z").unwrap().duration_since(UNIX_EPOCH).unwrap().as_secs(), 2_524_607_999);
+        assert_eq!(
+            parse_time(UTC_TIME, b"491231235959Z").unwrap().duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            2_524_607_999
+        );
         assert!(parse_time(UTC_TIME, b"701301000000Z").is_none());
         assert!(parse_time(UTC_TIME, b"7001010000Z").is_none());
     }

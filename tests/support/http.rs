@@ -410,18 +410,12 @@ pub fn read_response(reader: &mut impl BufRead, head_request: bool) -> std::io::
         match resp.parse(&head) {
             Ok(httparse::Status::Complete(_)) => {}
             _ => {
-                return Err(std::io::Error::other(format!(
-                    "bad response head {:?}",
-                    String::from_utf8_lossy(&head)
-                )));
+                return Err(std::io::Error::other(format!("bad response head {:?}", String::from_utf8_lossy(&head))));
             }
         }
         let status = resp.code.unwrap_or(0);
-        let hdrs: Vec<(String, String)> = resp
-            .headers
-            .iter()
-            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
-            .collect();
+        let hdrs: Vec<(String, String)> =
+            resp.headers.iter().map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned())).collect();
         if (100..200).contains(&status) && status != 101 {
             continue;
         }

@@ -250,3 +250,17 @@ pub fn raise_fd_limit() {
 pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
+
+/// True when the command `name` is installed. When it is not: a loud line and `false`
+/// (the test skips), or, under `CI=true`, a failure (`.ci/run` installs every tool).
+pub fn tool(name: &str) -> bool {
+    let found =
+        Command::new("sh").args(["-c", &format!("command -v {name}")]).output().is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{name} is required in CI (.ci/run installs it)");
+        }
+        eprintln!("!!!!!!!! SKIPPED: {name} is not installed; install it to run this test !!!!!!!!");
+    }
+    found
+}

@@ -48,7 +48,10 @@ impl Leaf {
     pub fn server_config(&self) -> Arc<ServerConfig> {
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()));
         Arc::new(
-            ServerConfig::builder().with_no_client_auth().with_single_cert(vec![self.der.clone()], key).expect("config"),
+            ServerConfig::builder()
+                .with_no_client_auth()
+                .with_single_cert(vec![self.der.clone()], key)
+                .expect("config"),
         )
     }
 }
@@ -96,7 +99,12 @@ impl Ca {
         params.distinguished_name.push(rcgen::DnType::CommonName, names.first().copied().unwrap_or("leaf"));
         adjust(&mut params);
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
-        Leaf { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().clone(), key_der: key.serialize_der() }
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().clone(),
+            key_der: key.serialize_der(),
+        }
     }
 
     /// A client config that trusts this CA.

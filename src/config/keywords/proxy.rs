@@ -174,7 +174,12 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     }),
     kw("tcp-request connection", F, Arity::AtLeast(1), "accept|reject [{if|unless} <condition>]", tcp_request),
     kw("tcp-request content", F, Arity::AtLeast(1), "accept|reject [{if|unless} <condition>]", tcp_request),
-    unsupported("tcp-request session", ALL, ANY_ARGS, "only 'tcp-request connection' and 'content' rules are implemented"),
+    unsupported(
+        "tcp-request session",
+        ALL,
+        ANY_ARGS,
+        "only 'tcp-request connection' and 'content' rules are implemented",
+    ),
     not_yet("log", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("no log", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("log-format", ALL, ANY_ARGS, owner::ADMIN),

@@ -36,7 +36,9 @@ pub fn sni(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let w = a.word(0)?;
     let text = w.text.as_str();
     let expr = if let Some(name) = text.strip_prefix("str(").and_then(|r| r.strip_suffix(')')) {
-        if name.is_empty() || name.len() > 253 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        if name.is_empty()
+            || name.len() > 253
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
         {
             return Err(Diagnostic::error(w.loc, format!("'{name}' is not a valid host name for 'sni'")));
         }
@@ -117,7 +119,9 @@ pub fn proxy_v2_options(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), D
             "authority" => o.tls.v2_options.authority = true,
             "cert-cn" | "cert-sig" | "cert-key" | "crc32c" | "unique-id" => a.extra.push(Diagnostic::warning(
                 w.loc,
-                format!("proxy-v2-options '{opt}' is not sent by pylon (client certificates and CRCs are not implemented)"),
+                format!(
+                    "proxy-v2-options '{opt}' is not sent by pylon (client certificates and CRCs are not implemented)"
+                ),
             )),
             _ => {
                 return Err(Diagnostic::error(

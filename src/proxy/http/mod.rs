@@ -335,7 +335,8 @@ impl HttpSession {
         let fe = &ctx.runtime.frontends[self.frontend];
         if !fe.tcp.connection.is_empty() {
             let conn = Conn { src: self.client_addr, dst: self.local_addr, tls: None };
-            let rejected = fe.tcp.connection.iter().find(|(_, c)| eval::holds(c, &fe.acls, &conn)).is_some_and(|(a, _)| !a);
+            let rejected =
+                fe.tcp.connection.iter().find(|(_, c)| eval::holds(c, &fe.acls, &conn)).is_some_and(|(a, _)| !a);
             if rejected {
                 self.termination = *b"PR";
                 return Step::Close;
@@ -553,7 +554,6 @@ impl HttpSession {
         Some(self.connect_to(ctx, grant.backend, Pick::Server(grant.server), false))
     }
 
-
     /// Puts the request in `backend`'s queue (every usable server is full).
     fn enqueue(&mut self, ctx: &mut Ctx<'_>, backend: usize) -> Step {
         if self.wait_in_queue(ctx, backend, None) {
@@ -718,7 +718,8 @@ impl HttpSession {
                 auth: &auth,
                 tls: input.tls,
             };
-            let rejected = fe.tcp.content.iter().find(|(_, c)| eval::holds(c, &fe.acls, &view)).is_some_and(|(a, _)| !a);
+            let rejected =
+                fe.tcp.content.iter().find(|(_, c)| eval::holds(c, &fe.acls, &view)).is_some_and(|(a, _)| !a);
             if rejected {
                 self.termination = *b"PR";
                 return Step::Close;
