@@ -290,6 +290,8 @@ pub struct Server {
     pub check_tls: Option<Arc<rustls::ClientConfig>>,
     /// `check-send-proxy`: health checks send the PROXY header too.
     pub check_send_proxy: bool,
+    /// The SNI of TLS checks: `check-sni`, else a fixed `sni`.
+    pub check_sni: Option<String>,
 }
 
 /// How one server is checked.
@@ -315,6 +317,16 @@ pub struct CheckSettings {
 }
 
 impl Server {
+    /// What this server's health checks carry: TLS with `check-ssl` (or `ssl`), a PROXY
+    /// header with `check-send-proxy`.
+    pub fn check_transport(&self) -> crate::health::probe::Transport {
+        let sni = self.check_sni.as_ref().and_then(|n| rustls::pki_types::ServerName::try_from(n.clone()).ok());
+        crate::health::probe::Transport {
+            tls: self.check_tls.as_ref().map(|c| (c.clone(), sni)),
+            proxy: self.send_proxy.filter(|_| self.check_send_proxy).map(|p| p.version),
+        }
+    }
+
     /// The address to connect to for a client that connected to local port `dst_port`.
     pub fn addr_for(&self, dst_port: u16) -> Option<SocketAddr> {
         let port = match self.port {
@@ -464,6 +476,10 @@ fn compile_backend(p: &Proxy) -> Backend {
                 .filter(|_| s.options.tls.ssl || s.options.tls.check_ssl)
                 .map(|m| m.0.clone()),
             check_send_proxy: s.options.tls.check_send_proxy,
+            check_sni: s.options.tls.check_sni.clone().or(match &s.options.tls.sni {
+                Some(crate::config::tls::SniExpr::Fixed(name)) => Some(name.clone()),
+                _ => None,
+            }),
             check: (s.options.check && !s.options.disabled && s.addr.resolved.is_some()).then(|| {
                 let o = &s.options;
                 let port = o.check_port.or(match s.addr.port {

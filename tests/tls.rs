@@ -467,3 +467,32 @@ fn a_client_stalling_the_handshake_is_cut_at_timeout_client() {
     }
     assert_eq!(origin.accepted.load(std::sync::atomic::Ordering::SeqCst), 0, "a server was contacted");
 }
+
+#[test]
+fn health_checks_speak_tls_with_check_ssl() {
+    let ca = Ca::new();
+    let tls_origin = TlsOrigin::start("secure", &ca.issue(&["api.internal"]));
+    let plain = Origin::start("plain");
+    let port = free_port();
+    let config = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    option httpchk GET /health\n\
+         \x20   default-server check inter 100ms rise 1 fall 1\n\
+         \x20   server s1 127.0.0.1:{} ssl verify none\n\
+         \x20   server s2 127.0.0.1:{} check-ssl verify none\n",
+        tls_origin.port(),
+        plain.port()
+    );
+    let p = Pylon::start(&config);
+    // The plain server cannot complete a TLS handshake: down at layer 6 (a timeout while it
+    // waits for the end of a "request", or an invalid response if it answers the hello).
+    let line = p.wait_for_line("Server be/s2 is DOWN, reason: Layer6 ", 0, Duration::from_secs(5));
+    assert!(line.is_some(), "{}", p.stderr());
+    // The TLS server answers its HTTP check over TLS and takes the traffic.
+    let mut c = Client::connect(port);
+    for _ in 0..4 {
+        let r = c.request(&get("/x", "a"));
+        assert_eq!(r.text(), "secure GET /x sni=-");
+    }
+    assert!(!p.stderr().contains("Server be/s1 is DOWN"), "{}", p.stderr());
+}

@@ -29,6 +29,7 @@ struct Check {
     backend: usize,
     server: usize,
     script: Arc<Script>,
+    transport: Arc<super::probe::Transport>,
     target: SocketAddr,
     health: Health,
     inter: Duration,
@@ -80,6 +81,7 @@ fn build(rt: &Runtime, now: Instant) -> Vec<Check> {
                 backend: b,
                 server: s,
                 script: Arc::clone(&be.check_script),
+                transport: Arc::new(server.check_transport()),
                 target,
                 health: Health::new(spec.rise, spec.fall, spec.init_state),
                 inter: spec.inter,
@@ -138,7 +140,14 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
                 }
                 Some(_) => {}
                 None if c.next <= now => {
-                    let mut probe = Probe::start(Arc::clone(&c.script), c.target, Token(i), c.limits, now);
+                    let mut probe = Probe::start(
+                        Arc::clone(&c.script),
+                        Arc::clone(&c.transport),
+                        c.target,
+                        Token(i),
+                        c.limits,
+                        now,
+                    );
                     match probe.advance(poll.registry(), now) {
                         Progress::Pending => c.probe = Some(probe),
                         Progress::Done(outcome) => {

@@ -12,9 +12,38 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::pki_types::ServerName;
 
 use super::script::{Layer, Outcome, Script, Status, Step, Verdict};
+use crate::config::tls::SendProxy;
+use crate::net::stream::Stream;
 use crate::proxy::connect::{ConnectState, check_tcp as check};
+
+/// What a check's connection carries besides its script: TLS (`check-ssl`, or `ssl`) and a
+/// PROXY header (`check-send-proxy`).
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    /// The server's TLS config, and the SNI to send (`check-sni`, else a fixed `sni`).
+    pub tls: Option<(Arc<rustls::ClientConfig>, Option<ServerName<'static>>)>,
+    /// The PROXY header version. Checks announce no client: v1 sends `PROXY UNKNOWN`, v2
+    /// the `LOCAL` command, as HAProxy's checks do.
+    pub proxy: Option<SendProxy>,
+}
+
+impl Transport {
+    /// The PROXY header bytes, if any.
+    fn preface(&self) -> Vec<u8> {
+        match self.proxy {
+            None => Vec::new(),
+            Some(SendProxy::V1) => b"PROXY UNKNOWN\r\n".to_vec(),
+            Some(SendProxy::V2) => {
+                let mut v = crate::net::proxy_protocol::V2_SIGNATURE.to_vec();
+                v.extend_from_slice(&[0x20, 0x00, 0x00, 0x00]);
+                v
+            }
+        }
+    }
+}
 
 /// The most bytes of an answer a check keeps (HAProxy's check buffer is `tune.bufsize`).
 pub const MAX_ANSWER: usize = 16 * 1024;
@@ -54,9 +83,13 @@ pub struct Probe {
     target: SocketAddr,
     token: Token,
     step: usize,
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
+    /// TLS and PROXY header of the check's connections.
+    transport: Arc<Transport>,
     /// The current step's connect was started (and the socket is not yet known connected).
     connecting: bool,
+    /// The TCP connect is done and the TLS handshake is in flight.
+    handshaking: bool,
     /// Bytes of the current `send` step already written.
     sent: usize,
     /// What the server sent since the last `send`.
@@ -72,14 +105,23 @@ pub struct Probe {
 
 impl Probe {
     /// Starts a check of `target`.
-    pub fn start(script: Arc<Script>, target: SocketAddr, token: Token, limits: Limits, now: Instant) -> Probe {
+    pub fn start(
+        script: Arc<Script>,
+        transport: Arc<Transport>,
+        target: SocketAddr,
+        token: Token,
+        limits: Limits,
+        now: Instant,
+    ) -> Probe {
         Probe {
             script,
             target,
             token,
             step: 0,
             stream: None,
+            transport,
             connecting: false,
+            handshaking: false,
             sent: 0,
             answer: Vec::new(),
             eof: false,
@@ -102,6 +144,9 @@ impl Probe {
 
     /// The outcome of a check whose deadline passed.
     pub fn timed_out(&self) -> Outcome {
+        if self.handshaking {
+            return Outcome::new(Status::L6Timeout, None);
+        }
         if self.connecting {
             return Outcome::new(Status::L4Timeout, None);
         }
@@ -139,13 +184,24 @@ impl Probe {
                         self.connecting = true;
                         return Progress::Pending;
                     }
-                    let Some(stream) = &self.stream else { return Progress::Done(sock_err("no socket")) };
-                    match check(stream) {
-                        ConnectState::Pending => return Progress::Pending,
-                        ConnectState::Failed(e) => {
-                            return Progress::Done(Outcome::new(Status::L4Con, Some(io_words(&e))));
+                    let Some(stream) = self.stream.as_mut() else { return Progress::Done(sock_err("no socket")) };
+                    if !self.handshaking {
+                        match check(stream.tcp()) {
+                            ConnectState::Pending => return Progress::Pending,
+                            ConnectState::Failed(e) => {
+                                return Progress::Done(Outcome::new(Status::L4Con, Some(io_words(&e))));
+                            }
+                            ConnectState::Done => self.handshaking = true,
                         }
-                        ConnectState::Done => {
+                    }
+                    match stream.handshake() {
+                        Ok(false) => return Progress::Pending,
+                        Err(e) => {
+                            let status = if stream.is_tls() { Status::L6Rsp } else { Status::L4Con };
+                            return Progress::Done(Outcome::new(status, Some(io_words(&e))));
+                        }
+                        Ok(true) => {
+                            self.handshaking = false;
                             self.connecting = false;
                             self.step += 1;
                             if let Some(t) = self.limits.check {
@@ -204,11 +260,19 @@ impl Probe {
         if let Some(mut old) = self.stream.take() {
             let _ = registry.deregister(&mut old);
         }
-        let mut stream = TcpStream::connect(target).map_err(|e| Outcome::new(Status::L4Con, Some(io_words(&e))))?;
+        let tcp = TcpStream::connect(target).map_err(|e| Outcome::new(Status::L4Con, Some(io_words(&e))))?;
+        let t = &self.transport;
+        let tls = t
+            .tls
+            .as_ref()
+            .map(|(config, sni)| (config, sni.clone().unwrap_or(ServerName::IpAddress(target.ip().into()))));
+        let mut stream =
+            Stream::connected(tcp, tls, t.preface()).map_err(|e| Outcome::new(Status::SockErr, Some(e.to_string())))?;
         registry
             .register(&mut stream, self.token, Interest::READABLE | Interest::WRITABLE)
             .map_err(|e| Outcome::new(Status::SockErr, Some(io_words(&e))))?;
         self.stream = Some(stream);
+        self.handshaking = false;
         Ok(())
     }
 
@@ -235,6 +299,7 @@ impl Probe {
 
     fn success(&mut self) -> Outcome {
         match self.script.layer() {
+            Layer::Four if self.transport.tls.is_some() => Outcome::new(Status::L6Ok, None),
             Layer::Four => Outcome::new(Status::L4Ok, None),
             Layer::Seven => {
                 let (code, info) = std::mem::take(&mut self.passed);

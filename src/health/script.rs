@@ -242,6 +242,12 @@ pub enum Status {
     L4Timeout,
     /// `L4CON`: the connection failed (refused, unreachable, reset).
     L4Con,
+    /// `L6OK`: the TLS handshake succeeded (a layer-4 check over TLS).
+    L6Ok,
+    /// `L6TOUT`: the TLS handshake did not finish in time.
+    L6Timeout,
+    /// `L6RSP`: the TLS handshake failed.
+    L6Rsp,
     /// `L7OK`: the answer was as expected.
     L7Ok,
     /// `L7TOUT`: the answer did not come in time.
@@ -259,7 +265,7 @@ pub enum Status {
 impl Status {
     /// True for the statuses of a passed check.
     pub fn passed(self) -> bool {
-        matches!(self, Status::L4Ok | Status::L7Ok)
+        matches!(self, Status::L4Ok | Status::L6Ok | Status::L7Ok)
     }
 
     /// HAProxy's short name, as in the stats' `check_status` column.
@@ -268,6 +274,9 @@ impl Status {
             Status::L4Ok => "L4OK",
             Status::L4Timeout => "L4TOUT",
             Status::L4Con => "L4CON",
+            Status::L6Ok => "L6OK",
+            Status::L6Timeout => "L6TOUT",
+            Status::L6Rsp => "L6RSP",
             Status::L7Ok => "L7OK",
             Status::L7Timeout => "L7TOUT",
             Status::L7Rsp => "L7RSP",
@@ -283,6 +292,9 @@ impl Status {
             Status::L4Ok => "Layer4 check passed",
             Status::L4Timeout => "Layer4 timeout",
             Status::L4Con => "Layer4 connection problem",
+            Status::L6Ok => "Layer6 check passed",
+            Status::L6Timeout => "Layer6 timeout",
+            Status::L6Rsp => "Layer6 invalid response",
             Status::L7Ok => "Layer7 check passed",
             Status::L7Timeout => "Layer7 timeout",
             Status::L7Rsp => "Layer7 invalid response",
