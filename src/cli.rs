@@ -70,6 +70,8 @@ pub struct Options {
     /// `--probe`: report dangling routes (backends no server of which accepts a connection,
     /// server names that do not resolve).
     pub probe: bool,
+    /// `-dV`: servers with `ssl` and no `verify` are not verified (`ssl-server-verify none`).
+    pub no_server_verify: bool,
 }
 
 /// A command line that cannot be obeyed.
@@ -117,7 +119,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("-n", config::keywords::owner::RUNTIME),
     ("-N", config::keywords::owner::RUNTIME),
     ("-dr", config::keywords::owner::OPS),
-    ("-dV", config::keywords::owner::TLS),
 ];
 
 /// Reads the arguments (without the program name).
@@ -137,6 +138,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, U
             "-d" => options.debug = true,
             "-q" => options.quiet = true,
             "-V" => options.verbose = true,
+            "-dV" => options.no_server_verify = true,
             "-dW" => options.zero_warning = true,
             "--probe" => options.probe = true,
             "--" => options.files.extend(args.by_ref().map(PathBuf::from)),
@@ -220,7 +222,10 @@ fn run(options: &Options) -> i32 {
         say_err!("pylon: no configuration file given (use -f FILE)\nTry 'pylon -h' for help.");
         return EXIT_USAGE;
     }
-    let loaded = config::load_paths(&options.files, LoadOptions::system());
+    let loaded = config::load_paths(
+        &options.files,
+        LoadOptions { server_verify_none: options.no_server_verify, ..LoadOptions::system() },
+    );
     // Under -dW the warnings are the reason for failing, so -q does not hide them.
     print_report(&loaded.report, options.quiet && !options.zero_warning);
     let errors = loaded.report.error_count();

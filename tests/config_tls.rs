@@ -151,6 +151,10 @@ fn server_tls_needs_a_way_to_verify() {
     );
     let r = check_config("t.cfg", &format!("global\n    ssl-server-verify none\n{}", backend("ssl")));
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // `-dV` on the command line does the same, as in HAProxy.
+    let file = dir.write("dv.cfg", &backend("ssl"));
+    let r = support::run(&["-c", "-dV", "-f", file.to_str().expect("path")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
     for ok in [
         "ssl verify none",
         &format!("ssl ca-file {ca_file} sni str(api.internal)"),

@@ -496,3 +496,47 @@ fn health_checks_speak_tls_with_check_ssl() {
     }
     assert!(!p.stderr().contains("Server be/s1 is DOWN"), "{}", p.stderr());
 }
+
+#[test]
+fn sessions_resume_and_servers_get_the_client_certificate() {
+    // A client that reconnects resumes its TLS session (tickets are on by default).
+    let site = Site::new();
+    let origin = Origin::start("o1");
+    let (port, no_tickets_port) = (free_port(), free_port());
+    let ca = Ca::new();
+    let dir = TempDir::new();
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let client_cert = ca.issue(&["pylon.client"]).write(dir.path(), "client.pem");
+    let mtls = TlsOrigin::start_requiring_client_cert("mtls", &ca.issue(&["api.internal"]), &ca);
+    let mtls_port = free_port();
+    let config = format!(
+        "{DEFAULTS}frontend https\n    bind 127.0.0.1:{port} ssl {crts}\n    default_backend be\n\
+         frontend https_no_tickets\n    bind 127.0.0.1:{no_tickets_port} ssl {crts} no-tls-tickets\n    default_backend be\n\
+         frontend to_mtls\n    bind 127.0.0.1:{mtls_port}\n    default_backend mtls\n\
+         backend be\n    server s1 127.0.0.1:{}\n\
+         backend mtls\n    server s1 127.0.0.1:{} ssl ca-file {} crt {}\n",
+        origin.port(),
+        mtls.port(),
+        ca_file.display(),
+        client_cert.display(),
+        crts = site.crts()
+    );
+    let _p = Pylon::start(&config);
+    for p in [port, no_tickets_port] {
+        let config = site.ca.client_config();
+        let mut first = TlsClient::connect(p, "jellyfin.example.home", config.clone()).expect("first");
+        assert_eq!(first.request(&get("/1", "a")).status, 200);
+        let kind = first.inner.get_ref().conn.handshake_kind();
+        assert_eq!(kind, Some(rustls::HandshakeKind::Full), "port {p}");
+        let mut again = TlsClient::connect(p, "jellyfin.example.home", config).expect("again");
+        assert_eq!(again.request(&get("/2", "a")).status, 200);
+        // Resumed: from an encrypted ticket, or with `no-tls-tickets` from the server's
+        // session cache (`tune.ssl.cachesize`), as HAProxy does.
+        let kind = again.inner.get_ref().conn.handshake_kind();
+        assert_eq!(kind, Some(rustls::HandshakeKind::Resumed), "port {p}");
+    }
+    // `crt` on a server: its client certificate is presented to a server that requires one.
+    let mut c = Client::connect(mtls_port);
+    let r = c.request(&get("/secret", "a"));
+    assert_eq!((r.status, r.text()), (200, "mtls GET /secret sni=-".to_string()));
+}

@@ -53,19 +53,21 @@ pub struct LoadOptions<'a> {
     /// Turns bind and server host names into addresses: the system's resolver in the
     /// binary, a fixed table in tests and fuzzing.
     pub resolver: &'a dyn Resolver,
+    /// `-dV`: as `ssl-server-verify none` in `global`.
+    pub server_verify_none: bool,
 }
 
 impl LoadOptions<'static> {
     /// The options the binary uses: the process environment and the system resolver.
     pub fn system() -> Self {
-        LoadOptions { env: Env::new(true), resolver: &SystemResolver }
+        LoadOptions { env: Env::new(true), resolver: &SystemResolver, server_verify_none: false }
     }
 
     /// No process variables and only `localhost` resolvable: deterministic, for tests and
     /// fuzzing.
     pub fn isolated() -> Self {
         static LOCAL: std::sync::LazyLock<StaticResolver> = std::sync::LazyLock::new(StaticResolver::new);
-        LoadOptions { env: Env::new(false), resolver: &*LOCAL }
+        LoadOptions { env: Env::new(false), resolver: &*LOCAL, server_verify_none: false }
     }
 }
 
@@ -92,7 +94,7 @@ pub fn load_str(name: &str, text: &str, options: LoadOptions<'_>) -> Loaded {
 }
 
 fn load_texts(texts: Vec<(PathBuf, String)>, options: LoadOptions<'_>, mut report: Report) -> Loaded {
-    let LoadOptions { mut env, resolver } = options;
+    let LoadOptions { mut env, resolver, server_verify_none } = options;
     let diags = &mut report.diagnostics;
     let mut sections = Vec::new();
     for (path, text) in &texts {
@@ -100,6 +102,7 @@ fn load_texts(texts: Vec<(PathBuf, String)>, options: LoadOptions<'_>, mut repor
         sections.extend(parse::parse_file(id, &path.display().to_string(), text, &mut env, diags));
     }
     let mut built = build::build(&sections, diags);
+    built.global.tls.server_verify_none |= server_verify_none;
     resolve::resolve(&mut built, resolver, diags);
     tls::load(&mut built, diags);
     validate::validate(&built, diags);

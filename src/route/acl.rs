@@ -369,6 +369,10 @@ pub fn parse_fetch(word: &Word) -> Result<(Fetch, Option<&'static str>), Diagnos
             word.sub_loc(0, name_end),
             format!("fetch '{name}' is not supported yet; it arrives with {owner}"),
         )),
+        FetchLookup::Unsupported { why } => Err(Diagnostic::error(
+            word.sub_loc(0, name_end),
+            format!("fetch '{name}' is not supported by pylon: {why}"),
+        )),
         FetchLookup::Unknown => Err(Diagnostic::error(
             word.sub_loc(0, name_end),
             format!(

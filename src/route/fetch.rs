@@ -460,6 +460,11 @@ pub enum FetchLookup {
         /// names it.
         owner: &'static str,
     },
+    /// An HAProxy fetch pylon does not implement, and why.
+    Unsupported {
+        /// The reason, or what to use instead.
+        why: &'static str,
+    },
     /// A name pylon neither evaluates nor expects later: a typo, or an HAProxy fetch it does
     /// not know; the error lists the supported fetches.
     Unknown,
@@ -519,7 +524,20 @@ const DERIVED: &[&str] = &["beg", "end", "sub", "dir", "dom", "reg", "len"];
 /// The fetches that have derived ACL names.
 const DERIVABLE: &[&str] = &["hdr", "path", "url", "base", "url_param", "urlp"];
 
-use crate::config::keywords::owner::{ADMIN as OWNER_STATE, HTTP as OWNER_HTTP, TLS as OWNER_TLS};
+use crate::config::keywords::owner::{ADMIN as OWNER_STATE, HTTP as OWNER_HTTP};
+
+/// Families of HAProxy fetch names pylon does not implement, by prefix, and why.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("ssl_c_", "client certificates are not requested (no client certificate authentication)"),
+    ("ssl_f_", "the frontend certificate's fields are not exposed"),
+    ("ssl_bc", "facts of TLS connections to servers are not exposed"),
+    (
+        "ssl_",
+        "pylon's TLS fetches are ssl_fc, ssl_fc_has_sni, ssl_fc_sni, ssl_fc_protocol, ssl_fc_cipher and ssl_fc_alpn",
+    ),
+    ("req.ssl_", "pylon's ClientHello fetches are req.ssl_sni, req.ssl_hello_type and req.ssl_ver"),
+    ("req_ssl_", "pylon's ClientHello fetches are req_ssl_sni, req_ssl_hello_type and req_ssl_ver"),
+];
 
 /// Families of HAProxy fetch names, by prefix, and the issue that brings them.
 const NOT_YET: &[(&str, &str)] = &[
@@ -532,9 +550,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("shdr", OWNER_HTTP),
     ("http_", OWNER_HTTP),
     ("capture.", OWNER_HTTP),
-    ("ssl_", OWNER_TLS),
-    ("req.ssl_", OWNER_TLS),
-    ("req_ssl_", OWNER_TLS),
     ("nbsrv", OWNER_STATE),
     ("srv_", OWNER_STATE),
     ("be_", OWNER_STATE),
@@ -554,6 +569,9 @@ pub fn lookup(name: &str) -> FetchLookup {
         && let Some((_, kind)) = SUPPORTED.iter().find(|(n, _)| *n == base)
     {
         return FetchLookup::Supported { kind: *kind, method: Some(method) };
+    }
+    if let Some((_, why)) = UNSUPPORTED.iter().find(|(prefix, _)| name.starts_with(prefix)) {
+        return FetchLookup::Unsupported { why };
     }
     match NOT_YET.iter().find(|(prefix, _)| name.starts_with(prefix)) {
         Some((_, owner)) => FetchLookup::NotYet { owner },
@@ -589,7 +607,8 @@ mod tests {
         assert!(matches!(lookup("hdr_dom"), FetchLookup::Supported { method: Some("dom"), .. }));
         assert!(matches!(lookup("hdr"), FetchLookup::Supported { method: None, .. }));
         assert!(matches!(lookup("ssl_fc"), FetchLookup::Supported { .. }));
-        assert!(matches!(lookup("ssl_bc"), FetchLookup::NotYet { owner: OWNER_TLS }));
+        assert!(matches!(lookup("ssl_bc"), FetchLookup::Unsupported { .. }));
+        assert!(matches!(lookup("ssl_c_s_dn"), FetchLookup::Unsupported { .. }));
         assert!(matches!(lookup("path_nope"), FetchLookup::Unknown));
     }
 }

@@ -222,8 +222,15 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertErr
     Ok(certs)
 }
 
+/// Reads a regular file of at most [`MAX_PEM_SIZE`] bytes (a FIFO or a device such as
+/// `/dev/stdin` could block or never end, so they are refused).
 fn read_limited(path: &Path) -> Result<Vec<u8>, CertError> {
     use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| CertError::Read(path.to_path_buf(), e))?;
+    if !meta.is_file() {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+        return Err(CertError::Read(path.to_path_buf(), e));
+    }
     let file = std::fs::File::open(path).map_err(|e| CertError::Read(path.to_path_buf(), e))?;
     let mut bytes = Vec::new();
     file.take(MAX_PEM_SIZE + 1).read_to_end(&mut bytes).map_err(|e| CertError::Read(path.to_path_buf(), e))?;

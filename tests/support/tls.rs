@@ -224,11 +224,27 @@ pub struct TlsOrigin {
 impl TlsOrigin {
     /// Starts a TLS origin called `name` serving `leaf` on a free port.
     pub fn start(name: &str, leaf: &Leaf) -> TlsOrigin {
+        TlsOrigin::start_with(name, leaf.server_config())
+    }
+
+    /// Starts a TLS origin that requires a client certificate issued by `client_ca`.
+    pub fn start_requiring_client_cert(name: &str, leaf: &Leaf, client_ca: &Ca) -> TlsOrigin {
+        let mut roots = RootCertStore::empty();
+        roots.add(client_ca.cert.der().clone()).expect("root");
+        let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots)).build().expect("verifier");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf.key_der.clone()));
+        let config = ServerConfig::builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![leaf.der.clone()], key)
+            .expect("config");
+        TlsOrigin::start_with(name, Arc::new(config))
+    }
+
+    fn start_with(name: &str, config: Arc<ServerConfig>) -> TlsOrigin {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let stop = Arc::new(AtomicBool::new(false));
         let snis = Arc::new(Mutex::new(Vec::new()));
-        let config = leaf.server_config();
         let (stop2, snis2, name) = (stop.clone(), snis.clone(), name.to_string());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
