@@ -443,7 +443,7 @@ fn a_client_stalling_the_handshake_is_cut_at_timeout_client() {
     let (http_port, tcp_port) = (free_port(), free_port());
     let config = format!(
         "defaults\n    timeout connect 2s\n    timeout client 1s\n    timeout server 10s\n\
-         frontend web\n    mode http\n    bind 127.0.0.1:{http_port} ssl {crts}\n    default_backend be\n\
+         frontend web\n    mode http\n    timeout http-request 10s\n    bind 127.0.0.1:{http_port} ssl {crts}\n    default_backend be\n\
          frontend raw\n    mode tcp\n    bind 127.0.0.1:{tcp_port} ssl {crts}\n    default_backend be_tcp\n\
          backend be\n    mode http\n    server s1 127.0.0.1:{o}\n\
          backend be_tcp\n    mode tcp\n    server s1 127.0.0.1:{o}\n",

@@ -389,7 +389,17 @@ impl HttpSession {
         let be = self.ex.backend.map(|b| &rt.backends[b]);
         match self.state {
             State::Idle { since } => t.http_keep_alive.or(t.http_request).or(t.client).map(|d| since + d),
-            State::ReadingHead { since } => t.http_request.or(t.client).map(|d| since + d),
+            State::ReadingHead { since } => {
+                let mut limit = t.http_request.or(t.client);
+                // A TLS handshake still in progress is bounded by `timeout client` too.
+                if self.requests == 0 && self.client.is_tls() && self.client.tls_facts().is_none() {
+                    limit = match (limit, t.client) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                limit.map(|d| since + d)
+            }
             State::Connecting { since } => be.and_then(|b| b.timeouts.connect).map(|d| since + d),
             // HAProxy: `timeout queue`, else `timeout connect`.
             State::Queued { since } => be.and_then(|b| b.timeouts.queue.or(b.timeouts.connect)).map(|d| since + d),
