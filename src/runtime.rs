@@ -233,6 +233,9 @@ pub struct Backend {
     pub fullconn: Option<u32>,
     /// Each server's `cookie` value, by index (what persistence cookies name).
     pub server_cookies: Vec<Option<String>>,
+    /// Some server sends the request's Host as its TLS SNI (`sni req.hdr(host)`): requests
+    /// keep their host name for the connect, and connections are reused per name.
+    pub sni_from_host: bool,
 }
 
 impl Backend {
@@ -543,6 +546,10 @@ fn compile_backend(p: &Proxy) -> Backend {
         retry_on: p.retry_on.clone(),
         fullconn: p.fullconn,
         server_cookies: p.servers.iter().map(|s| s.options.cookie.clone()).collect(),
+        sni_from_host: p
+            .servers
+            .iter()
+            .any(|s| s.options.tls.ssl && s.options.tls.sni == Some(crate::config::tls::SniExpr::Host)),
     }
 }
 

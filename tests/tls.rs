@@ -540,3 +540,31 @@ fn sessions_resume_and_servers_get_the_client_certificate() {
     let r = c.request(&get("/secret", "a"));
     assert_eq!((r.status, r.text()), (200, "mtls GET /secret sni=-".to_string()));
 }
+
+#[test]
+fn sni_from_the_request_host_is_verified_and_connections_are_reused_per_name() {
+    let ca = Ca::new();
+    let dir = TempDir::new();
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let origin = TlsOrigin::start("vhosts", &ca.issue(&["a.internal", "b.internal"]));
+    let port = free_port();
+    let config = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    retries 0\n    server s1 127.0.0.1:{} ssl ca-file {} sni req.hdr(host)\n",
+        origin.port(),
+        ca_file.display()
+    );
+    let _p = Pylon::start(&config);
+    let mut c = Client::connect(port);
+    for host in ["a.internal", "B.Internal:8443", "a.internal", "b.internal"] {
+        let r = c.request(&get("/", host));
+        let name = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+        assert_eq!((r.status, r.text()), (200, format!("vhosts GET / sni={name}")), "{host}");
+    }
+    // One TLS connection per name, each reused for its own name only.
+    let snis = origin.snis.lock().expect("snis").clone();
+    assert_eq!(snis, [Some("a.internal".to_string()), Some("b.internal".to_string())]);
+    // The certificate is checked against the name sent: a name it lacks fails verification.
+    let r = c.request(&get("/", "c.internal"));
+    assert_eq!(r.status, 503);
+}

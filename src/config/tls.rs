@@ -136,6 +136,8 @@ pub enum SniExpr {
     Fixed(String),
     /// `sni ssl_fc_sni`: the name the client sent to pylon.
     ClientSni,
+    /// `sni req.hdr(host)` / `hdr(host)`: the request's Host, without its port (HTTP).
+    Host,
 }
 
 /// Which PROXY header a server gets.

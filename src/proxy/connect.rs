@@ -79,6 +79,8 @@ pub struct Target<'a> {
     pub local: SocketAddr,
     /// The client connection's TLS facts (`sni ssl_fc_sni`, PROXY v2 TLVs).
     pub client_tls: Option<TlsFacts<'a>>,
+    /// The request's host name, for `sni req.hdr(host)`.
+    pub host: Option<&'a str>,
     /// The token to register the server socket with.
     pub token: Token,
     /// The request's hash key, for the hashing balancers.
@@ -214,6 +216,7 @@ fn layer(tcp: TcpStream, server: &Server, addr: SocketAddr, target: &Target<'_>)
                 Some(SniExpr::ClientSni) => {
                     target.client_tls.and_then(|f| f.sni).and_then(|n| ServerName::try_from(n.to_string()).ok())
                 }
+                Some(SniExpr::Host) => target.host.and_then(|n| ServerName::try_from(n.to_string()).ok()),
                 None => None,
             };
             Some((&t.config, name.unwrap_or(ServerName::IpAddress(addr.ip().into()))))

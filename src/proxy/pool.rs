@@ -21,6 +21,9 @@ use crate::runtime::Runtime;
 #[derive(Debug)]
 struct Idle {
     stream: Stream,
+    /// The TLS SNI it was opened with, when it came from the request (`sni req.hdr(host)`):
+    /// it serves only requests for that name.
+    sni: Option<Box<str>>,
     since: Instant,
 }
 
@@ -75,9 +78,10 @@ impl Pool {
 
     /// An idle connection to `server` of `backend` that passed its test, if any. The caller
     /// registers it with its poll.
-    pub fn take(&mut self, backend: usize, server: usize) -> Option<Stream> {
+    pub fn take(&mut self, backend: usize, server: usize, sni: Option<&str>) -> Option<Stream> {
         let list = self.idle.get_mut(backend)?.get_mut(server)?;
-        while let Some(mut idle) = list.pop() {
+        while let Some(at) = list.iter().rposition(|i| i.sni.as_deref() == sni) {
+            let mut idle = list.remove(at);
             self.held -= 1;
             // Closed by the server, an error, or bytes nobody asked for: useless.
             if idle.stream.is_reusable() {
@@ -89,12 +93,20 @@ impl Pool {
 
     /// Keeps a connection for reuse, unless the server already keeps `max` (then it is
     /// closed). The caller has deregistered it.
-    pub fn give(&mut self, backend: usize, server: usize, stream: Stream, now: Instant, max: Option<usize>) {
+    pub fn give(
+        &mut self,
+        backend: usize,
+        server: usize,
+        stream: Stream,
+        sni: Option<Box<str>>,
+        now: Instant,
+        max: Option<usize>,
+    ) {
         let Some(list) = self.idle.get_mut(backend).and_then(|b| b.get_mut(server)) else { return };
         if max.is_some_and(|m| list.len() >= m) {
             return;
         }
-        list.push(Idle { stream, since: now });
+        list.push(Idle { stream, sni, since: now });
         self.held += 1;
     }
 

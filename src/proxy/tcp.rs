@@ -454,6 +454,7 @@ impl TcpSession {
             client: self.client_addr,
             local: self.local_addr,
             client_tls: self.client.tls_facts(),
+            host: None,
             token: self.server_token,
             key: None,
         };

@@ -31,7 +31,7 @@ pub fn file(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     Ok(())
 }
 
-/// `sni <expression>`: `str(NAME)` or `ssl_fc_sni`.
+/// `sni <expression>`: `str(NAME)`, `req.hdr(host)` / `hdr(host)`, or `ssl_fc_sni`.
 pub fn sni(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let w = a.word(0)?;
     let text = w.text.as_str();
@@ -46,11 +46,12 @@ pub fn sni(o: &mut ServerOptions, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     } else {
         match text.to_ascii_lowercase().as_str() {
             "ssl_fc_sni" => SniExpr::ClientSni,
+            "req.hdr(host)" | "hdr(host)" | "req.fhdr(host)" => SniExpr::Host,
             _ => {
                 return Err(Diagnostic::error(
                     w.loc,
                     format!(
-                        "'sni {text}' is not supported; pylon takes 'str(<name>)' or 'ssl_fc_sni' (a name from the request, such as 'req.hdr(host)', is not implemented)"
+                        "'sni {text}' is not supported; pylon takes 'str(<name>)', 'req.hdr(host)' or 'ssl_fc_sni'"
                     ),
                 ));
             }

@@ -128,6 +128,9 @@ struct ServerConn {
     reused: bool,
     /// The server closed its side.
     eof: bool,
+    /// The TLS SNI taken from a request's Host (`sni req.hdr(host)`): the connection serves
+    /// only requests for that name.
+    sni: Option<Box<str>>,
 }
 
 /// What the current exchange knows.
@@ -169,6 +172,8 @@ struct Exchange {
     ticket: Option<u64>,
     /// The server the request's persistence cookie names.
     persist: Option<usize>,
+    /// The request's host name, kept for servers whose SNI is `req.hdr(host)`.
+    sni_host: Option<Box<str>>,
     /// The method is idempotent (RFC 9110 §9.2.2): the request may be replayed after the
     /// server saw it.
     idempotent: bool,
@@ -180,6 +185,7 @@ impl Exchange {
             key: None,
             ticket: None,
             persist: None,
+            sni_host: None,
             idempotent: false,
             backend: None,
             attempts: Attempts::default(),
@@ -594,7 +600,7 @@ impl HttpSession {
         let be = &ctx.runtime.backends[s.backend];
         if clean && !s.eof && be.reuse != HttpReuse::Never {
             let max = be.servers[s.server].pool_max_conn;
-            ctx.pool.give(s.backend, s.server, s.stream, ctx.now, max);
+            ctx.pool.give(s.backend, s.server, s.stream, s.sni, ctx.now, max);
         }
     }
 
@@ -760,6 +766,12 @@ impl HttpSession {
             }
         }
         self.ex.backend = backend;
+        self.ex.sni_host = None;
+        if let Some(b) = backend
+            && rt.backends[b].sni_from_host
+        {
+            self.ex.sni_host = sni_host_name(head, buf, authority);
+        }
         if let Some(b) = backend
             && let Some(spec) = &rt.backends[b].cookie
         {
@@ -898,6 +910,7 @@ impl HttpSession {
         if let Some(s) = self.server.as_ref()
             && s.backend == backend
             && s.server == picked
+            && s.sni.as_deref() == sni_for(ctx.runtime, backend, picked, &self.ex.sni_host)
             && !s.eof
             && !s.ready.read_closed
             && be.conns.try_acquire(picked, be.limit(picked))
@@ -929,11 +942,12 @@ impl HttpSession {
         let be = &ctx.runtime.backends[backend];
         if reuse_ok
             && let Pick::Server(s) = pick
-            && let Some(mut stream) = ctx.pool.take(backend, s)
+            && let Some(mut stream) = ctx.pool.take(backend, s, sni_for(ctx.runtime, backend, s, &self.ex.sni_host))
         {
             let interest = Interest::READABLE | Interest::WRITABLE;
             if be.conns.try_acquire(s, be.limit(s)) {
                 if ctx.registry.register(&mut stream, self.server_token, interest).is_ok() {
+                    let sni = sni_for(ctx.runtime, backend, s, &self.ex.sni_host).map(Box::from);
                     self.server = Some(ServerConn {
                         stream,
                         backend,
@@ -941,6 +955,7 @@ impl HttpSession {
                         ready: Readiness { readable: false, writable: true, read_closed: false },
                         reused: true,
                         eof: false,
+                        sni,
                     });
                     return self.exchange_on_reused(ctx, backend, s);
                 }
@@ -957,12 +972,14 @@ impl HttpSession {
             client: self.client_addr,
             local: self.local_addr,
             client_tls: self.client.tls_facts(),
+            host: self.ex.sni_host.as_deref(),
             token: self.server_token,
             key: self.ex.key,
         };
         match connect::connect(ctx, target, &mut self.ex.attempts, failed, chosen) {
             Ok(started) => {
                 self.ex.slot = Some((backend, started.server));
+                let sni = sni_for(ctx.runtime, backend, started.server, &self.ex.sni_host).map(Box::from);
                 self.server = Some(ServerConn {
                     stream: started.stream,
                     backend,
@@ -970,6 +987,7 @@ impl HttpSession {
                     ready: Readiness::default(),
                     reused: false,
                     eof: false,
+                    sni,
                 });
                 self.state = State::Connecting { since: ctx.now };
                 Step::Wait
@@ -1720,6 +1738,46 @@ impl crate::route::SampleSource for Conn<'_> {
     fn tls(&self) -> Option<crate::tls::TlsFacts<'_>> {
         self.tls
     }
+}
+
+/// The SNI a connection to `server` carries when it is taken from the request's Host
+/// (`sni req.hdr(host)`): `host` for such a server, `None` for the others.
+fn sni_for<'h>(rt: &Runtime, backend: usize, server: usize, host: &'h Option<Box<str>>) -> Option<&'h str> {
+    let tls = rt.backends[backend].servers[server].tls.as_ref()?;
+    if tls.sni != Some(crate::config::tls::SniExpr::Host) {
+        return None;
+    }
+    host.as_deref()
+}
+
+/// The request's host name as a TLS SNI: the absolute-form authority or the Host header,
+/// without its port, lower-case; `None` for an IP literal (SNI names hosts only) or no host.
+fn sni_host_name(head: &crate::http::parse::Head, buf: &[u8], authority: Option<&[u8]>) -> Option<Box<str>> {
+    let mut host = authority;
+    if host.is_none() {
+        crate::route::fetch::each_header_value(
+            crate::route::fetch::RequestSample { head, buf, target: b"", host: None },
+            b"host",
+            true,
+            &mut |v| {
+                host = Some(v);
+                true
+            },
+        );
+    }
+    let host = host?;
+    if host.starts_with(b"[") {
+        return None;
+    }
+    let name = match host.iter().rposition(|&b| b == b':') {
+        Some(colon) => &host[..colon],
+        None => host,
+    };
+    let name = std::str::from_utf8(name).ok()?;
+    if name.is_empty() || name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return None;
+    }
+    Some(name.to_ascii_lowercase().into_boxed_str())
 }
 
 fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
