@@ -74,3 +74,36 @@ fn http_head_corpus_agrees_with_httparse() {
         }
     }
 }
+
+#[path = "support/parsers.rs"]
+mod parsers;
+
+/// The files of `fuzz/corpus/NAME`, at least `min` of them.
+fn corpus(name: &str, min: usize) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(name);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("corpus entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(files.len() >= min, "expected at least {min} files in {}, found {}", dir.display(), files.len());
+    files.iter().map(|p| std::fs::read(p).expect("corpus file")).collect()
+}
+
+/// The ClientHello and PROXY header corpora keep their fuzz targets' properties.
+#[test]
+fn hello_and_proxy_header_corpora_keep_their_properties() {
+    for data in corpus("tls_hello", 3) {
+        parsers::check_hello(&data);
+        for cut in 0..data.len() {
+            parsers::check_hello(&data[..cut]);
+        }
+    }
+    for data in corpus("proxy_header", 3) {
+        parsers::check_proxy_header(&data);
+        for cut in 0..data.len() {
+            parsers::check_proxy_header(&data[..cut]);
+        }
+    }
+}
