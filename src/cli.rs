@@ -171,6 +171,7 @@ Options:
   -q             quiet: no success line and no warnings
   -V             verbose: cancels -q
   -dW            zero-warning mode: warnings make the check fail
+  -dV            do not verify servers' certificates (as ssl-server-verify none)
   -d             debug logging
   --probe        connect to every server and report dangling routes (backends none of whose
                  servers accepts a connection, names that do not resolve); with -c, exit 3 if any

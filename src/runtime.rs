@@ -326,8 +326,19 @@ impl Server {
         let sni = self.check_sni.as_ref().and_then(|n| rustls::pki_types::ServerName::try_from(n.clone()).ok());
         crate::health::probe::Transport {
             tls: self.check_tls.as_ref().map(|c| (c.clone(), sni)),
-            proxy: self.send_proxy.filter(|_| self.check_send_proxy).map(|p| p.version),
+            // `check-send-proxy` sends a header even when traffic does not (v1 then).
+            proxy: self
+                .check_send_proxy
+                .then(|| self.send_proxy.map_or(crate::config::tls::SendProxy::V1, |p| p.version)),
         }
+    }
+
+    /// True when a connection to this server carries its client's identity (a PROXY header,
+    /// or the client's SNI), so that it may serve only that client's session, as HAProxy
+    /// keeps such connections private.
+    pub fn private_connections(&self) -> bool {
+        self.send_proxy.is_some()
+            || self.tls.as_ref().is_some_and(|t| t.sni == Some(crate::config::tls::SniExpr::ClientSni))
     }
 
     /// The address to connect to for a client that connected to local port `dst_port`.

@@ -313,8 +313,14 @@ fn tls_to_servers_is_verified_against_ca_file_with_sni_and_reused() {
 /// Connects to 127.0.0.1:`port` from the address 127.0.0.2, so that a client address that
 /// survives a hop can be told from the hop's own 127.0.0.1.
 fn connect_from_127_0_0_2(port: u16) -> TcpStream {
+    connect_from("127.0.0.2", port)
+}
+
+/// Connects to 127.0.0.1:`port` from `source` (an address of 127.0.0.0/8).
+fn connect_from(source: &str, port: u16) -> TcpStream {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket.bind(&"127.0.0.2:0".parse::<std::net::SocketAddr>().expect("addr").into()).expect("bind 127.0.0.2");
+    let source: std::net::SocketAddr = format!("{source}:0").parse().expect("addr");
+    socket.bind(&source.into()).expect("bind the source address");
     socket.connect(&support::local(port).into()).expect("connect");
     let s: TcpStream = socket.into();
     s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
@@ -383,6 +389,35 @@ fn proxy_protocol_v1_and_v2_carry_the_client_address_through_pylon_to_pylon() {
         let last = seen.last().expect("request");
         assert_eq!(last.header("x-forwarded-for"), ["127.0.0.2"], "{version}");
         assert_eq!(last.header("x-src"), [format!("127.0.0.2:{local_port}")], "{version}");
+    }
+}
+
+#[test]
+fn http_connections_that_carry_a_proxy_header_are_never_shared_between_clients() {
+    let origin = Origin::start("o1");
+    let (edge, inner) = (free_port(), free_port());
+    let edge_config = format!(
+        "{DEFAULTS}frontend edge\n    bind 127.0.0.1:{edge}\n    default_backend inner\n\
+         backend inner\n    http-reuse always\n    server inner 127.0.0.1:{inner} send-proxy-v2\n"
+    );
+    let inner_config = format!(
+        "{DEFAULTS}frontend inner\n    bind 127.0.0.1:{inner} accept-proxy\n    option forwardfor\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{}\n",
+        origin.port()
+    );
+    let _inner = Pylon::start(&inner_config);
+    let _edge = Pylon::start(&edge_config);
+    for source in ["127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.4"] {
+        let mut s = connect_from(source, edge);
+        let mut reader = std::io::BufReader::new(s.try_clone().expect("clone"));
+        for i in 0..2 {
+            s.write_all(get(&format!("/{source}/{i}"), "a").as_bytes()).expect("request");
+            let r = support::http::read_response(&mut reader, false).expect("response");
+            assert_eq!(r.status, 200);
+            let seen = origin.requests();
+            let last = seen.last().expect("request");
+            assert_eq!(last.header("x-forwarded-for"), [source], "request {i} of {source}");
+        }
     }
 }
 
@@ -478,7 +513,7 @@ fn health_checks_speak_tls_with_check_ssl() {
         "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
          backend be\n    option httpchk GET /health\n\
          \x20   default-server check inter 100ms rise 1 fall 1\n\
-         \x20   server s1 127.0.0.1:{} ssl verify none\n\
+         \x20   server s1 127.0.0.1:{} ssl verify none check-sni health.internal\n\
          \x20   server s2 127.0.0.1:{} check-ssl verify none\n",
         tls_origin.port(),
         plain.port()
@@ -495,6 +530,10 @@ fn health_checks_speak_tls_with_check_ssl() {
         assert_eq!(r.text(), "secure GET /x sni=-");
     }
     assert!(!p.stderr().contains("Server be/s1 is DOWN"), "{}", p.stderr());
+    // Checks send `check-sni`; traffic sends no SNI without `sni`.
+    let snis = tls_origin.snis.lock().expect("snis").clone();
+    assert!(snis.contains(&Some("health.internal".to_string())), "{snis:?}");
+    assert!(snis.contains(&None), "{snis:?}");
 }
 
 #[test]

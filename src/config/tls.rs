@@ -367,7 +367,6 @@ fn load_server(
         ciphersuites: tls.ciphersuites.clone().or(global.server_ciphersuites.clone()),
         alpn: tls.alpn.clone(),
         no_reuse: tls.no_reuse || global.server_no_reuse,
-        send_sni: tls.sni.is_some(),
     };
     match crate::tls::client::server_config(&options, &verify, client_cert.as_ref()) {
         Ok(b) => {

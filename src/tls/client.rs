@@ -47,8 +47,6 @@ pub struct ServerTlsOptions {
     pub alpn: Option<String>,
     /// `no-ssl-reuse`: no session resumption.
     pub no_reuse: bool,
-    /// Send SNI (only when `sni` is set, as in HAProxy).
-    pub send_sni: bool,
 }
 
 /// Builds the `ClientConfig` of a server. `client_cert` is the `crt` to present.
@@ -96,7 +94,9 @@ pub fn server_config(
         }
         None => builder.with_no_client_auth(),
     };
-    config.enable_sni = opts.send_sni;
+    // SNI goes out only when a connection is given a host name (`sni`, `check-sni`); an IP
+    // address as the name sends none, as HAProxy sends none without `sni`.
+    config.enable_sni = true;
     if opts.no_reuse {
         config.resumption = rustls::client::Resumption::disabled();
     }

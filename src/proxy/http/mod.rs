@@ -598,7 +598,8 @@ impl HttpSession {
         let Some(mut s) = self.server.take() else { return };
         let _ = ctx.registry.deregister(&mut s.stream);
         let be = &ctx.runtime.backends[s.backend];
-        if clean && !s.eof && be.reuse != HttpReuse::Never {
+        // A connection carrying its client's identity (PROXY header, client SNI) is private.
+        if clean && !s.eof && be.reuse != HttpReuse::Never && !be.servers[s.server].private_connections() {
             let max = be.servers[s.server].pool_max_conn;
             ctx.pool.give(s.backend, s.server, s.stream, s.sni, ctx.now, max);
         }
