@@ -16,7 +16,7 @@ use super::error::{Diagnostic, Loc};
 use super::model::Mode;
 use crate::tls::certs::{self, LoadedCert};
 use crate::tls::client::{ServerTlsOptions, Verify};
-use crate::tls::options::{VersionOptions, VersionWord};
+use crate::tls::options::VersionOptions;
 use crate::tls::{BindTlsOptions, provider};
 
 /// A file named in the configuration, and where.
@@ -47,49 +47,6 @@ impl<T> std::fmt::Debug for Material<T> {
     }
 }
 
-/// Version words that can be given on a bind, a server, or as defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct VersionWords {
-    /// `ssl-min-ver`.
-    pub min: Option<VersionWord>,
-    /// `ssl-max-ver`.
-    pub max: Option<VersionWord>,
-    /// `no-tlsv12`.
-    pub no_tls12: bool,
-    /// `no-tlsv13`.
-    pub no_tls13: bool,
-    /// `force-tlsv12` / `force-tlsv13`.
-    pub force: Option<VersionWord>,
-}
-
-impl VersionWords {
-    /// These words, with `defaults` filling what they leave unset.
-    pub fn over(&self, defaults: &VersionWords) -> VersionOptions {
-        VersionOptions {
-            min: self.min.or(defaults.min),
-            max: self.max.or(defaults.max),
-            no_tls12: self.no_tls12 || defaults.no_tls12,
-            no_tls13: self.no_tls13 || defaults.no_tls13,
-            force: self.force.or(defaults.force),
-        }
-    }
-
-    /// Applies one option word that concerns versions (`no-tlsv12`, `force-tlsv13`, and the
-    /// obsolete `no-sslv3`/`no-tlsv10`/`no-tlsv11`, which rustls already obeys). Returns
-    /// false for other words.
-    pub fn apply_flag(&mut self, word: &str) -> bool {
-        match word {
-            "no-sslv3" | "no-tlsv10" | "no-tlsv11" => {}
-            "no-tlsv12" => self.no_tls12 = true,
-            "no-tlsv13" => self.no_tls13 = true,
-            "force-tlsv12" => self.force = Some(VersionWord::Tls12),
-            "force-tlsv13" => self.force = Some(VersionWord::Tls13),
-            _ => return false,
-        }
-        true
-    }
-}
-
 /// The TLS options of a `bind` line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BindTls {
@@ -101,7 +58,7 @@ pub struct BindTls {
     /// `crt-list` words.
     pub crt_lists: Vec<PathWord>,
     /// Version words.
-    pub versions: VersionWords,
+    pub versions: VersionOptions,
     /// `ciphers`.
     pub ciphers: Option<String>,
     /// `ciphersuites`.
@@ -182,7 +139,7 @@ pub struct ServerTls {
     /// `ciphersuites`.
     pub ciphersuites: Option<String>,
     /// Version words.
-    pub versions: VersionWords,
+    pub versions: VersionOptions,
     /// `no-ssl-reuse`.
     pub no_reuse: bool,
     /// `check-ssl`: health checks over TLS even without `ssl`.
@@ -203,7 +160,7 @@ pub struct ServerTls {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GlobalTls {
     /// `ssl-default-bind-options`: version words.
-    pub bind_versions: VersionWords,
+    pub bind_versions: VersionOptions,
     /// `ssl-default-bind-options no-tls-tickets`.
     pub bind_no_tickets: bool,
     /// `ssl-default-bind-options prefer-client-ciphers`.
@@ -213,7 +170,7 @@ pub struct GlobalTls {
     /// `ssl-default-bind-ciphersuites`.
     pub bind_ciphersuites: Option<String>,
     /// `ssl-default-server-options`: version words.
-    pub server_versions: VersionWords,
+    pub server_versions: VersionOptions,
     /// `ssl-default-server-options no-ssl-reuse`.
     pub server_no_reuse: bool,
     /// `ssl-default-server-ciphers`.

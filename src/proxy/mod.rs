@@ -9,11 +9,13 @@ pub mod queue;
 pub mod tcp;
 pub mod tcplog;
 
+use std::io::{self, ErrorKind, Read};
 use std::time::Instant;
 
 use mio::Registry;
 
-use crate::net::buffer::BufferPool;
+use crate::net::buffer::{Buffer, BufferPool};
+use crate::net::readiness::Readiness;
 use crate::runtime::Runtime;
 
 /// Which socket of a session an event is for.
@@ -69,6 +71,52 @@ pub fn adopt_client(
     client.tcp().set_nodelay(true)?;
     ctx.registry.register(client, token, mio::Interest::READABLE | mio::Interest::WRITABLE)?;
     Ok(local_addr)
+}
+
+/// What a read or write did, for the session's next step and its termination code.
+pub enum Io {
+    /// This many bytes moved (0 after an interrupted call).
+    Progress(usize),
+    /// The socket would block; its readiness flag is cleared.
+    Blocked,
+    /// The peer ended its stream.
+    Eof,
+    /// An error: the connection is unusable.
+    Failed,
+}
+
+/// Reads once from `src` into `buf`, keeping `ready` honest for edge-triggered readiness:
+/// a short read or `WouldBlock` clears `readable`.
+pub fn read_into(buf: &mut Buffer, src: &mut impl Read, ready: &mut Readiness) -> Io {
+    let room = buf.read_room();
+    match buf.read_from(src) {
+        Ok(0) => Io::Eof,
+        Ok(n) => {
+            if n < room {
+                ready.short_read();
+            }
+            Io::Progress(n)
+        }
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            ready.readable = false;
+            Io::Blocked
+        }
+        Err(e) if e.kind() == ErrorKind::Interrupted => Io::Progress(0),
+        Err(_) => Io::Failed,
+    }
+}
+
+/// Classifies a write's result; `WouldBlock` clears `ready.writable`.
+pub fn write_result(r: io::Result<usize>, ready: &mut Readiness) -> Io {
+    match r {
+        Ok(n) => Io::Progress(n),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            ready.writable = false;
+            Io::Blocked
+        }
+        Err(e) if e.kind() == ErrorKind::Interrupted => Io::Progress(0),
+        Err(_) => Io::Failed,
+    }
 }
 
 /// A session of either mode. The TCP session stays inline, the larger HTTP one is boxed: the

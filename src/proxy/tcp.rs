@@ -178,19 +178,12 @@ impl TcpSession {
     /// yet) until they are conclusive for the rules, or `last` (the inspect delay ran out).
     fn inspect(&mut self, ctx: &mut Ctx<'_>, last: bool) -> Step {
         while self.client_ready.readable && !self.client_eof && !self.c2s.is_full() {
-            let room = self.c2s.read_room();
-            match self.c2s.read_from(&mut self.client) {
-                Ok(0) => self.client_eof = true,
-                Ok(n) => {
-                    self.client_last = ctx.now;
-                    if n < room {
-                        self.client_ready.short_read();
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.client_ready.readable = false,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    log::debug!("[{}] closed while inspecting its first bytes: {e}", self.client_addr);
+            match super::read_into(&mut self.c2s, &mut self.client, &mut self.client_ready) {
+                super::Io::Progress(_) => self.client_last = ctx.now,
+                super::Io::Blocked => {}
+                super::Io::Eof => self.client_eof = true,
+                super::Io::Failed => {
+                    log::debug!("[{}] failed while its first bytes were inspected", self.client_addr);
                     self.termination = *b"CR";
                     return Step::Close;
                 }

@@ -54,6 +54,34 @@ pub struct VersionOptions {
     pub force: Option<VersionWord>,
 }
 
+impl VersionOptions {
+    /// These words, with `defaults` (`ssl-default-*-options`) filling what they leave unset.
+    pub fn over(&self, defaults: &VersionOptions) -> VersionOptions {
+        VersionOptions {
+            min: self.min.or(defaults.min),
+            max: self.max.or(defaults.max),
+            no_tls12: self.no_tls12 || defaults.no_tls12,
+            no_tls13: self.no_tls13 || defaults.no_tls13,
+            force: self.force.or(defaults.force),
+        }
+    }
+
+    /// Applies one option word that concerns versions (`no-tlsv12`, `force-tlsv13`, and the
+    /// obsolete `no-sslv3`/`no-tlsv10`/`no-tlsv11`, which rustls already obeys). Returns
+    /// false for other words.
+    pub fn apply_flag(&mut self, word: &str) -> bool {
+        match word {
+            "no-sslv3" | "no-tlsv10" | "no-tlsv11" => {}
+            "no-tlsv12" => self.no_tls12 = true,
+            "no-tlsv13" => self.no_tls13 = true,
+            "force-tlsv12" => self.force = Some(VersionWord::Tls12),
+            "force-tlsv13" => self.force = Some(VersionWord::Tls13),
+            _ => return false,
+        }
+        true
+    }
+}
+
 /// Which of TLS 1.2 and 1.3 a configuration allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Versions {

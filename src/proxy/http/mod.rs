@@ -38,7 +38,7 @@ use crate::runtime::Runtime;
 use super::answers;
 use super::connect::{self, Attempts, ConnectState, GiveUp, Target};
 use super::queue;
-use super::{Ctx, Side, Step};
+use super::{Ctx, Io, Side, Step, read_into, write_result};
 use eval::{RequestInput, RequestView, Verdict};
 
 /// The most read/write rounds one run makes before yielding to other sessions.
@@ -258,45 +258,6 @@ pub struct HttpSession {
     /// The client's PROXY header (`accept-proxy`) is not read yet; once it is, its
     /// addresses replace the socket's.
     proxy_header_pending: bool,
-}
-
-/// Why a read or write failed, for the termination code.
-enum Io {
-    Progress(usize),
-    Blocked,
-    Eof,
-    Failed,
-}
-
-fn read_into(buf: &mut Buffer, src: &mut impl Read, ready: &mut Readiness) -> Io {
-    let room = buf.read_room();
-    match buf.read_from(src) {
-        Ok(0) => Io::Eof,
-        Ok(n) => {
-            if n < room {
-                ready.short_read();
-            }
-            Io::Progress(n)
-        }
-        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-            ready.readable = false;
-            Io::Blocked
-        }
-        Err(e) if e.kind() == ErrorKind::Interrupted => Io::Progress(0),
-        Err(_) => Io::Failed,
-    }
-}
-
-fn write_result(r: io::Result<usize>, ready: &mut Readiness) -> Io {
-    match r {
-        Ok(n) => Io::Progress(n),
-        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-            ready.writable = false;
-            Io::Blocked
-        }
-        Err(e) if e.kind() == ErrorKind::Interrupted => Io::Progress(0),
-        Err(_) => Io::Failed,
-    }
 }
 
 impl HttpSession {
