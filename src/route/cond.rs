@@ -238,7 +238,7 @@ mod tests {
         assert!(err("if internal !").contains("'!' must be followed"));
         assert!(err("if { src 10.0.0.1").contains("never closed"));
         assert!(err("if {src 10.0.0.1}").contains("separate words"));
-        assert!(err("if { ssl_fc }").contains("arrives with TLS"));
+        assert!(err("if { ssl_c_used }").contains("not supported by pylon: client certificates"));
         assert!(err("if WAIT_END").contains("not supported yet"));
         assert!(err("when internal").contains("expected 'if' or 'unless'"));
     }
