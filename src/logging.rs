@@ -7,6 +7,12 @@ struct StderrLogger;
 
 impl log::Log for StderrLogger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        // What rustls logs is about one peer's handshake (an IP address sent as SNI, an
+        // alert received): any client can cause it, once per connection, so it is shown
+        // only with `-d`, never as a warning stream a client controls.
+        if metadata.target().starts_with("rustls") {
+            return log::max_level() >= log::LevelFilter::Debug && metadata.level() <= log::Level::Debug;
+        }
         metadata.level() <= log::max_level()
     }
 
