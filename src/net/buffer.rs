@@ -43,6 +43,7 @@ impl Buffer {
 
     /// Reads once from `src` into the free space. `Ok(0)` means end of stream (or a full
     /// buffer, which callers check first).
+    #[inline]
     pub fn read_from(&mut self, src: &mut impl Read) -> io::Result<usize> {
         if self.end == self.bytes.len() {
             self.shift();
@@ -53,6 +54,7 @@ impl Buffer {
     }
 
     /// Writes once from the waiting bytes to `dst`.
+    #[inline]
     pub fn write_to(&mut self, dst: &mut impl Write) -> io::Result<usize> {
         let n = dst.write(&self.bytes[self.start..self.end])?;
         self.start += n;

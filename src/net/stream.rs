@@ -143,6 +143,7 @@ impl Stream {
 
     /// Sends what waits (PROXY header, TLS records) as far as the socket takes it; true when
     /// nothing waits any more. Plain TCP never has anything waiting.
+    #[inline]
     pub fn flush_pending(&mut self) -> io::Result<bool> {
         match self {
             Stream::Plain(_) => Ok(true),
@@ -255,6 +256,7 @@ impl Stream {
 }
 
 impl Layered {
+    #[inline(never)]
     fn flush_pending(&mut self) -> io::Result<bool> {
         while self.preface_sent < self.preface.len() {
             match self.tcp.write(&self.preface[self.preface_sent..]) {
@@ -362,61 +364,33 @@ impl Layered {
     }
 }
 
+// The plain branches are inlined into the sessions' loops; the layered ones stay out of
+// line, so that plain TCP pays one branch (measured: keeping the layered code inline cost
+// tcp-ka-small about 110 instructions per request).
 impl Read for Stream {
+    #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(t) => t.read(buf),
-            Stream::Layered(l) => {
-                if l.expect_proxy && !l.read_proxy_header()? {
-                    return Ok(0);
-                }
-                l.read_tls_plaintext(buf)
-            }
+            Stream::Layered(l) => l.read(buf),
         }
     }
 }
 
 impl Write for Stream {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(t) => t.write(buf),
-            Stream::Layered(l) => {
-                if !l.flush_pending()? {
-                    return Err(ErrorKind::WouldBlock.into());
-                }
-                let Some(tls) = l.tls.as_mut() else { return l.tcp.write(buf) };
-                if buf.is_empty() {
-                    return Ok(0);
-                }
-                let n = tls.writer().write(buf)?;
-                if n == 0 {
-                    return Err(ErrorKind::WouldBlock.into());
-                }
-                l.flush_pending()?;
-                Ok(n)
-            }
+            Stream::Layered(l) => l.write(buf),
         }
     }
 
+    #[inline]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Plain(t) => t.write_vectored(bufs),
-            Stream::Layered(l) => {
-                if !l.flush_pending()? {
-                    return Err(ErrorKind::WouldBlock.into());
-                }
-                let Some(tls) = l.tls.as_mut() else { return l.tcp.write_vectored(bufs) };
-                let total: usize = bufs.iter().map(|b| b.len()).sum();
-                if total == 0 {
-                    return Ok(0);
-                }
-                let n = tls.writer().write_vectored(bufs)?;
-                if n == 0 {
-                    return Err(ErrorKind::WouldBlock.into());
-                }
-                l.flush_pending()?;
-                Ok(n)
-            }
+            Stream::Layered(l) => l.write_vectored(bufs),
         }
     }
 
@@ -425,6 +399,51 @@ impl Write for Stream {
             true => Ok(()),
             false => Err(ErrorKind::WouldBlock.into()),
         }
+    }
+}
+
+impl Layered {
+    #[inline(never)]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.expect_proxy && !self.read_proxy_header()? {
+            return Ok(0);
+        }
+        self.read_tls_plaintext(buf)
+    }
+
+    #[inline(never)]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.flush_pending()? {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        let Some(tls) = self.tls.as_mut() else { return self.tcp.write(buf) };
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = tls.writer().write(buf)?;
+        if n == 0 {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        self.flush_pending()?;
+        Ok(n)
+    }
+
+    #[inline(never)]
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if !self.flush_pending()? {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        let Some(tls) = self.tls.as_mut() else { return self.tcp.write_vectored(bufs) };
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total == 0 {
+            return Ok(0);
+        }
+        let n = tls.writer().write_vectored(bufs)?;
+        if n == 0 {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        self.flush_pending()?;
+        Ok(n)
     }
 }
 
