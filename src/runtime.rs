@@ -101,6 +101,10 @@ pub struct TcpRules {
     /// Some content rule or `use_backend` rule reads the client's first bytes
     /// (`req.ssl_sni`, …): in `mode tcp`, routing waits until they are conclusive.
     pub reads_payload: bool,
+    /// Some reads the ClientHello (`req.ssl_*`): inspection waits for a whole one.
+    pub reads_hello: bool,
+    /// Some reads `req.len`: a rule it makes false waits for more bytes (HAProxy's rule).
+    pub reads_len: bool,
 }
 
 impl TcpRules {
@@ -114,12 +118,15 @@ impl TcpRules {
             .iter()
             .filter_map(|r| r.cond.as_ref())
             .chain(p.use_backends.iter().filter_map(|u| u.cond.as_ref()));
-        let reads_payload = conds.into_iter().any(|c| c.uses(&p.acls, &|f| f.reads_payload()));
+        let conds: Vec<_> = conds.collect();
+        let uses = |test: &dyn Fn(&crate::route::Fetch) -> bool| conds.iter().any(|c| c.uses(&p.acls, test));
         TcpRules {
             connection: of(TcpStage::Connection),
             content: of(TcpStage::Content),
             inspect_delay: p.tcp_inspect_delay,
-            reads_payload,
+            reads_payload: uses(&|f| f.reads_payload()),
+            reads_hello: uses(&|f| f.reads_payload() && *f != crate::route::Fetch::ReqLen),
+            reads_len: uses(&|f| *f == crate::route::Fetch::ReqLen),
         }
     }
 }

@@ -614,3 +614,99 @@ fn sni_from_the_request_host_is_verified_and_connections_are_reused_per_name() {
     let r = c.request(&get("/", "c.internal"));
     assert_eq!(r.status, 503);
 }
+
+/// A TLS client on `port` that sends `data` and its close_notify in one write, keeping TCP
+/// open (as Go's `CloseWrite` does), then reads to the end with a 3 s limit.
+fn send_then_close_notify(port: u16, site: &Site, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut c = TlsClient::connect(port, "jellyfin.example.home", site.ca.client_config())?;
+    let s = c.inner.get_mut();
+    s.conn.writer().write_all(data)?;
+    s.conn.send_close_notify();
+    let mut flight = Vec::new();
+    while s.conn.wants_write() {
+        s.conn.write_tls(&mut flight)?;
+    }
+    s.sock.write_all(&flight)?;
+    s.sock.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer)?;
+    Ok(answer)
+}
+
+#[test]
+fn a_close_notify_that_arrives_with_the_last_data_ends_the_stream() {
+    use support::backend::{Behaviour, Server};
+    let site = Site::new();
+    let echo = Server::start("echo", Behaviour::Echo);
+    let tls_port = free_port();
+    let config = format!(
+        "defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+         listen tls_in\n    bind 127.0.0.1:{tls_port} ssl {crts}\n    server echo 127.0.0.1:{}\n",
+        echo.port(),
+        crts = site.crts()
+    );
+    let _p = Pylon::start(&config);
+    // Data and close_notify in one segment: the end of the client's stream is seen at once
+    // (it sits in rustls, where no socket event would announce it).
+    let answer = send_then_close_notify(tls_port, &site, b"hello").expect("echo to the end");
+    assert_eq!(answer, b"hello");
+}
+
+#[test]
+fn names_are_checked_only_when_sent_and_inspection_starts_after_the_handshake() {
+    let ca = Ca::new();
+    let dir = TempDir::new();
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let origin = TlsOrigin::start("vhosts", &ca.issue(&["api.internal"]));
+    let site = Site::new();
+    let echo = support::backend::Server::start("echo", support::backend::Behaviour::NameThenEcho);
+    let (port, inspect_port, len_port) = (free_port(), free_port(), free_port());
+    let config = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{} ssl ca-file {} sni req.hdr(host) check inter 100ms rise 1 fall 1\n\
+         listen inspect\n    mode tcp\n    bind 127.0.0.1:{inspect_port} ssl {crts}\n    tcp-request inspect-delay 300ms\n\
+         \x20   tcp-request content accept if {{ ssl_fc_sni -m found }}\n    tcp-request content reject\n\
+         \x20   server echo 127.0.0.1:{e}\n\
+         listen by_length\n    mode tcp\n    bind 127.0.0.1:{len_port}\n    tcp-request inspect-delay 2s\n\
+         \x20   tcp-request content accept if {{ req.len ge 10 }}\n    tcp-request content reject\n\
+         \x20   server echo 127.0.0.1:{e}\n",
+        origin.port(),
+        ca_file.display(),
+        e = echo.port(),
+        crts = site.crts()
+    );
+    let p = Pylon::start(&config);
+    // Checks send no SNI (no check-sni): the chain is checked, not the name; the server stays up.
+    assert!(p.wait_for_line("Server be/s1 is DOWN", 0, Duration::from_millis(800)).is_none(), "{}", p.stderr());
+    let mut c = Client::connect(port);
+    // A Host that is an IP address sends no SNI: the chain is checked, the name is not.
+    let r = c.request(&get("/", "127.0.0.1"));
+    assert_eq!((r.status, r.text()), (200, "vhosts GET / sni=-".to_string()));
+    let r = c.request(&get("/", "api.internal"));
+    assert_eq!((r.status, r.text()), (200, "vhosts GET / sni=api.internal".to_string()));
+    // A handshake slower than the inspect delay still gets its content inspected after it.
+    let name = rustls::pki_types::ServerName::try_from("grafana.example.home").expect("name");
+    let mut conn = rustls::ClientConnection::new(site.ca.client_config(), name).expect("client");
+    let mut tcp = TcpStream::connect(("127.0.0.1", inspect_port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello).expect("hello");
+    }
+    tcp.write_all(&hello).expect("hello");
+    // Deliberately slower than `inspect-delay 300ms` (not a synchronisation).
+    std::thread::sleep(Duration::from_millis(600));
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut line = [0u8; 5];
+    tls.read_exact(&mut line).expect("the echo server's name after a slow handshake");
+    assert_eq!(&line, b"echo\n");
+    // `req.len ge 10` false on the first 3 bytes waits for more instead of rejecting.
+    let mut c = TcpStream::connect(("127.0.0.1", len_port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    c.write_all(b"abc").expect("first bytes");
+    std::thread::sleep(Duration::from_millis(200));
+    c.write_all(b"defghijk").expect("the rest");
+    let mut answer = [0u8; 16];
+    c.read_exact(&mut answer).expect("routed once 10 bytes were there");
+    assert_eq!(&answer, b"echo\nabcdefghijk");
+}

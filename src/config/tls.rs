@@ -288,11 +288,7 @@ fn load_server(
     let verify = match (tls.verify, &tls.ca_file) {
         (Some(VerifyWord::None), _) => Verify::None,
         (_, Some(ca)) => match certs::load_ca_file(&based(&global.ca_base, &ca.text)) {
-            Ok(roots) => Verify::Required {
-                roots,
-                verifyhost: tls.verifyhost.clone(),
-                check_name: tls.verifyhost.is_some() || tls.sni.is_some(),
-            },
+            Ok(roots) => Verify::Required { roots, verifyhost: tls.verifyhost.clone() },
             Err(e) => {
                 diags.push(Diagnostic::error(ca.loc, e.to_string()));
                 return;

@@ -232,6 +232,10 @@ impl Probe {
                     self.step += 1;
                 }
                 Step::Expect(expect) => {
+                    // A request still inside the TLS layer goes out before the answer is awaited.
+                    if let Some(Err(e)) = self.stream.as_mut().map(Stream::flush_pending) {
+                        return Progress::Done(Outcome::new(Status::L4Con, Some(io_words(&e))));
+                    }
                     if let Err(e) = self.read() {
                         return Progress::Done(Outcome::new(Status::L4Con, Some(io_words(&e))));
                     }

@@ -10,8 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 pub const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
 /// The longest version 1 header, CRLF included.
 pub const V1_MAX: usize = 107;
-/// The longest header pylon accepts (a version 2 header with TLVs).
-pub const MAX_HEADER: usize = 16 + 1024;
+/// The longest header pylon accepts (a version 2 header with TLVs; senders add a few
+/// hundred bytes at most, and it is read on the stack).
+pub const MAX_HEADER: usize = 16 + 4096;
 /// The most bytes [`encode_v2`] writes.
 pub const MAX_ENCODED: usize = 16 + 36 + 3 + 255 + 3 + 255 + 3 + 5 + 3 + 16 + 3 + 64;
 
@@ -82,8 +83,9 @@ fn parse_v1(data: &[u8]) -> Parsed {
                 let ip: IpAddr = s.parse().ok()?;
                 (ip.is_ipv6() == v6).then_some(ip)
             };
+            // Digits only (Rust's parse would take "+80"), without a leading zero.
             let port = |s: &str| -> Option<u16> {
-                if s.len() > 1 && s.starts_with('0') {
+                if !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
                     return None;
                 }
                 s.parse().ok()
@@ -157,8 +159,9 @@ pub struct V2Extras<'a> {
     pub alpn: Option<&'a [u8]>,
     /// The SNI the client sent (`PP2_TYPE_AUTHORITY`, with `proxy-v2-options authority`).
     pub authority: Option<&'a [u8]>,
-    /// The client's TLS version and cipher (`PP2_TYPE_SSL`, with `send-proxy-v2-ssl`).
-    pub ssl: Option<(&'a str, &'a str)>,
+    /// The client's TLS version, and its cipher when asked (`PP2_TYPE_SSL`, with
+    /// `send-proxy-v2-ssl` or `proxy-v2-options ssl`, and `ssl-cipher`).
+    pub ssl: Option<(&'a str, Option<&'a str>)>,
 }
 
 /// Writes a version 1 header for a connection from `src` to `dst`; returns its length.
@@ -203,13 +206,15 @@ pub fn encode_v2(src: SocketAddr, dst: SocketAddr, extras: &V2Extras<'_>, out: &
         put(&[TLV_AUTHORITY, 0, name.len() as u8], &mut n);
         put(name, &mut n);
     }
-    if let Some((version, cipher)) = extras.ssl.filter(|(v, c)| v.len() <= 16 && c.len() <= 64) {
-        let len = 5 + 3 + version.len() + 3 + cipher.len();
+    if let Some((version, cipher)) = extras.ssl.filter(|(v, c)| v.len() <= 16 && c.is_none_or(|c| c.len() <= 64)) {
+        let len = 5 + 3 + version.len() + cipher.map_or(0, |c| 3 + c.len());
         put(&[TLV_SSL, 0, len as u8, PP2_CLIENT_SSL, 0, 0, 0, 0], &mut n);
         put(&[TLV_SSL_VERSION, 0, version.len() as u8], &mut n);
         put(version.as_bytes(), &mut n);
-        put(&[TLV_SSL_CIPHER, 0, cipher.len() as u8], &mut n);
-        put(cipher.as_bytes(), &mut n);
+        if let Some(cipher) = cipher {
+            put(&[TLV_SSL_CIPHER, 0, cipher.len() as u8], &mut n);
+            put(cipher.as_bytes(), &mut n);
+        }
     }
     out[13] = family;
     let body = (n - 16) as u16;
@@ -269,6 +274,7 @@ mod tests {
         assert!(matches!(parse(b"PROXY TCP4 ::1 5.6.7.8 1 2\r\n"), Parsed::Invalid(_)));
         assert!(matches!(parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n"), Parsed::Invalid(_)));
         assert!(matches!(parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 70000\r\n"), Parsed::Invalid(_)));
+        assert!(matches!(parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 +1 80\r\n"), Parsed::Invalid(_)));
         assert!(matches!(parse(&[b'P'; 200]), Parsed::Invalid(_)));
         let long = format!("PROXY TCP4 {}", "1".repeat(120));
         assert!(matches!(parse(long.as_bytes()), Parsed::Invalid(_)));
@@ -280,7 +286,7 @@ mod tests {
         let extras = V2Extras {
             alpn: Some(b"http/1.1"),
             authority: Some(b"jellyfin.example.home"),
-            ssl: Some(("TLSv1.3", "TLS_AES_128_GCM_SHA256")),
+            ssl: Some(("TLSv1.3", Some("TLS_AES_128_GCM_SHA256"))),
         };
         let n = encode_v2(a("[2001:db8::7]:40000"), a("[::1]:8443"), &extras, &mut out);
         assert_eq!(

@@ -54,6 +54,10 @@ pub struct Layered {
     shut_pending: bool,
     /// `shutdown_write` was called (close_notify is sent once).
     write_closed: bool,
+    /// The end of the stream or an error, found by a read that returned data first: the
+    /// next read reports it (and the socket may never signal again, so sessions ask
+    /// [`Stream::has_buffered_input`] before taking a short read as "drained").
+    after: Option<After>,
 }
 
 impl std::fmt::Debug for Layered {
@@ -102,6 +106,7 @@ impl Stream {
             proxied: None,
             shut_pending: false,
             write_closed: false,
+            after: None,
         })))
     }
 
@@ -130,6 +135,7 @@ impl Stream {
             proxied: None,
             shut_pending: false,
             write_closed: false,
+            after: None,
         })))
     }
 
@@ -226,6 +232,17 @@ impl Stream {
         })
     }
 
+    /// True when a read would return something without the socket signalling again: an end
+    /// of stream (TLS close_notify) or an error found by a read that returned data first. A
+    /// short read from such a stream does not mean the socket is drained.
+    #[inline]
+    pub fn has_buffered_input(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Layered(l) => l.after.is_some(),
+        }
+    }
+
     /// True when the stream carries TLS.
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Layered(l) if l.tls.is_some())
@@ -320,20 +337,38 @@ impl Layered {
     }
 
     fn read_tls_plaintext(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Layered { tcp, tls, .. } = self;
+        // What an earlier call learnt after it had already filled some of its buffer.
+        match self.after.take() {
+            Some(After::End) => return Ok(0),
+            Some(After::Failed(e)) => return Err(e),
+            None => {}
+        }
+        let Layered { tcp, tls, after, .. } = self;
         let Some(tls) = tls.as_mut() else { return tcp.read(buf) };
         let mut filled = 0;
+        // Returns what was filled, keeping `next` (the end of the stream, or an error) for
+        // the next call: bytes decrypted before a reset or a bad record are delivered.
+        let mut finish = |filled: usize, next: After| -> io::Result<usize> {
+            if filled == 0 {
+                return match next {
+                    After::End => Ok(0),
+                    After::Failed(e) => Err(e),
+                };
+            }
+            *after = Some(next);
+            Ok(filled)
+        };
         loop {
             // What rustls already decrypted.
             while filled < buf.len() {
                 match tls.reader().read(&mut buf[filled..]) {
-                    Ok(0) => return Ok(filled), // close_notify: the end of the stream
+                    Ok(0) => return finish(filled, After::End), // close_notify
                     Ok(n) => filled += n,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     // The peer closed without close_notify: treated as the end of the
                     // stream, as HAProxy does (HTTP framing catches a cut body).
-                    Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(filled),
-                    Err(e) => return Err(e),
+                    Err(e) if e.kind() == ErrorKind::UnexpectedEof => return finish(filled, After::End),
+                    Err(e) => return finish(filled, After::Failed(e)),
                 }
             }
             if filled == buf.len() {
@@ -346,7 +381,7 @@ impl Layered {
                     return if filled > 0 { Ok(filled) } else { Err(e) };
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => return finish(filled, After::Failed(e)),
             }
             let processed = tls.process_new_packets();
             // Handshake messages, alerts and key updates go out at once.
@@ -358,10 +393,19 @@ impl Layered {
                 }
             }
             if let Err(e) = processed {
-                return Err(io::Error::new(ErrorKind::InvalidData, e));
+                return finish(filled, After::Failed(io::Error::new(ErrorKind::InvalidData, e)));
             }
         }
     }
+}
+
+/// What a TLS read learnt after it had already filled part of its caller's buffer, kept for
+/// the next read.
+enum After {
+    /// The peer's close_notify (or end of stream).
+    End,
+    /// An error (a reset, a bad record).
+    Failed(io::Error),
 }
 
 // The plain branches are inlined into the sessions' loops; the layered ones stay out of

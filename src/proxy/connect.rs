@@ -239,7 +239,9 @@ fn proxy_header(sp: SendProxy, target: &Target<'_>) -> Vec<u8> {
             let extras = V2Extras {
                 alpn: tls.and_then(|t| t.alpn),
                 authority: tls.and_then(|t| t.sni).filter(|_| sp.v2.authority).map(str::as_bytes),
-                ssl: tls.filter(|_| sp.v2.ssl || sp.v2.ssl_cipher).map(|t| (t.protocol, t.cipher)),
+                ssl: tls
+                    .filter(|_| sp.v2.ssl || sp.v2.ssl_cipher)
+                    .map(|t| (t.protocol, Some(t.cipher).filter(|_| sp.v2.ssl_cipher))),
             };
             let mut out = [0u8; MAX_ENCODED];
             let n = encode_v2(target.client, target.local, &extras, &mut out);

@@ -9,13 +9,14 @@ pub mod queue;
 pub mod tcp;
 pub mod tcplog;
 
-use std::io::{self, ErrorKind, Read};
+use std::io::{self, ErrorKind};
 use std::time::Instant;
 
 use mio::Registry;
 
 use crate::net::buffer::{Buffer, BufferPool};
 use crate::net::readiness::Readiness;
+use crate::net::stream::Stream;
 use crate::runtime::Runtime;
 
 /// Which socket of a session an event is for.
@@ -87,12 +88,12 @@ pub enum Io {
 
 /// Reads once from `src` into `buf`, keeping `ready` honest for edge-triggered readiness:
 /// a short read or `WouldBlock` clears `readable`.
-pub fn read_into(buf: &mut Buffer, src: &mut impl Read, ready: &mut Readiness) -> Io {
+pub fn read_into(buf: &mut Buffer, src: &mut Stream, ready: &mut Readiness) -> Io {
     let room = buf.read_room();
     match buf.read_from(src) {
         Ok(0) => Io::Eof,
         Ok(n) => {
-            if n < room {
+            if n < room && !src.has_buffered_input() {
                 ready.short_read();
             }
             Io::Progress(n)

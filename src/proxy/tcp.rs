@@ -64,6 +64,8 @@ pub struct TcpSession {
     attempts: Attempts,
     /// The queue ticket while waiting for a slot.
     ticket: Option<u64>,
+    /// When content inspection started: the PROXY header and TLS handshake were done.
+    inspect_from: Option<Instant>,
     /// Client to server, server to client.
     c2s: Buffer,
     s2c: Buffer,
@@ -105,6 +107,24 @@ impl SampleSource for Sample<'_> {
     }
 }
 
+/// True when `req.len` can no longer change what the content and `use_backend` rules
+/// decide: a rule that holds decides (more bytes do not undo "at least N"), a false one that
+/// reads `req.len` may turn true with more bytes, so it waits (HAProxy: "a test for more data
+/// will wait for that data to come in").
+fn len_rules_settled(fe: &crate::runtime::Frontend, s: &Sample<'_>) -> bool {
+    let conds = fe.tcp.content.iter().map(|(_, c)| c).chain(fe.rules.iter().map(|(_, c)| c));
+    for cond in conds {
+        let Some(c) = cond else { return true };
+        if c.matches(&fe.acls, s) {
+            return true;
+        }
+        if c.uses(&fe.acls, &|f| *f == crate::route::Fetch::ReqLen) {
+            return false;
+        }
+    }
+    true
+}
+
 /// The outcome of a list of `tcp-request` rules.
 fn rules_accept(rules: &[(bool, Option<crate::route::Condition>)], acls: &[crate::route::Acl], s: &Sample<'_>) -> bool {
     for (accept, cond) in rules {
@@ -138,6 +158,7 @@ impl TcpSession {
             state: State::Routing,
             attempts: Attempts::default(),
             ticket: None,
+            inspect_from: None,
             c2s: ctx.buffers.take(),
             s2c: ctx.buffers.take(),
             client_ready: Readiness::default(),
@@ -175,8 +196,12 @@ impl TcpSession {
     }
 
     /// Reads the client's first bytes into the buffer toward the server (nothing is sent
-    /// yet) until they are conclusive for the rules, or `last` (the inspect delay ran out).
-    fn inspect(&mut self, ctx: &mut Ctx<'_>, last: bool) -> Step {
+    /// yet): first its PROXY header and TLS handshake, bounded by `timeout client`; then,
+    /// from when those are done, until the bytes are conclusive for the rules, bounded by
+    /// `tcp-request inspect-delay` (HAProxy inspects content after the handshake too).
+    /// `timed_out` says the deadline of the current phase passed.
+    fn inspect(&mut self, ctx: &mut Ctx<'_>, timed_out: bool) -> Step {
+        let was_inspecting = self.inspect_from.is_some();
         while self.client_ready.readable && !self.client_eof && !self.c2s.is_full() {
             match super::read_into(&mut self.c2s, &mut self.client, &mut self.client_ready) {
                 super::Io::Progress(_) => self.client_last = ctx.now,
@@ -189,8 +214,12 @@ impl TcpSession {
                 }
             }
         }
-        if self.client.awaits_proxy_header() {
-            if self.client_eof || last {
+        // A PROXY header arrives whole before anything else: a peer that closed (the header
+        // is only peeked at, so its end of stream shows as `read_closed`) or ran out of time
+        // without one is done.
+        let gone = self.client_eof || self.client_ready.read_closed || (timed_out && !was_inspecting);
+        if self.client.awaits_proxy_header() || (self.client.is_tls() && self.client.tls_facts().is_none()) {
+            if gone {
                 self.termination = *b"CR";
                 return Step::Close;
             }
@@ -200,20 +229,17 @@ impl TcpSession {
             self.client_addr = src;
             self.local_addr = dst;
         }
-        if self.client.is_tls() && self.client.tls_facts().is_none() {
-            if self.client_eof || last {
-                self.termination = *b"CR";
-                return Step::Close;
-            }
-            return Step::Wait;
-        }
+        self.inspect_from.get_or_insert(ctx.now);
+        let last = timed_out && was_inspecting;
         let fe = &ctx.runtime.frontends[self.frontend];
         let waits = fe.tcp.inspect_delay.is_some() && fe.tcp.reads_payload;
-        let conclusive = !waits
-            || last
-            || self.client_eof
-            || self.c2s.is_full()
-            || crate::tls::hello::parse(self.c2s.data()) != crate::tls::hello::Hello::Incomplete;
+        let conclusive = !waits || last || self.client_eof || self.c2s.is_full() || {
+            let data = self.c2s.data();
+            let hello_done =
+                !fe.tcp.reads_hello || crate::tls::hello::parse(data) != crate::tls::hello::Hello::Incomplete;
+            let sample = Sample { src: self.client_addr, dst: self.local_addr, payload: Some(data), tls: None };
+            hello_done && (!fe.tcp.reads_len || len_rules_settled(fe, &sample))
+        };
         if !conclusive {
             return Step::Wait;
         }
@@ -291,12 +317,12 @@ impl TcpSession {
         let fe = &rt.frontends[self.frontend];
         let be = self.backend.map(|b| &rt.backends[b]);
         match self.state {
-            State::Inspecting { since } => {
-                // The delay bounds content inspection; a PROXY header or a TLS handshake
-                // alone waits for `timeout client`.
-                let inspecting = fe.tcp.inspect_delay.filter(|_| fe.tcp.reads_payload || !fe.tcp.content.is_empty());
-                inspecting.or(fe.timeouts.client).map(|t| since + t)
-            }
+            // A PROXY header and a TLS handshake are bounded by `timeout client` from the
+            // accept; content inspection by the inspect delay from when they were done.
+            State::Inspecting { since } => match self.inspect_from {
+                None => fe.timeouts.client.map(|t| since + t),
+                Some(from) => fe.tcp.inspect_delay.map(|t| from + t),
+            },
             State::Routing => None,
             // HAProxy: `timeout queue`, else `timeout connect`.
             State::Queued { since } => be.and_then(|b| b.timeouts.queue.or(b.timeouts.connect)).map(|t| since + t),
@@ -564,7 +590,7 @@ impl TcpSession {
                     Ok(0) => self.client_eof = true,
                     Ok(n) => {
                         self.client_last = ctx.now;
-                        if n < room {
+                        if n < room && !self.client.has_buffered_input() {
                             self.client_ready.short_read();
                         }
                     }
@@ -601,7 +627,7 @@ impl TcpSession {
                     Ok(0) => self.server_eof = true,
                     Ok(n) => {
                         self.server_last = ctx.now;
-                        if n < room {
+                        if n < room && !server.has_buffered_input() {
                             self.server_ready.short_read();
                         }
                     }

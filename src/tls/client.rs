@@ -1,9 +1,9 @@
 //! TLS to servers (`server … ssl`): the rustls `ClientConfig` of a server line.
 //!
 //! Verification follows HAProxy: `verify required` (the default, unless `ssl-server-verify
-//! none` in `global`) checks the chain against `ca-file`; the host name is checked only when
-//! `verifyhost` or `sni` gives one (HAProxy does not check it otherwise), and then against
-//! that name. `verify none` accepts any certificate (the handshake's signatures are still
+//! none` in `global`) checks the chain against `ca-file`; the host name is checked against
+//! `verifyhost` when it is set, else against the SNI actually sent, and not at all when no
+//! SNI was sent (no `sni`, or one that gave no host name), as HAProxy does. `verify none` accepts any certificate (the handshake's signatures are still
 //! checked, so the connection is encrypted to whoever holds the presented key).
 
 use std::sync::Arc;
@@ -29,8 +29,6 @@ pub enum Verify {
         roots: Vec<CertificateDer<'static>>,
         /// `verifyhost`: the name the certificate must carry, whatever SNI is sent.
         verifyhost: Option<String>,
-        /// Check the name at all: with `verifyhost`, or against the SNI when `sni` is set.
-        check_name: bool,
     },
 }
 
@@ -69,7 +67,7 @@ pub fn server_config(
         .map_err(|e| format!("cannot build the TLS settings: {e}"))?;
     let verifier: Arc<dyn ServerCertVerifier> = match verify {
         Verify::None => Arc::new(AcceptAny { provider: provider.clone() }),
-        Verify::Required { roots, verifyhost, check_name } => {
+        Verify::Required { roots, verifyhost } => {
             let mut store = RootCertStore::empty();
             for root in roots {
                 store.add(root.clone()).map_err(|e| format!("a ca-file certificate cannot be used: {e}"))?;
@@ -84,7 +82,7 @@ pub fn server_config(
                 ),
                 None => None,
             };
-            Arc::new(ChainAndMaybeName { webpki, check_name: *check_name, verifyhost })
+            Arc::new(ChainAndMaybeName { webpki, verifyhost })
         }
     };
     let builder = builder.dangerous().with_custom_certificate_verifier(verifier);
@@ -109,11 +107,11 @@ pub fn server_config(
 }
 
 /// `verify required`: the chain must lead to a `ca-file` certificate; the name is checked
-/// only when configured.
+/// against `verifyhost`, else against the host name sent as SNI, and not when the connection
+/// was named by the server's address (no SNI sent).
 #[derive(Debug)]
 struct ChainAndMaybeName {
     webpki: Arc<WebPkiServerVerifier>,
-    check_name: bool,
     verifyhost: Option<ServerName<'static>>,
 }
 
@@ -131,7 +129,9 @@ impl ServerCertVerifier for ChainAndMaybeName {
             // rustls checks the chain before the name: a name error means the chain was good.
             Err(Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            )) if self.verifyhost.is_none() && matches!(server_name, ServerName::IpAddress(_)) => {
+                Ok(ServerCertVerified::assertion())
+            }
             other => other,
         }
     }

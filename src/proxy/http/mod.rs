@@ -1580,18 +1580,24 @@ impl HttpSession {
     fn linger(&mut self, _ctx: &mut Ctx<'_>) -> Step {
         let mut sink = [0u8; 4096];
         loop {
+            // The client is done: close, once nothing written waits inside the stream (TLS
+            // records the socket has not taken yet would be lost; the writable event that
+            // flushes them runs this again, and the lingering deadline bounds the wait).
+            if self.client_eof {
+                return if self.client.is_flushed() { Step::Close } else { Step::Wait };
+            }
             if !self.client_ready.readable {
                 return Step::Wait;
             }
             match self.client.read(&mut sink) {
-                Ok(0) => return Step::Close,
+                Ok(0) => self.client_eof = true,
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.client_ready.readable = false;
                     return Step::Wait;
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return Step::Close,
+                Err(_) => self.client_eof = true,
             }
         }
     }
