@@ -410,7 +410,7 @@ impl Worker {
         match step {
             Step::Close => {
                 if let Some((session, id)) = self.sessions.try_remove(key) {
-                    self.timers.cancel(id);
+                    self.timers.cancel(key, id);
                     let mut ctx = session_ctx!(self);
                     session.close(&mut ctx);
                 }

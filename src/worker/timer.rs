@@ -7,37 +7,55 @@
 //! session keeps at most one pending entry, which bounds the heap by the number of sessions.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 /// The timers of one worker.
 #[derive(Debug, Default)]
 pub struct Timers {
     heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
-    /// The pending entry of each session (by session id).
-    pending: HashMap<u64, Instant>,
+    /// The pending entry of each session, by slab slot: its session id and deadline. A
+    /// vector indexed by slot rather than a map by id: this is touched after every event,
+    /// and a SipHash map cost about a quarter of the TCP path's instructions
+    /// (`../shared/bench/instr.sh`, tcp-ka-small).
+    pending: Vec<Option<(u64, Instant)>>,
+    /// Slots with a pending entry.
+    live: usize,
 }
 
 impl Timers {
     /// Makes sure session `id` (in slot `key`) runs at or before `deadline`.
     pub fn schedule(&mut self, deadline: Instant, key: usize, id: u64) {
-        match self.pending.get(&id) {
+        if key >= self.pending.len() {
+            self.pending.resize(key + 1, None);
+        }
+        let slot = &mut self.pending[key];
+        match *slot {
             // An earlier or equal entry is pending: it will fire and re-check.
-            Some(&at) if at <= deadline => {}
-            _ => {
-                self.pending.insert(id, deadline);
+            Some((pending, at)) if pending == id && at <= deadline => {}
+            previous => {
+                if previous.is_none() {
+                    self.live += 1;
+                }
+                *slot = Some((id, deadline));
                 self.heap.push(Reverse((deadline, key, id)));
             }
         }
     }
 
-    /// Forgets session `id` (it closed). Its heap entry is dropped when it comes up, and the
-    /// heap is rebuilt when such dead entries outnumber the live ones, so memory follows the
-    /// number of live sessions rather than the connection rate times the longest timeout.
-    pub fn cancel(&mut self, id: u64) {
-        if self.pending.remove(&id).is_some() && self.heap.len() > 2 * self.pending.len() + 64 {
-            let live = &self.pending;
-            self.heap.retain(|Reverse((deadline, _, id))| live.get(id) == Some(deadline));
+    /// Forgets session `id` in slot `key` (it closed). Its heap entry is dropped when it
+    /// comes up, and the heap is rebuilt when such dead entries outnumber the live ones, so
+    /// memory follows the number of live sessions rather than the connection rate times the
+    /// longest timeout.
+    pub fn cancel(&mut self, key: usize, id: u64) {
+        let Some(slot) = self.pending.get_mut(key) else { return };
+        if slot.is_some_and(|(pending, _)| pending == id) {
+            *slot = None;
+            self.live -= 1;
+            if self.heap.len() > 2 * self.live + 64 {
+                let pending = &self.pending;
+                self.heap.retain(|Reverse((deadline, key, id))| pending.get(*key) == Some(&Some((*id, *deadline))));
+            }
         }
     }
 
@@ -55,8 +73,11 @@ impl Timers {
             }
             self.heap.pop();
             // Only the entry recorded as pending counts; older, later ones are stale.
-            if self.pending.get(&id) == Some(&deadline) {
-                self.pending.remove(&id);
+            if let Some(slot) = self.pending.get_mut(key)
+                && *slot == Some((id, deadline))
+            {
+                *slot = None;
+                self.live -= 1;
                 return Some((key, id));
             }
         }
@@ -73,8 +94,8 @@ mod tests {
         let t0 = Instant::now();
         let mut t = Timers::default();
         for id in 0..10_000u64 {
-            t.schedule(t0 + Duration::from_secs(3600), id as usize, id);
-            t.cancel(id);
+            t.schedule(t0 + Duration::from_secs(3600), (id % 7) as usize, id);
+            t.cancel((id % 7) as usize, id);
         }
         assert!(t.heap.len() <= 64 + 2, "{} entries left", t.heap.len());
         assert_eq!(t.pop_expired(t0 + Duration::from_secs(7200)), None);
@@ -91,5 +112,17 @@ mod tests {
         assert_eq!(t.pop_expired(t0 + Duration::from_secs(3)), Some((1, 10)));
         // The 5 s entry is stale: the 2 s one was the pending one.
         assert_eq!(t.pop_expired(t0 + Duration::from_secs(10)), None);
+    }
+
+    #[test]
+    fn a_reused_slot_ignores_the_entries_of_its_earlier_session() {
+        let t0 = Instant::now();
+        let mut t = Timers::default();
+        t.schedule(t0 + Duration::from_secs(1), 3, 100);
+        t.cancel(3, 100);
+        t.schedule(t0 + Duration::from_secs(5), 3, 101);
+        assert_eq!(t.pop_expired(t0 + Duration::from_secs(2)), None);
+        assert_eq!(t.pop_expired(t0 + Duration::from_secs(6)), Some((3, 101)));
+        assert_eq!(t.next_deadline(), None);
     }
 }
