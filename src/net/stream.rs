@@ -457,19 +457,7 @@ impl Layered {
 
     #[inline(never)]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if !self.flush_pending()? {
-            return Err(ErrorKind::WouldBlock.into());
-        }
-        let Some(tls) = self.tls.as_mut() else { return self.tcp.write(buf) };
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let n = tls.writer().write(buf)?;
-        if n == 0 {
-            return Err(ErrorKind::WouldBlock.into());
-        }
-        self.flush_pending()?;
-        Ok(n)
+        self.write_vectored(&[IoSlice::new(buf)])
     }
 
     #[inline(never)]
