@@ -358,6 +358,10 @@ impl Layered {
             *after = Some(next);
             Ok(filled)
         };
+        // The socket gave less than rustls asked for: it is empty now, and asking again would
+        // only cost a system call that says `WouldBlock` (edge-triggered epoll reports data
+        // that arrives later).
+        let mut drained = false;
         loop {
             // What rustls already decrypted.
             while filled < buf.len() {
@@ -374,9 +378,15 @@ impl Layered {
             if filled == buf.len() {
                 return Ok(filled);
             }
+            if drained {
+                return if filled > 0 { Ok(filled) } else { Err(ErrorKind::WouldBlock.into()) };
+            }
             // More records from the socket.
-            match tls.read_tls(tcp) {
-                Ok(_) => {}
+            let mut socket = Measured { tcp: &mut *tcp, short: false };
+            let read = tls.read_tls(&mut socket);
+            let short = socket.short;
+            match read {
+                Ok(n) => drained = n > 0 && short,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     return if filled > 0 { Ok(filled) } else { Err(e) };
                 }
@@ -396,6 +406,21 @@ impl Layered {
                 return finish(filled, After::Failed(io::Error::new(ErrorKind::InvalidData, e)));
             }
         }
+    }
+}
+
+/// The socket as rustls reads it, remembering whether a read returned less than it asked
+/// for: the socket was emptied then.
+struct Measured<'a> {
+    tcp: &'a mut TcpStream,
+    short: bool,
+}
+
+impl Read for Measured<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.tcp.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
     }
 }
 
