@@ -18,5 +18,6 @@ pub mod net;
 pub mod proxy;
 pub mod route;
 pub mod runtime;
+pub mod stats;
 pub mod tls;
 pub mod worker;

@@ -1,0 +1,225 @@
+//! Traffic counters for `show stat`, `show info` and the metrics.
+//!
+//! Each worker counts in its own [`WorkerStats`]: only that worker writes it, with a plain
+//! load and store per bump (no locked instruction, no cache line shared between workers on
+//! the request path), and whoever reports reads every worker's copy and adds them up
+//! ([`Totals::sum`]). Counts are monotonic; `clear counters` is a reader-side baseline, not a
+//! write into the workers' memory.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::runtime::Runtime;
+
+/// A count written by one thread and read by any.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the owning worker calls this, so a load and a store suffice.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn bump(&self) {
+        self.add(1);
+    }
+
+    /// The count now.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The HTTP status classes of `hrsp_1xx` … `hrsp_5xx` and `hrsp_other`.
+pub const STATUS_CLASSES: usize = 6;
+
+/// The index of `status` among [`STATUS_CLASSES`].
+#[inline]
+pub fn status_class(status: u16) -> usize {
+    match status {
+        100..=599 => usize::from(status / 100) - 1,
+        _ => 5,
+    }
+}
+
+/// What one worker counted for one frontend, backend or server (the fields of HAProxy's
+/// `show stat` that pylon tracks; the columns they feed are named after each field).
+#[derive(Debug, Default)]
+pub struct ProxyCounters {
+    /// `stot`: sessions (connections for a frontend; streams sent to a backend or server).
+    pub sessions: Counter,
+    /// `bin`: bytes received from clients.
+    pub bytes_in: Counter,
+    /// `bout`: bytes sent to clients.
+    pub bytes_out: Counter,
+    /// `req_tot`: HTTP requests.
+    pub requests: Counter,
+    /// `hrsp_1xx` … `hrsp_other`: HTTP responses by status class.
+    pub responses: [Counter; STATUS_CLASSES],
+    /// `dreq`: requests denied by rules.
+    pub denied_requests: Counter,
+    /// `ereq`: request errors (bad requests, client timeouts and aborts while reading).
+    pub request_errors: Counter,
+    /// `econ`: failed connections to servers.
+    pub connect_errors: Counter,
+    /// `eresp`: response errors.
+    pub response_errors: Counter,
+    /// `wretr`: connection retries.
+    pub retries: Counter,
+    /// `wredis`: redispatches to another server.
+    pub redispatches: Counter,
+    /// `lbtot`: times picked by the load balancer.
+    pub picked: Counter,
+}
+
+impl ProxyCounters {
+    /// Counts a response of `status`.
+    #[inline]
+    pub fn response(&self, status: u16) {
+        self.responses[status_class(status)].bump();
+    }
+}
+
+/// Every count of one worker, shaped like the configuration.
+#[derive(Debug)]
+pub struct WorkerStats {
+    /// By frontend index.
+    pub frontends: Vec<ProxyCounters>,
+    /// By backend index.
+    pub backends: Vec<ProxyCounters>,
+    /// By backend, then server index.
+    pub servers: Vec<Vec<ProxyCounters>>,
+}
+
+impl WorkerStats {
+    /// Zeroed counters for `rt`'s proxies and servers.
+    pub fn new(rt: &Runtime) -> WorkerStats {
+        WorkerStats {
+            frontends: rt.frontends.iter().map(|_| ProxyCounters::default()).collect(),
+            backends: rt.backends.iter().map(|_| ProxyCounters::default()).collect(),
+            servers: rt.backends.iter().map(|b| b.servers.iter().map(|_| ProxyCounters::default()).collect()).collect(),
+        }
+    }
+}
+
+/// Counts summed over workers, as plain numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sums {
+    /// `stot`.
+    pub sessions: u64,
+    /// `bin`.
+    pub bytes_in: u64,
+    /// `bout`.
+    pub bytes_out: u64,
+    /// `req_tot`.
+    pub requests: u64,
+    /// `hrsp_*`.
+    pub responses: [u64; STATUS_CLASSES],
+    /// `dreq`.
+    pub denied_requests: u64,
+    /// `ereq`.
+    pub request_errors: u64,
+    /// `econ`.
+    pub connect_errors: u64,
+    /// `eresp`.
+    pub response_errors: u64,
+    /// `wretr`.
+    pub retries: u64,
+    /// `wredis`.
+    pub redispatches: u64,
+    /// `lbtot`.
+    pub picked: u64,
+}
+
+impl Sums {
+    fn add(&mut self, c: &ProxyCounters) {
+        self.sessions += c.sessions.get();
+        self.bytes_in += c.bytes_in.get();
+        self.bytes_out += c.bytes_out.get();
+        self.requests += c.requests.get();
+        for (s, r) in self.responses.iter_mut().zip(&c.responses) {
+            *s += r.get();
+        }
+        self.denied_requests += c.denied_requests.get();
+        self.request_errors += c.request_errors.get();
+        self.connect_errors += c.connect_errors.get();
+        self.response_errors += c.response_errors.get();
+        self.retries += c.retries.get();
+        self.redispatches += c.redispatches.get();
+        self.picked += c.picked.get();
+    }
+}
+
+/// Every worker's counts added up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// By frontend index.
+    pub frontends: Vec<Sums>,
+    /// By backend index.
+    pub backends: Vec<Sums>,
+    /// By backend, then server index.
+    pub servers: Vec<Vec<Sums>>,
+}
+
+impl Totals {
+    /// Adds up `workers`' counts.
+    pub fn sum(workers: &[std::sync::Arc<WorkerStats>]) -> Totals {
+        let Some(first) = workers.first() else { return Totals::default() };
+        let mut t = Totals {
+            frontends: vec![Sums::default(); first.frontends.len()],
+            backends: vec![Sums::default(); first.backends.len()],
+            servers: first.servers.iter().map(|s| vec![Sums::default(); s.len()]).collect(),
+        };
+        for w in workers {
+            for (s, c) in t.frontends.iter_mut().zip(&w.frontends) {
+                s.add(c);
+            }
+            for (s, c) in t.backends.iter_mut().zip(&w.backends) {
+                s.add(c);
+            }
+            for (ss, cs) in t.servers.iter_mut().zip(&w.servers) {
+                for (s, c) in ss.iter_mut().zip(cs) {
+                    s.add(c);
+                }
+            }
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(status_class(101), 0);
+        assert_eq!(status_class(200), 1);
+        assert_eq!(status_class(404), 3);
+        assert_eq!(status_class(599), 4);
+        assert_eq!(status_class(600), 5);
+        assert_eq!(status_class(0), 5);
+    }
+
+    #[test]
+    fn workers_are_summed() {
+        let text = "defaults\n  mode http\n  timeout client 1s\n  timeout server 1s\n  timeout connect 1s\n\
+                    frontend f\n  bind 127.0.0.1:1\n  default_backend b\nbackend b\n  server s1 127.0.0.1:2\n  server s2 127.0.0.1:3\n";
+        let loaded = crate::config::load_str("t.cfg", text, crate::config::LoadOptions::isolated());
+        let rt = Runtime::compile(&loaded.config.expect("valid"), 100);
+        let workers: Vec<_> = (0..3).map(|_| std::sync::Arc::new(WorkerStats::new(&rt))).collect();
+        for (i, w) in workers.iter().enumerate() {
+            w.frontends[0].requests.add(10 * (i as u64 + 1));
+            w.servers[0][1].response(200);
+            w.backends[0].bytes_out.add(5);
+        }
+        let t = Totals::sum(&workers);
+        assert_eq!(t.frontends[0].requests, 60);
+        assert_eq!(t.servers[0][1].responses[1], 3);
+        assert_eq!(t.servers[0][0], Sums::default());
+        assert_eq!(t.backends[0].bytes_out, 15);
+    }
+}
