@@ -689,7 +689,8 @@ fn termination_cause(code: [u8; 2]) -> &'static str {
         b"SD" => "error on the server side",
         b"cD" => "client timeout",
         b"sD" => "server timeout",
-        b"PR" => "no backend matched",
+        b"PR" => "rejected by a rule, or no backend matched",
+        b"CR" => "the client closed, failed its handshake or timed out before routing",
         b"sQ" => "timed out in the queue",
         _ => "normal end",
     }
