@@ -710,3 +710,52 @@ fn names_are_checked_only_when_sent_and_inspection_starts_after_the_handshake() 
     c.read_exact(&mut answer).expect("routed once 10 bytes were there");
     assert_eq!(&answer, b"echo\nabcdefghijk");
 }
+
+#[test]
+fn plaintext_before_a_bad_record_is_delivered_and_combined_rules_settle_early() {
+    let site = Site::new();
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let backend_port = backend.local_addr().expect("addr").port();
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    let received = std::thread::spawn(move || {
+        let (mut s, _) = backend.accept().expect("accept");
+        let _ = accepted_tx.send(());
+        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        all
+    });
+    let echo = support::backend::Server::start("echo", support::backend::Behaviour::NameThenEcho);
+    let (tls_port, rules_port) = (free_port(), free_port());
+    let config = format!(
+        "defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+         listen tls_in\n    bind 127.0.0.1:{tls_port} ssl {crts}\n    server b 127.0.0.1:{backend_port}\n\
+         listen rules\n    bind 127.0.0.1:{rules_port} ssl {crts}\n    tcp-request inspect-delay 3s\n\
+         \x20   tcp-request content accept if {{ ssl_fc_sni -m found }} {{ req.len gt 0 }}\n\
+         \x20   server echo 127.0.0.1:{}\n",
+        echo.port(),
+        crts = site.crts()
+    );
+    let _p = Pylon::start(&config);
+    // A record of data and a corrupt record in one segment: the data reaches the server.
+    let mut c = TlsClient::connect(tls_port, "jellyfin.example.home", site.ca.client_config()).expect("connect");
+    accepted.recv_timeout(Duration::from_secs(5)).expect("pylon connected to the server");
+    let s = c.inner.get_mut();
+    s.conn.writer().write_all(b"hello").expect("data");
+    let mut flight = Vec::new();
+    while s.conn.wants_write() {
+        s.conn.write_tls(&mut flight).expect("records");
+    }
+    flight.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x20]);
+    flight.extend_from_slice(&[0u8; 32]);
+    s.sock.write_all(&flight).expect("send");
+    assert_eq!(received.join().expect("backend"), b"hello");
+    // A rule reading both the TLS facts and req.len decides as soon as both hold.
+    let mut c = TlsClient::connect(rules_port, "grafana.example.home", site.ca.client_config()).expect("connect");
+    let start = std::time::Instant::now();
+    c.send(b"x");
+    let mut name = [0u8; 5];
+    c.inner.read_exact(&mut name).expect("routed");
+    assert_eq!(&name, b"echo\n");
+    assert!(start.elapsed() < Duration::from_secs(2), "waited {:?} for the inspect delay", start.elapsed());
+}

@@ -7,8 +7,10 @@
 //!
 //! How the layers keep edge-triggered readiness honest:
 //! - A read fills the caller's buffer as far as it can: plaintext rustls already holds, then
-//!   more records from the socket, until the buffer is full or the socket says `WouldBlock`.
-//!   So a short read still means "the socket is drained", as the sessions assume.
+//!   more records from the socket, until the buffer is full, the socket says `WouldBlock`,
+//!   or a socket read returned less than asked (the socket is empty then) after some
+//!   plaintext came. So a short read still means "the socket is drained", as the sessions
+//!   assume; an end of stream or error found after data is kept for the next read.
 //! - A write hands plaintext to rustls only when no earlier TLS output waits (else
 //!   `WouldBlock`), then pushes the records out. Records that the socket does not take
 //!   wait in rustls; the socket said `WouldBlock`, so a writable event will come, and the
@@ -337,14 +339,23 @@ impl Layered {
     }
 
     fn read_tls_plaintext(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // What an earlier call learnt after it had already filled some of its buffer.
-        match self.after.take() {
-            Some(After::End) => return Ok(0),
-            Some(After::Failed(e)) => return Err(e),
-            None => {}
-        }
         let Layered { tcp, tls, after, .. } = self;
         let Some(tls) = tls.as_mut() else { return tcp.read(buf) };
+        // What an earlier call learnt after it had already filled some of its buffer, once
+        // the plaintext decrypted before it is delivered.
+        if after.is_some() {
+            if let Ok(n @ 1..) = tls.reader().read(buf) {
+                return Ok(n);
+            }
+            match after.take() {
+                Some(After::End) => return Ok(0),
+                Some(After::Failed(e)) => return Err(e),
+                None => {}
+            }
+        }
+        // An error from processing records, kept until the plaintext of the records before
+        // the bad one is delivered.
+        let mut failed: Option<io::Error> = None;
         let mut filled = 0;
         // Returns what was filled, keeping `next` (the end of the stream, or an error) for
         // the next call: bytes decrypted before a reset or a bad record are delivered.
@@ -376,10 +387,19 @@ impl Layered {
                 }
             }
             if filled == buf.len() {
+                if let Some(e) = failed {
+                    *after = Some(After::Failed(e));
+                }
                 return Ok(filled);
             }
-            if drained {
-                return if filled > 0 { Ok(filled) } else { Err(ErrorKind::WouldBlock.into()) };
+            if let Some(e) = failed {
+                return finish(filled, After::Failed(e));
+            }
+            // With nothing decrypted, the socket is asked once more even when it looked
+            // drained: an end of stream that came with the last records must be seen now,
+            // since its event is already used up.
+            if drained && filled > 0 {
+                return Ok(filled);
             }
             // More records from the socket.
             let mut socket = Measured { tcp: &mut *tcp, short: false };
@@ -403,7 +423,8 @@ impl Layered {
                 }
             }
             if let Err(e) = processed {
-                return finish(filled, After::Failed(io::Error::new(ErrorKind::InvalidData, e)));
+                // Records before the bad one may have left plaintext: it goes first.
+                failed = Some(io::Error::new(ErrorKind::InvalidData, e));
             }
         }
     }

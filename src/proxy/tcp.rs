@@ -237,7 +237,8 @@ impl TcpSession {
             let data = self.c2s.data();
             let hello_done =
                 !fe.tcp.reads_hello || crate::tls::hello::parse(data) != crate::tls::hello::Hello::Incomplete;
-            let sample = Sample { src: self.client_addr, dst: self.local_addr, payload: Some(data), tls: None };
+            let tls = self.client.tls_facts();
+            let sample = Sample { src: self.client_addr, dst: self.local_addr, payload: Some(data), tls };
             hello_done && (!fe.tcp.reads_len || len_rules_settled(fe, &sample))
         };
         if !conclusive {

@@ -4,7 +4,9 @@
 //! each time, the worker schedules an entry and, when it fires, compares it with the
 //! session's current deadline, re-scheduling when the session has moved on. Entries carry the
 //! session's unique id, so an entry for a closed session whose slot was reused is ignored. A
-//! session keeps at most one pending entry, which bounds the heap by the number of sessions.
+//! session keeps at most one pending entry; replaced and cancelled entries stay in the heap
+//! until their time, and the heap is compacted when they outnumber the live ones, so it stays
+//! within about twice the number of sessions.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -39,7 +41,19 @@ impl Timers {
                 }
                 *slot = Some((id, deadline));
                 self.heap.push(Reverse((deadline, key, id)));
+                // A replaced entry stays in the heap until its time: compact when stale
+                // entries outnumber live ones (a session alternating long and short
+                // deadlines would otherwise leave one per cycle).
+                self.compact();
             }
+        }
+    }
+
+    /// Drops stale heap entries once they outnumber the live ones (amortised O(1)).
+    fn compact(&mut self) {
+        if self.heap.len() > 2 * self.live + 64 {
+            let pending = &self.pending;
+            self.heap.retain(|Reverse((deadline, key, id))| pending.get(*key) == Some(&Some((*id, *deadline))));
         }
     }
 
@@ -52,10 +66,7 @@ impl Timers {
         if slot.is_some_and(|(pending, _)| pending == id) {
             *slot = None;
             self.live -= 1;
-            if self.heap.len() > 2 * self.live + 64 {
-                let pending = &self.pending;
-                self.heap.retain(|Reverse((deadline, key, id))| pending.get(*key) == Some(&Some((*id, *deadline))));
-            }
+            self.compact();
         }
     }
 
@@ -112,6 +123,19 @@ mod tests {
         assert_eq!(t.pop_expired(t0 + Duration::from_secs(3)), Some((1, 10)));
         // The 5 s entry is stale: the 2 s one was the pending one.
         assert_eq!(t.pop_expired(t0 + Duration::from_secs(10)), None);
+    }
+
+    #[test]
+    fn alternating_deadlines_do_not_grow_the_heap() {
+        let t0 = Instant::now();
+        let mut t = Timers::default();
+        for i in 0..100_000u64 {
+            let now = t0 + Duration::from_millis(100 * i);
+            while t.pop_expired(now).is_some() {}
+            t.schedule(now + Duration::from_secs(3600), 0, 1);
+            t.schedule(now + Duration::from_millis(100), 0, 1);
+        }
+        assert!(t.heap.len() <= 2 * t.live + 64 + 1, "{} entries for {} live", t.heap.len(), t.live);
     }
 
     #[test]

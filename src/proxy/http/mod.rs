@@ -598,11 +598,20 @@ impl HttpSession {
             let req = self.req.get_or_insert_with(|| ctx.buffers.take());
             req.align();
             let read = read_into(req, &mut self.client, &mut self.client_ready);
-            if self.proxy_header_pending && !self.client.awaits_proxy_header() {
-                self.proxy_header_pending = false;
-                if let Some((src, dst)) = self.client.proxied() {
-                    self.client_addr = src;
-                    self.local_addr = dst;
+            if self.proxy_header_pending {
+                if self.client.awaits_proxy_header() {
+                    // The header is only peeked at: a peer that closed before sending it
+                    // whole shows only as `read_closed`, and is done.
+                    if self.client_ready.read_closed {
+                        self.termination = *b"CR";
+                        return Step::Close;
+                    }
+                } else {
+                    self.proxy_header_pending = false;
+                    if let Some((src, dst)) = self.client.proxied() {
+                        self.client_addr = src;
+                        self.local_addr = dst;
+                    }
                 }
             }
             match read {
