@@ -759,3 +759,39 @@ fn plaintext_before_a_bad_record_is_delivered_and_combined_rules_settle_early() 
     assert_eq!(&name, b"echo\n");
     assert!(start.elapsed() < Duration::from_secs(2), "waited {:?} for the inspect delay", start.elapsed());
 }
+
+#[test]
+fn req_len_terms_wait_only_while_they_may_still_match() {
+    let echo = support::backend::Server::start("echo", support::backend::Behaviour::NameThenEcho);
+    let (unless_port, negated_port) = (free_port(), free_port());
+    let config = format!(
+        "defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+         listen by_length\n    bind 127.0.0.1:{unless_port}\n    tcp-request inspect-delay 3s\n\
+         \x20   tcp-request content reject unless {{ req.len ge 10 }}\n    server echo 127.0.0.1:{e}\n\
+         listen negated\n    bind 127.0.0.1:{negated_port}\n    tcp-request inspect-delay 3s\n\
+         \x20   acl short req.len lt 10\n\
+         \x20   tcp-request content accept if !short\n    tcp-request content reject\n\
+         \x20   server echo 127.0.0.1:{e}\n",
+        e = echo.port(),
+    );
+    let _p = Pylon::start(&config);
+    // `reject unless { req.len ge 10 }` on 3 bytes may still pass: it waits for the rest.
+    let mut c = TcpStream::connect(("127.0.0.1", unless_port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    c.write_all(b"abc").expect("first bytes");
+    std::thread::sleep(Duration::from_millis(200));
+    c.write_all(b"defghijk").expect("the rest");
+    let mut answer = [0u8; 16];
+    c.read_exact(&mut answer).expect("forwarded once 10 bytes were there");
+    assert_eq!(&answer, b"echo\nabcdefghijk");
+    // `accept if !short` with `short` true on 3 bytes fails for good: the next rule rejects
+    // at once, without waiting for the inspect delay.
+    let mut c = TcpStream::connect(("127.0.0.1", negated_port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let start = std::time::Instant::now();
+    c.write_all(b"abc").expect("first bytes");
+    let mut buf = [0u8; 8];
+    let n = c.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "expected the reject");
+    assert!(start.elapsed() < Duration::from_secs(2), "rejected only after {:?}", start.elapsed());
+}

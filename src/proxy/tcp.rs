@@ -107,19 +107,20 @@ impl SampleSource for Sample<'_> {
     }
 }
 
-/// True when `req.len` can no longer change what the content and `use_backend` rules
-/// decide: a rule that holds decides (more bytes do not undo "at least N"), a false one that
-/// reads `req.len` may turn true with more bytes, so it waits (HAProxy: "a test for more data
-/// will wait for that data to come in").
+/// True when `req.len` can no longer change which content or `use_backend` rule applies:
+/// the rules are run in order with HAProxy's three outcomes, a `req.len` term that does not
+/// match yet being a miss (HAProxy: "a test for more data will wait for that data to come
+/// in"); the first rule that passes decides, a miss waits, failures go on to the next rule.
 fn len_rules_settled(fe: &crate::runtime::Frontend, s: &Sample<'_>) -> bool {
+    use crate::route::Tri;
+    let may_change = |f: &crate::route::Fetch| *f == crate::route::Fetch::ReqLen;
     let conds = fe.tcp.content.iter().map(|(_, c)| c).chain(fe.rules.iter().map(|(_, c)| c));
     for cond in conds {
         let Some(c) = cond else { return true };
-        if c.matches(&fe.acls, s) {
-            return true;
-        }
-        if c.uses(&fe.acls, &|f| *f == crate::route::Fetch::ReqLen) {
-            return false;
+        match c.eval_tri(&fe.acls, s, &may_change) {
+            Tri::Pass => return true,
+            Tri::Miss => return false,
+            Tri::Fail => {}
         }
     }
     true

@@ -9,6 +9,7 @@ use crate::config::error::{Diagnostic, Loc};
 use crate::config::lex::Word;
 
 use super::acl::{self, Acl, AclTerm};
+use super::fetch::Fetch;
 use super::fetch::SampleSource;
 
 /// `if`/`unless` and the ACL expression after it.
@@ -20,6 +21,44 @@ pub struct Condition {
     pub any_of: Vec<Vec<CondTerm>>,
     /// The `if`/`unless` word's place.
     pub loc: Loc,
+}
+
+/// The outcome of a condition on data that may still grow: HAProxy's `ACL_TEST_FAIL`,
+/// `ACL_TEST_MISS` and `ACL_TEST_PASS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tri {
+    /// False, and more data will not change it.
+    Fail,
+    /// Not decided: more data may change it.
+    Miss,
+    /// True.
+    Pass,
+}
+
+impl Tri {
+    fn and(self, other: Tri) -> Tri {
+        match (self, other) {
+            (Tri::Fail, _) | (_, Tri::Fail) => Tri::Fail,
+            (Tri::Miss, _) | (_, Tri::Miss) => Tri::Miss,
+            _ => Tri::Pass,
+        }
+    }
+
+    fn or(self, other: Tri) -> Tri {
+        match (self, other) {
+            (Tri::Pass, _) | (_, Tri::Pass) => Tri::Pass,
+            (Tri::Miss, _) | (_, Tri::Miss) => Tri::Miss,
+            _ => Tri::Fail,
+        }
+    }
+
+    fn not(self) -> Tri {
+        match self {
+            Tri::Pass => Tri::Fail,
+            Tri::Fail => Tri::Pass,
+            Tri::Miss => Tri::Miss,
+        }
+    }
 }
 
 /// One ACL in a condition, possibly negated.
@@ -53,6 +92,47 @@ impl Condition {
             })
         });
         holds != self.unless
+    }
+
+    /// Evaluates the condition with HAProxy's three outcomes (`acl_exec_cond`): a term that
+    /// does not match and whose fetch `may_change` (more bytes may yet make it match, as
+    /// `req.len` while inspecting) is [`Tri::Miss`]; negation and `unless` keep a miss; AND
+    /// fails on a failure, else misses on a miss; OR passes on a pass, else misses on a miss.
+    /// A rule whose condition misses waits for more data.
+    pub fn eval_tri(&self, acls: &[Acl], source: &dyn SampleSource, may_change: &dyn Fn(&Fetch) -> bool) -> Tri {
+        let term_tri = |t: &crate::route::AclTerm| {
+            if t.matches(source) {
+                Tri::Pass
+            } else if may_change(&t.fetch) {
+                Tri::Miss
+            } else {
+                Tri::Fail
+            }
+        };
+        let mut any = Tri::Fail;
+        for all in &self.any_of {
+            let mut suite = Tri::Pass;
+            for term in all {
+                let mut r = match &term.acl {
+                    AclRef::Named(i) => {
+                        acls.get(*i).map_or(Tri::Fail, |a| a.alternatives.iter().map(term_tri).fold(Tri::Fail, Tri::or))
+                    }
+                    AclRef::Inline(t) => term_tri(t),
+                };
+                if term.negated {
+                    r = r.not();
+                }
+                suite = suite.and(r);
+                if suite == Tri::Fail {
+                    break;
+                }
+            }
+            any = any.or(suite);
+            if any == Tri::Pass {
+                break;
+            }
+        }
+        if self.unless { any.not() } else { any }
     }
 
     /// True when some fetch the condition reads (through named ACLs too) satisfies `test`.
