@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod auth;
 pub mod balance;
 pub mod cli;
