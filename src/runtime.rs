@@ -108,6 +108,13 @@ pub struct TcpRules {
 }
 
 impl TcpRules {
+    /// Whether a list of `tcp-request` rules (`connection` or `content`) lets the
+    /// connection through: the first rule whose condition holds decides, and none
+    /// accepts. Both session kinds run their rules through this.
+    pub fn accepts(rules: &[(bool, Option<Condition>)], acls: &[Acl], source: &dyn crate::route::SampleSource) -> bool {
+        rules.iter().find(|(_, c)| c.as_ref().is_none_or(|c| c.matches(acls, source))).is_none_or(|(a, _)| *a)
+    }
+
     fn compile(p: &Proxy) -> TcpRules {
         use crate::config::model::TcpStage;
         let of = |stage: TcpStage| {

@@ -23,7 +23,7 @@ use crate::net::buffer::Buffer;
 use crate::net::readiness::Readiness;
 use crate::net::stream::Stream;
 use crate::route::SampleSource;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, TcpRules};
 
 use super::connect::{self, Attempts, ConnectState, GiveUp, Target};
 use super::tcplog::TcpLogLine;
@@ -126,16 +126,6 @@ fn len_rules_settled(fe: &crate::runtime::Frontend, s: &Sample<'_>) -> bool {
     true
 }
 
-/// The outcome of a list of `tcp-request` rules.
-fn rules_accept(rules: &[(bool, Option<crate::route::Condition>)], acls: &[crate::route::Acl], s: &Sample<'_>) -> bool {
-    for (accept, cond) in rules {
-        if cond.as_ref().is_none_or(|c| c.matches(acls, s)) {
-            return *accept;
-        }
-    }
-    true
-}
-
 impl TcpSession {
     /// A session for an accepted client, registered under `client_token`; the server socket
     /// will use `server_token`.
@@ -183,7 +173,7 @@ impl TcpSession {
     pub fn start(&mut self, ctx: &mut Ctx<'_>) -> Step {
         let fe = &ctx.runtime.frontends[self.frontend];
         let sample = Sample { src: self.client_addr, dst: self.local_addr, payload: None, tls: None };
-        if !rules_accept(&fe.tcp.connection, &fe.acls, &sample) {
+        if !TcpRules::accepts(&fe.tcp.connection, &fe.acls, &sample) {
             self.termination = *b"PR";
             return Step::Close;
         }
@@ -259,7 +249,7 @@ impl TcpSession {
             payload: Some(self.c2s.data()),
             tls: self.client.tls_facts(),
         };
-        if !rules_accept(&fe.tcp.content, &fe.acls, &sample) {
+        if !TcpRules::accepts(&fe.tcp.content, &fe.acls, &sample) {
             self.termination = *b"PR";
             return Step::Close;
         }

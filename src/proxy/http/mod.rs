@@ -33,7 +33,7 @@ use crate::http::write::{HeaderEdits, RequestEdits, ResponseEdits, write_request
 use crate::net::buffer::Buffer;
 use crate::net::readiness::Readiness;
 use crate::net::stream::Stream;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, TcpRules};
 
 use super::answers;
 use super::connect::{self, Attempts, ConnectState, GiveUp, Target};
@@ -302,9 +302,7 @@ impl HttpSession {
         let fe = &ctx.runtime.frontends[self.frontend];
         if !fe.tcp.connection.is_empty() {
             let conn = Conn { src: self.client_addr, dst: self.local_addr, tls: None };
-            let rejected =
-                fe.tcp.connection.iter().find(|(_, c)| eval::holds(c, &fe.acls, &conn)).is_some_and(|(a, _)| !a);
-            if rejected {
+            if !TcpRules::accepts(&fe.tcp.connection, &fe.acls, &conn) {
                 self.termination = *b"PR";
                 return Step::Close;
             }
@@ -705,9 +703,7 @@ impl HttpSession {
                 auth: &auth,
                 tls: input.tls,
             };
-            let rejected =
-                fe.tcp.content.iter().find(|(_, c)| eval::holds(c, &fe.acls, &view)).is_some_and(|(a, _)| !a);
-            if rejected {
+            if !TcpRules::accepts(&fe.tcp.content, &fe.acls, &view) {
                 self.termination = *b"PR";
                 return Step::Close;
             }
