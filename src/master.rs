@@ -35,6 +35,13 @@ pub fn run(config: &Config) -> i32 {
         }
     };
     // Bind everything before starting anything: a port in use is a start-up error.
+    let admin_listeners = match crate::admin::server::bind(&runtime.admin.sockets) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!("cannot bind the stats socket: {e}");
+            return 1;
+        }
+    };
     let mut per_worker = Vec::with_capacity(runtime.nbthread);
     for _ in 0..runtime.nbthread {
         let mut sockets = Vec::new();
@@ -71,6 +78,8 @@ pub fn run(config: &Config) -> i32 {
         built.push((id, worker, tx, waker));
     }
     let peers = Arc::new(crate::proxy::queue::Peers::new(grant_senders));
+    let links = built.iter().map(|(_, _, tx, waker): &(_, _, Sender<Control>, Arc<Waker>)| (tx.clone(), waker.clone()));
+    let admin = crate::admin::exec::Admin::new(runtime.clone(), links.collect());
     for (id, mut worker, tx, waker) in built {
         worker.set_peers(peers.clone());
         let cpus = cpus_for(&runtime.cpu_maps, id + 1, runtime.nbthread);
@@ -99,6 +108,13 @@ pub fn run(config: &Config) -> i32 {
             return 1;
         }
     };
+    let _admin = match crate::admin::server::spawn(admin, admin_listeners) {
+        Ok(h) => h,
+        Err(e) => {
+            log::error!("cannot start the admin socket: {e}");
+            return 1;
+        }
+    };
     // "ready" means every worker runs where cpu-map put it (a test reads it back at once).
     for _ in 0..workers.len() {
         if started_rx.recv_timeout(Duration::from_secs(10)).is_err() {
@@ -112,7 +128,7 @@ pub fn run(config: &Config) -> i32 {
         "pylon {} ready: {} workers, maxconn {}, listening on {}",
         env!("CARGO_PKG_VERSION"),
         runtime.nbthread,
-        runtime.maxconn,
+        runtime.maxconn.load(std::sync::atomic::Ordering::Relaxed),
         if addrs.is_empty() { "nothing".to_string() } else { addrs.join(" ") }
     );
     wait_for_signals(&signals, &workers, &runtime)
@@ -163,17 +179,20 @@ fn wait_for_signals(
 
 /// SIGHUP: every server's state in the logs, as HAProxy writes it.
 fn dump_server_states(rt: &Runtime) {
-    for be in &rt.backends {
+    let totals = crate::stats::Totals::sum(&rt.stats);
+    for (b, be) in rt.backends.iter().enumerate() {
         log::info!("SIGHUP received, dumping servers states for proxy {}.", be.name);
         for (i, s) in be.servers.iter().enumerate() {
-            let up = be.live[i].is_up() && be.server_set.servers[i].up;
+            // A server in maintenance is down, as HAProxy reports it.
+            let up = be.live[i].is_up() && be.server_set.servers[i].up && !be.live[i].admin().maint();
             log::info!(
-                "SIGHUP: Server {}/{} is {}. Conn: {} act, {} pend, 0 tot.",
+                "SIGHUP: Server {}/{} is {}. Conn: {} act, {} pend, {} tot.",
                 be.name,
                 s.name,
                 if up { "UP" } else { "DOWN" },
                 be.conns.get(i),
-                be.queue.len()
+                be.queue.server_len(i),
+                totals.servers[b][i].sessions
             );
         }
     }

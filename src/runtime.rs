@@ -24,6 +24,7 @@ use crate::health::state::InitState;
 use crate::proxy::queue::Queue;
 use crate::route::rules::HttpRule;
 use crate::route::{Acl, Condition};
+use crate::stats::{Peak, WorkerStats};
 
 /// Everything the workers need, compiled from a [`Config`].
 #[derive(Debug)]
@@ -32,8 +33,9 @@ pub struct Runtime {
     pub nbthread: usize,
     /// `cpu-map` lines.
     pub cpu_maps: Vec<CpuMap>,
-    /// Global `maxconn`: connections accepted at once by the whole process.
-    pub maxconn: usize,
+    /// Global `maxconn`: connections accepted at once by the whole process (`set maxconn
+    /// global` changes it).
+    pub maxconn: AtomicUsize,
     /// `tune.bufsize`: bytes per direction buffer.
     pub bufsize: usize,
     /// `tune.maxrewrite`: room an HTTP head must leave in its buffer for added headers.
@@ -56,6 +58,27 @@ pub struct Runtime {
     pub state_epoch: Epoch,
     /// Wakes the health thread (when traffic errors reach a server's `error-limit`).
     pub health_waker: std::sync::OnceLock<Arc<mio::Waker>>,
+    /// Each worker's traffic counters, by worker id (only that worker writes its own).
+    pub stats: Vec<WorkerStats>,
+    /// The most connections open at once (`show info`'s `MaxConn`-style peaks).
+    pub peak_conns: Peak,
+    /// When the process started, for `Uptime` and `Start_time_sec`.
+    pub started: (std::time::Instant, std::time::SystemTime),
+    /// `stats socket` lines, `stats timeout`, `stats maxconn`.
+    pub admin: AdminSettings,
+    /// The host's name (`show info`'s `node`).
+    pub node: String,
+}
+
+/// The admin socket's settings.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// Where admin sockets listen.
+    pub sockets: Vec<crate::config::model::StatsSocket>,
+    /// `stats timeout`.
+    pub timeout: Duration,
+    /// `stats maxconn`.
+    pub maxconn: usize,
 }
 
 /// A frontend: where connections come in and how they are routed.
@@ -67,10 +90,15 @@ pub struct Frontend {
     pub mode: Mode,
     /// Every address to listen on, with its bind options.
     pub listeners: Vec<ListenerSpec>,
-    /// `maxconn` of the frontend (`None`: only the global limit applies).
-    pub maxconn: Option<usize>,
+    /// `maxconn` of the frontend (`usize::MAX`: only the global limit applies); `set maxconn
+    /// frontend` changes it.
+    pub maxconn: AtomicUsize,
     /// Connections open now on this frontend.
     pub current_conns: AtomicUsize,
+    /// The most connections it had open at once (`smax`).
+    pub peak_conns: Peak,
+    /// Its place among the proxies, counting from 1 in declaration order (`iid`).
+    pub id: u32,
     /// Named ACLs, which conditions refer to by index.
     pub acls: Vec<Acl>,
     /// `use_backend` rules in order: the first whose condition holds wins.
@@ -209,6 +237,8 @@ pub struct SendProxy {
 pub struct Backend {
     /// The section's name.
     pub name: String,
+    /// Its place among the proxies, counting from 1 in declaration order (`iid`).
+    pub id: u32,
     /// `mode`.
     pub mode: Mode,
     /// `balance`.
@@ -264,13 +294,15 @@ impl Backend {
         Some(dynamic.clamp(minconn.min(maxconn), maxconn))
     }
 
-    /// The servers as balancers must see them now: as configured, with the live health and
-    /// effective weight.
+    /// The servers as balancers must see them now: as configured, with the live health,
+    /// administrative state and effective weight. A server in maintenance is down; a
+    /// draining one weighs nothing (persistent clients still reach it).
     pub fn current_set(&self) -> ServerSet {
         let mut set = self.server_set.clone();
         for (view, live) in set.servers.iter_mut().zip(&self.live) {
-            view.up &= live.is_up();
-            view.weight = live.weight();
+            let admin = live.admin();
+            view.up &= live.is_up() && !admin.maint();
+            view.weight = if admin.drain() { 0 } else { live.weight() };
         }
         set
     }
@@ -395,6 +427,18 @@ impl Runtime {
     }
 }
 
+/// The host's name, as `gethostname` gives it (empty when it cannot be read).
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
 /// The default number of workers: one per core.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -421,7 +465,7 @@ impl Runtime {
                     None if p.kind.has_backend() => backend_index(&p.name),
                     None => None,
                 };
-                let maxconn = p.maxconn.map(|m| m as usize);
+                let maxconn = AtomicUsize::new(p.maxconn.map_or(usize::MAX, |m| m as usize));
                 let listeners = p
                     .binds
                     .iter()
@@ -444,6 +488,8 @@ impl Runtime {
                     listeners,
                     maxconn,
                     current_conns: AtomicUsize::new(0),
+                    peak_conns: Peak::default(),
+                    id: p.id,
                     acls: p.acls.clone(),
                     rules,
                     default_backend,
@@ -455,10 +501,23 @@ impl Runtime {
                 }
             })
             .collect();
+        let nbthread = config.global.nbthread.map_or_else(default_threads, usize::from);
+        let frontends: Vec<Frontend> = frontends;
+        let backends: Vec<Backend> = backends;
+        let shape: Vec<usize> = backends.iter().map(|b| b.servers.len()).collect();
         Runtime {
-            nbthread: config.global.nbthread.map_or_else(default_threads, usize::from),
+            nbthread,
             cpu_maps: config.global.cpu_maps.clone(),
-            maxconn: config.global.maxconn.map_or(default_maxconn, |m| m as usize),
+            maxconn: AtomicUsize::new(config.global.maxconn.map_or(default_maxconn, |m| m as usize)),
+            stats: (0..nbthread).map(|_| WorkerStats::new(frontends.len(), &shape)).collect(),
+            peak_conns: Peak::default(),
+            started: (std::time::Instant::now(), std::time::SystemTime::now()),
+            admin: AdminSettings {
+                sockets: config.global.stats_sockets.clone(),
+                timeout: config.global.stats_timeout,
+                maxconn: config.global.stats_maxconn as usize,
+            },
+            node: hostname(),
             bufsize: config.global.tune_bufsize as usize,
             maxrewrite: config.global.tune_maxrewrite as usize,
             max_headers: usize::from(config.global.tune_http_maxhdr),
@@ -508,7 +567,7 @@ fn compile_backend(p: &Proxy) -> Backend {
                 Some(crate::config::tls::SniExpr::Fixed(name)) => Some(name.clone()),
                 _ => None,
             }),
-            check: (s.options.check && !s.options.disabled && s.addr.resolved.is_some()).then(|| {
+            check: (s.options.check && s.addr.resolved.is_some()).then(|| {
                 let o = &s.options;
                 let port = o.check_port.or(match s.addr.port {
                     PortSpec::Fixed(p) => Some(p),
@@ -535,7 +594,7 @@ fn compile_backend(p: &Proxy) -> Backend {
             .map(|s| ServerView {
                 weight: u32::from(s.options.weight),
                 backup: s.options.backup,
-                up: !s.options.disabled && s.addr.resolved.is_some(),
+                up: s.addr.resolved.is_some(),
                 maxconn: s.options.maxconn,
             })
             .collect(),
@@ -545,13 +604,16 @@ fn compile_backend(p: &Proxy) -> Backend {
         .servers
         .iter()
         .map(|s| {
-            let checked = s.options.check && !s.options.disabled && s.addr.resolved.is_some();
+            let checked = s.options.check && s.addr.resolved.is_some();
             let up = !checked || s.options.init_state.starts_up();
-            ServerLive::new(up, u32::from(s.options.weight))
+            // `disabled` is the operator's maintenance, set from the start: `enable server`
+            // lifts it.
+            ServerLive::new(up, u32::from(s.options.weight), s.options.disabled)
         })
         .collect();
     Backend {
         name: p.name.clone(),
+        id: p.id,
         mode: p.mode,
         balance: p.balance.clone(),
         hash_type: p.hash_type,

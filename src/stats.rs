@@ -8,8 +8,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::runtime::Runtime;
-
 /// A count written by one thread and read by any.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -30,6 +28,31 @@ impl Counter {
     /// The count now.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The highest value a shared gauge reached (`smax`, `qmax`): written only when a new high
+/// is seen, so a steady state costs one load.
+#[derive(Debug, Default)]
+pub struct Peak(AtomicU64);
+
+impl Peak {
+    /// Notes the value `v`.
+    #[inline]
+    pub fn note(&self, v: u64) {
+        if v > self.0.load(Ordering::Relaxed) {
+            self.0.fetch_max(v, Ordering::Relaxed);
+        }
+    }
+
+    /// The highest value noted since the start or the last reset.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// `clear counters`: starts again from `v` (the gauge's value now).
+    pub fn reset(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
     }
 }
 
@@ -73,6 +96,16 @@ pub struct ProxyCounters {
     pub redispatches: Counter,
     /// `lbtot`: times picked by the load balancer.
     pub picked: Counter,
+    /// `cli_abrt`: transfers the client aborted.
+    pub client_aborts: Counter,
+    /// `srv_abrt`: transfers the server aborted.
+    pub server_aborts: Counter,
+    /// `intercepted`: requests pylon answered itself (`http-request return`, redirects).
+    pub intercepted: Counter,
+    /// `connect`: connections opened to servers.
+    pub connects: Counter,
+    /// `reuse`: requests sent over an already open server connection.
+    pub reuses: Counter,
 }
 
 impl ProxyCounters {
@@ -95,12 +128,13 @@ pub struct WorkerStats {
 }
 
 impl WorkerStats {
-    /// Zeroed counters for `rt`'s proxies and servers.
-    pub fn new(rt: &Runtime) -> WorkerStats {
+    /// Zeroed counters for `frontends` frontends and backends of `servers[b]` servers each.
+    pub fn new(frontends: usize, servers: &[usize]) -> WorkerStats {
+        let zeroed = |n: usize| (0..n).map(|_| ProxyCounters::default()).collect::<Vec<_>>();
         WorkerStats {
-            frontends: rt.frontends.iter().map(|_| ProxyCounters::default()).collect(),
-            backends: rt.backends.iter().map(|_| ProxyCounters::default()).collect(),
-            servers: rt.backends.iter().map(|b| b.servers.iter().map(|_| ProxyCounters::default()).collect()).collect(),
+            frontends: zeroed(frontends),
+            backends: zeroed(servers.len()),
+            servers: servers.iter().map(|&n| zeroed(n)).collect(),
         }
     }
 }
@@ -132,6 +166,16 @@ pub struct Sums {
     pub redispatches: u64,
     /// `lbtot`.
     pub picked: u64,
+    /// `cli_abrt`.
+    pub client_aborts: u64,
+    /// `srv_abrt`.
+    pub server_aborts: u64,
+    /// `intercepted`.
+    pub intercepted: u64,
+    /// `connect`.
+    pub connects: u64,
+    /// `reuse`.
+    pub reuses: u64,
 }
 
 impl Sums {
@@ -150,6 +194,39 @@ impl Sums {
         self.retries += c.retries.get();
         self.redispatches += c.redispatches.get();
         self.picked += c.picked.get();
+        self.client_aborts += c.client_aborts.get();
+        self.server_aborts += c.server_aborts.get();
+        self.intercepted += c.intercepted.get();
+        self.connects += c.connects.get();
+        self.reuses += c.reuses.get();
+    }
+
+    /// These counts less `base` (a `clear counters` baseline), never below zero.
+    pub fn since(&self, base: &Sums) -> Sums {
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        let mut responses = [0; STATUS_CLASSES];
+        for (i, r) in responses.iter_mut().enumerate() {
+            *r = d(self.responses[i], base.responses[i]);
+        }
+        Sums {
+            sessions: d(self.sessions, base.sessions),
+            bytes_in: d(self.bytes_in, base.bytes_in),
+            bytes_out: d(self.bytes_out, base.bytes_out),
+            requests: d(self.requests, base.requests),
+            responses,
+            denied_requests: d(self.denied_requests, base.denied_requests),
+            request_errors: d(self.request_errors, base.request_errors),
+            connect_errors: d(self.connect_errors, base.connect_errors),
+            response_errors: d(self.response_errors, base.response_errors),
+            retries: d(self.retries, base.retries),
+            redispatches: d(self.redispatches, base.redispatches),
+            picked: d(self.picked, base.picked),
+            client_aborts: d(self.client_aborts, base.client_aborts),
+            server_aborts: d(self.server_aborts, base.server_aborts),
+            intercepted: d(self.intercepted, base.intercepted),
+            connects: d(self.connects, base.connects),
+            reuses: d(self.reuses, base.reuses),
+        }
     }
 }
 
@@ -166,7 +243,7 @@ pub struct Totals {
 
 impl Totals {
     /// Adds up `workers`' counts.
-    pub fn sum(workers: &[std::sync::Arc<WorkerStats>]) -> Totals {
+    pub fn sum(workers: &[WorkerStats]) -> Totals {
         let Some(first) = workers.first() else { return Totals::default() };
         let mut t = Totals {
             frontends: vec![Sums::default(); first.frontends.len()],
@@ -187,6 +264,24 @@ impl Totals {
             }
         }
         t
+    }
+
+    /// These totals less `base` (see [`Sums::since`]); `base` may be empty (no baseline).
+    pub fn since(&self, base: &Totals) -> Totals {
+        let zero = Sums::default();
+        let less = |now: &[Sums], base: &[Sums]| -> Vec<Sums> {
+            now.iter().enumerate().map(|(i, s)| s.since(base.get(i).unwrap_or(&zero))).collect()
+        };
+        Totals {
+            frontends: less(&self.frontends, &base.frontends),
+            backends: less(&self.backends, &base.backends),
+            servers: self
+                .servers
+                .iter()
+                .enumerate()
+                .map(|(b, ss)| less(ss, base.servers.get(b).map_or(&[][..], |v| v.as_slice())))
+                .collect(),
+        }
     }
 }
 
@@ -209,8 +304,9 @@ mod tests {
         let text = "defaults\n  mode http\n  timeout client 1s\n  timeout server 1s\n  timeout connect 1s\n\
                     frontend f\n  bind 127.0.0.1:1\n  default_backend b\nbackend b\n  server s1 127.0.0.1:2\n  server s2 127.0.0.1:3\n";
         let loaded = crate::config::load_str("t.cfg", text, crate::config::LoadOptions::isolated());
-        let rt = Runtime::compile(&loaded.config.expect("valid"), 100);
-        let workers: Vec<_> = (0..3).map(|_| std::sync::Arc::new(WorkerStats::new(&rt))).collect();
+        let rt = crate::runtime::Runtime::compile(&loaded.config.expect("valid"), 100);
+        let shape: Vec<usize> = rt.backends.iter().map(|b| b.servers.len()).collect();
+        let workers: Vec<_> = (0..3).map(|_| WorkerStats::new(rt.frontends.len(), &shape)).collect();
         for (i, w) in workers.iter().enumerate() {
             w.frontends[0].requests.add(10 * (i as u64 + 1));
             w.servers[0][1].response(200);
@@ -221,5 +317,10 @@ mod tests {
         assert_eq!(t.servers[0][1].responses[1], 3);
         assert_eq!(t.servers[0][0], Sums::default());
         assert_eq!(t.backends[0].bytes_out, 15);
+        let base = t.clone();
+        workers[0].frontends[0].requests.add(4);
+        let after = Totals::sum(&workers).since(&base);
+        assert_eq!(after.frontends[0].requests, 4);
+        assert_eq!(after.backends[0].bytes_out, 0);
     }
 }

@@ -711,9 +711,19 @@ static CASES: &[Case] = &[
         [(2, 5, E, "'log' is not supported yet; it arrives with the admin socket…(issue #7)")],
     ),
     case!(
-        stats_socket_is_not_yet,
-        ["global", "    stats socket /run/pylon.sock mode 600 level admin"],
-        [(2, 5, E, "'stats socket' is not supported yet; it arrives with the admin socket…(issue #7)")],
+        stats_socket_bad_level,
+        ["global", "    stats socket /run/pylon.sock mode 600 level root"],
+        [(2, 49, E, "root")],
+    ),
+    case!(
+        stats_socket_bad_mode,
+        ["global", "    stats socket /run/pylon.sock mode 0999"],
+        [(2, 39, E, "'mode' expects an octal mode such as 600, not '0999'")],
+    ),
+    case!(
+        stats_socket_abstract_namespace,
+        ["global", "    stats socket abns@pylon"],
+        [(2, 18, E, "'abns@' stats sockets are not supported (use a path, unix@PATH, or ADDR:PORT)")],
     ),
     case!(
         daemon_is_not_yet,

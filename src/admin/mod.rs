@@ -1,4 +1,15 @@
-//! The admin side of pylon (the stats socket, `show stat`, metrics), arriving with issue 7.
-//! So far: the CSV format of `show stat`.
+//! The admin side of pylon: the stats socket (HAProxy's runtime API), what it reports and
+//! what it changes.
+//!
+//! - `command` turns a line into a [`command::Command`] (sans-IO);
+//! - `report` writes `show info`, `show stat`, `show servers state` and the like from the
+//!   runtime and the summed counters;
+//! - `exec` carries a command out against the runtime (server states, weights, limits);
+//! - `server` is the admin thread: its sockets, connections, prompt mode and timeouts;
+//! - `csv` is the CSV format of `show stat`.
 
+pub mod command;
 pub mod csv;
+pub mod exec;
+pub mod report;
+pub mod server;

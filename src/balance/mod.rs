@@ -55,12 +55,18 @@ pub struct ServerSet {
 #[derive(Debug, Default)]
 pub struct ConnCounts {
     counts: Vec<AtomicU32>,
+    /// The most connections each server had at once (`smax`): written only when a new
+    /// high is reached, so a steady state costs one load.
+    peaks: Vec<crate::stats::Peak>,
 }
 
 impl ConnCounts {
     /// Counters for `n` servers, all zero.
     pub fn new(n: usize) -> Self {
-        ConnCounts { counts: (0..n).map(|_| AtomicU32::new(0)).collect() }
+        ConnCounts {
+            counts: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            peaks: (0..n).map(|_| crate::stats::Peak::default()).collect(),
+        }
     }
 
     /// Current connections to server `i`.
@@ -71,7 +77,28 @@ impl ConnCounts {
     /// Counts a new connection to server `i`.
     pub fn acquire(&self, i: usize) {
         if let Some(c) = self.counts.get(i) {
-            c.fetch_add(1, Ordering::Relaxed);
+            let n = c.fetch_add(1, Ordering::Relaxed) + 1;
+            self.note_peaks(i, n);
+        }
+    }
+
+    /// Notes server `i`'s new count `n`.
+    #[inline]
+    fn note_peaks(&self, i: usize, n: u32) {
+        if let Some(p) = self.peaks.get(i) {
+            p.note(u64::from(n));
+        }
+    }
+
+    /// The most connections server `i` had at once.
+    pub fn peak(&self, i: usize) -> u64 {
+        self.peaks.get(i).map_or(0, |p| p.get())
+    }
+
+    /// `clear counters`: the peaks start again from the counts now.
+    pub fn reset_peaks(&self) {
+        for (i, p) in self.peaks.iter().enumerate() {
+            p.reset(u64::from(self.get(i)));
         }
     }
 
@@ -80,7 +107,13 @@ impl ConnCounts {
     pub fn try_acquire(&self, i: usize, limit: Option<u32>) -> bool {
         let Some(c) = self.counts.get(i) else { return false };
         let max = limit.unwrap_or(u32::MAX);
-        c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1)).is_ok()
+        match c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1)) {
+            Ok(n) => {
+                self.note_peaks(i, n + 1);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Counts a connection to server `i` as finished.
@@ -150,6 +183,14 @@ impl ServerSet {
     pub fn usable(&self, i: usize, conns: &ConnCounts, ctx: &PickContext) -> bool {
         let Some(s) = self.servers.get(i) else { return false };
         s.up && s.weight > 0 && s.maxconn.is_none_or(|m| conns.get(i) < m) && ctx.avoid != Some(i)
+    }
+
+    /// True when server `i` may take a client its persistence cookie binds to it: up and
+    /// not full. Its weight may be 0 (draining, or `set weight 0`): as in HAProxy, such a
+    /// server takes no new load-balanced traffic but still serves its persistent clients.
+    pub fn persist_usable(&self, i: usize, conns: &ConnCounts) -> bool {
+        let Some(s) = self.servers.get(i) else { return false };
+        s.up && s.maxconn.is_none_or(|m| conns.get(i) < m)
     }
 
     /// The tier picks come from now.

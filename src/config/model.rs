@@ -77,6 +77,12 @@ pub struct Global {
     pub tls: super::tls::GlobalTls,
     /// `tune.ssl.cachesize`: TLS sessions each bind keeps for resumption by session ID.
     pub tune_ssl_cachesize: u32,
+    /// `stats socket` lines: where the admin socket listens (none by default).
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `stats timeout`: how long an idle admin connection stays open (10 s, as HAProxy).
+    pub stats_timeout: std::time::Duration,
+    /// `stats maxconn`: the most admin connections open at once (10, as HAProxy).
+    pub stats_maxconn: u32,
 }
 
 impl Default for Global {
@@ -93,6 +99,9 @@ impl Default for Global {
             spread_checks: 0,
             tls: super::tls::GlobalTls::default(),
             tune_ssl_cachesize: crate::tls::SESSION_CACHE_SIZE as u32,
+            stats_sockets: Vec::new(),
+            stats_timeout: std::time::Duration::from_secs(10),
+            stats_maxconn: 10,
         }
     }
 }
@@ -103,6 +112,65 @@ pub const DEFAULT_BUFSIZE: u32 = 16384;
 pub const DEFAULT_MAXREWRITE: u32 = 1024;
 /// HAProxy's default `tune.http.maxhdr`.
 pub const DEFAULT_MAXHDR: u16 = 101;
+
+/// One `stats socket` line: an admin socket and who may do what on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSocket {
+    /// Where it listens.
+    pub addr: StatsAddr,
+    /// `mode`: the permission bits of a Unix socket's file (`None`: the umask decides).
+    pub mode: Option<u32>,
+    /// `uid` (or `user`): the owner of a Unix socket's file.
+    pub uid: Option<u32>,
+    /// `gid` (or `group`): the group of a Unix socket's file.
+    pub gid: Option<u32>,
+    /// `level`: the most powerful commands it takes (`operator` by default, as HAProxy).
+    pub level: AccessLevel,
+    /// `expose-fd listeners`: the listening sockets may be handed over (for `-x` reloads).
+    pub expose_fd: bool,
+    /// The line, for errors found when binding.
+    pub loc: Loc,
+}
+
+/// Where an admin socket listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsAddr {
+    /// A Unix stream socket at this path (`/run/pylon.sock`, `unix@rel/path`).
+    Unix(std::path::PathBuf),
+    /// A TCP socket (`ipv4@127.0.0.1:9999`, `127.0.0.1:9999`).
+    Tcp(std::net::SocketAddr),
+}
+
+impl std::fmt::Display for StatsAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StatsAddr::Unix(p) => write!(f, "unix@{}", p.display()),
+            StatsAddr::Tcp(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// What an admin connection may do, HAProxy's three levels in increasing power.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AccessLevel {
+    /// Read-only, without sensitive data.
+    User,
+    /// Adds commands that change no configuration (`clear counters`, `show sess`, …).
+    Operator,
+    /// Everything (`disable server`, `set weight`, `shutdown sessions`, …).
+    Admin,
+}
+
+impl AccessLevel {
+    /// HAProxy's word for the level, as `show cli level` prints it.
+    pub fn word(self) -> &'static str {
+        match self {
+            AccessLevel::User => "user",
+            AccessLevel::Operator => "operator",
+            AccessLevel::Admin => "admin",
+        }
+    }
+}
 
 /// One `cpu-map` line: which worker threads may run on which CPUs.
 #[derive(Debug, Clone, PartialEq, Eq)]

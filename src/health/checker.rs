@@ -42,8 +42,6 @@ struct Check {
     /// `slowstart`, and since when the server has been ramping up.
     slowstart: Option<Duration>,
     ramp_since: Option<Instant>,
-    /// The configured weight (the ramp's target).
-    weight: u32,
     /// `on-error`.
     on_error: OnError,
     /// `error-limit` (for the log line).
@@ -67,7 +65,7 @@ pub fn spawn(rt: Arc<Runtime>) -> std::io::Result<Option<JoinHandle<()>>> {
     Ok(Some(handle))
 }
 
-/// The checks of every server with `check`, an address and no `disabled`.
+/// The checks of every server with `check` and an address (those in maintenance wait).
 fn build(rt: &Runtime, now: Instant) -> Vec<Check> {
     let total = rt.backends.iter().flat_map(|b| &b.servers).filter(|s| s.check.is_some()).count().max(1);
     let mut checks = Vec::new();
@@ -83,7 +81,13 @@ fn build(rt: &Runtime, now: Instant) -> Vec<Check> {
                 script: Arc::clone(&be.check_script),
                 transport: Arc::new(server.check_transport()),
                 target,
-                health: Health::new(spec.rise, spec.fall, spec.init_state),
+                health: {
+                    let health = Health::new(spec.rise, spec.fall, spec.init_state);
+                    be.live[s].with_report(|r| {
+                        (r.health, r.rise, r.fall) = (health.value(), spec.rise.max(1), spec.fall.max(1));
+                    });
+                    health
+                },
                 inter: spec.inter,
                 fastinter: spec.fastinter,
                 downinter: spec.downinter,
@@ -92,7 +96,6 @@ fn build(rt: &Runtime, now: Instant) -> Vec<Check> {
                 probe: None,
                 slowstart: spec.slowstart,
                 ramp_since: None,
-                weight: be.server_set.servers[s].weight,
                 on_error: server.on_error,
                 error_limit: server.observe.map_or(0, |(_, limit)| limit),
             });
@@ -139,6 +142,10 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
                     finish(&rt, &poll, c, outcome, now, &mut jitter);
                 }
                 Some(_) => {}
+                None if c.next <= now && rt.backends[c.backend].live[c.server].checks_paused() => {
+                    // Maintenance or `disable health`: look again after an interval.
+                    c.next = now + c.inter;
+                }
                 None if c.next <= now => {
                     let mut probe = Probe::start(
                         Arc::clone(&c.script),
@@ -199,7 +206,19 @@ fn finish(rt: &Runtime, poll: &Poll, c: &mut Check, outcome: Outcome, now: Insta
         p.close(poll.registry());
         d
     });
+    let was_up = c.health.is_up();
     let transition = if outcome.status.passed() { c.health.success() } else { c.health.failure() };
+    let health = c.health.value();
+    rt.backends[c.backend].live[c.server].with_report(|r| {
+        r.status = Some(outcome.status);
+        r.code = outcome.code;
+        r.duration_ms = duration.as_millis() as u64;
+        r.info.clone_from(&outcome.info);
+        r.health = health;
+        if was_up && !outcome.status.passed() {
+            r.failed += 1;
+        }
+    });
     match transition {
         Transition::None => {}
         Transition::Up => mark(rt, c, true, &outcome, duration, now),
@@ -242,19 +261,26 @@ fn on_error(rt: &Runtime, poll: &Poll, c: &mut Check, code: u32, now: Instant) {
 /// server left).
 fn mark(rt: &Runtime, c: &mut Check, up: bool, outcome: &Outcome, duration: Duration, now: Instant) {
     let be = &rt.backends[c.backend];
+    let live = &be.live[c.server];
+    let weight = live.user_weight();
     if up {
         c.ramp_since = c.slowstart.map(|_| now);
         if c.slowstart.is_some() {
-            be.live[c.server].set_weight(ramp_weight(c.weight, Duration::ZERO, c.slowstart));
+            live.set_weight(ramp_weight(weight, Duration::ZERO, c.slowstart));
         }
     } else {
         c.ramp_since = None;
-        be.live[c.server].set_weight(c.weight);
+        live.set_weight(weight);
     }
-    be.live[c.server].set_up(up);
+    live.set_up(up);
+    let health = c.health.value();
+    live.with_report(|r| {
+        r.health = health;
+        r.changed(up, now);
+    });
     rt.state_epoch.bump();
     log::warn!("{}", transition_line(rt, c.backend, c.server, up, outcome, duration));
-    if !up && !be.live.iter().zip(&be.server_set.servers).any(|(l, v)| l.is_up() && v.up) {
+    if !up && !be.live.iter().zip(&be.server_set.servers).any(|(l, v)| l.is_up() && v.up && !l.admin().maint()) {
         log::error!("backend {} has no server available!", be.name);
     }
 }
@@ -263,11 +289,13 @@ fn mark(rt: &Runtime, c: &mut Check, up: bool, outcome: &Outcome, duration: Dura
 fn ramp(rt: &Runtime, c: &mut Check, now: Instant) {
     let Some(since) = c.ramp_since else { return };
     let elapsed = now.saturating_duration_since(since);
-    let w = ramp_weight(c.weight, elapsed, c.slowstart);
-    if rt.backends[c.backend].live[c.server].set_weight(w) {
+    let live = &rt.backends[c.backend].live[c.server];
+    let target = live.user_weight();
+    let w = ramp_weight(target, elapsed, c.slowstart);
+    if live.set_weight(w) {
         rt.state_epoch.bump();
     }
-    if w >= c.weight {
+    if w >= target {
         c.ramp_since = None;
     }
 }
@@ -303,7 +331,7 @@ pub fn transition_line(rt: &Runtime, backend: usize, server: usize, up: bool, o:
         .live
         .iter()
         .zip(&be.server_set.servers)
-        .filter(|(l, v)| l.is_up() && v.up)
+        .filter(|(l, v)| l.is_up() && v.up && !l.admin().maint())
         .fold((0, 0), |(a, b), (_, v)| if v.backup { (a, b + 1) } else { (a + 1, b) });
     line.push_str(&format!(", check duration: {}ms. ", took.as_millis()));
     if up {

@@ -136,6 +136,20 @@ pub fn connect(
             continue;
         }
         attempts.count += 1;
+        let counters = ctx.counters();
+        let (be_counts, srv_counts) = (&counters.backends[target.backend], &counters.servers[target.backend]);
+        be_counts.picked.bump();
+        srv_counts[server].picked.bump();
+        if let Some(f) = failed {
+            // `wretr` counts each new attempt after a failure; `wredis` those that moved to
+            // another server.
+            be_counts.retries.bump();
+            srv_counts[f].retries.bump();
+            if f != server {
+                be_counts.redispatches.bump();
+                srv_counts[f].redispatches.bump();
+            }
+        }
         let Some(addr) = be.servers[server].addr_for(target.local.port()) else {
             super::queue::release(ctx, target.backend, server);
             failed = Some(server);
@@ -143,6 +157,8 @@ pub fn connect(
         };
         match TcpStream::connect(addr).and_then(|tcp| layer(tcp, &be.servers[server], addr, &target)) {
             Ok(mut stream) => {
+                be_counts.connects.bump();
+                srv_counts[server].connects.bump();
                 let interest = Interest::READABLE | Interest::WRITABLE;
                 if ctx.registry.register(&mut stream, target.token, interest).is_err() {
                     super::queue::release(ctx, target.backend, server);
@@ -152,6 +168,7 @@ pub fn connect(
                 return Ok(Started { stream, server });
             }
             Err(e) => {
+                count_connect_error(ctx, target.backend, server);
                 ctx.runtime.observe(target.backend, server, crate::balance::live::TrafficError::L4Connect);
                 super::queue::release(ctx, target.backend, server);
                 log::info!("[be={}/{}] connect to {addr} failed: {e}", be.name, be.servers[server].name);
@@ -159,6 +176,14 @@ pub fn connect(
             }
         }
     }
+}
+
+/// Counts a failed connect to `server` of `backend` (`econ`), however it failed: refused at
+/// once, failed later, or timed out.
+pub fn count_connect_error(ctx: &Ctx<'_>, backend: usize, server: usize) {
+    let counters = ctx.counters();
+    counters.backends[backend].connect_errors.bump();
+    counters.servers[backend][server].connect_errors.bump();
 }
 
 /// How a connect in flight stands after readiness on its socket.

@@ -61,6 +61,14 @@ pub struct Ctx<'a> {
     pub peers: &'a queue::Peers,
 }
 
+impl<'a> Ctx<'a> {
+    /// This worker's traffic counters (only this worker writes them).
+    #[inline]
+    pub fn counters(&self) -> &'a crate::stats::WorkerStats {
+        &self.runtime.stats[self.worker]
+    }
+}
+
 /// Prepares an accepted client socket for a session of either mode: no Nagle delay, and
 /// registered with the worker's poll under `token`. Returns the local address it arrived on.
 pub fn adopt_client(
@@ -170,6 +178,44 @@ impl Session {
         match self {
             Session::Tcp(s) => s.timed_out(ctx),
             Session::Http(s) => s.timed_out(ctx),
+        }
+    }
+
+    /// The backend and server the session is connected to (or connecting to), if any.
+    pub fn server(&self) -> Option<(usize, usize)> {
+        match self {
+            Session::Tcp(s) => s.server(),
+            Session::Http(s) => s.server(),
+        }
+    }
+
+    /// Writes the session's `show sess` line: `0x<id>: proto=… src=… fe=… be=… srv=… age=…`.
+    pub fn describe(&self, id: u64, worker: usize, rt: &Runtime, now: Instant, out: &mut String) {
+        let (frontend, client, since) = match self {
+            Session::Tcp(s) => (s.frontend, s.client_addr(), s.accepted()),
+            Session::Http(s) => (s.frontend, s.client_addr(), s.accepted()),
+        };
+        let (be, srv) = match (self.backend(), self.server()) {
+            (_, Some((b, s))) => (rt.backends[b].name.as_str(), rt.backends[b].servers[s].name.as_str()),
+            (Some(b), None) => (rt.backends[b].name.as_str(), "<none>"),
+            (None, None) => ("<NONE>", "<none>"),
+        };
+        let proto = if client.is_ipv4() { "tcpv4" } else { "tcpv6" };
+        let _ = std::fmt::Write::write_fmt(
+            out,
+            format_args!(
+                "0x{id:x}: proto={proto} src={client} fe={} be={be} srv={srv} age={}s thread={worker}\n",
+                rt.frontends[frontend].name,
+                now.saturating_duration_since(since).as_secs()
+            ),
+        );
+    }
+
+    /// The backend the session's current exchange goes to, if chosen.
+    pub fn backend(&self) -> Option<usize> {
+        match self {
+            Session::Tcp(s) => s.backend(),
+            Session::Http(s) => s.backend(),
         }
     }
 

@@ -45,6 +45,8 @@ pub struct Grant {
 struct Lines {
     backend: VecDeque<Waiter>,
     servers: Vec<VecDeque<Waiter>>,
+    /// The longest each server's own queue was (`qmax` of a server).
+    server_peaks: Vec<usize>,
 }
 
 /// The queues of one backend.
@@ -56,6 +58,8 @@ pub struct Queue {
     backend_waiting: AtomicUsize,
     next_ticket: AtomicU64,
     lines: Mutex<Lines>,
+    /// The most waiters at once over all queues (`qmax` of the backend).
+    peak: crate::stats::Peak,
 }
 
 /// Why a request could not be queued.
@@ -69,7 +73,11 @@ impl Queue {
     /// Queues for a backend of `servers` servers.
     pub fn new(servers: usize) -> Queue {
         Queue {
-            lines: Mutex::new(Lines { backend: VecDeque::new(), servers: vec![VecDeque::new(); servers] }),
+            lines: Mutex::new(Lines {
+                backend: VecDeque::new(),
+                servers: vec![VecDeque::new(); servers],
+                server_peaks: vec![0; servers],
+            }),
             ..Queue::default()
         }
     }
@@ -115,8 +123,40 @@ impl Queue {
                 self.backend_waiting.fetch_add(1, Ordering::AcqRel);
             }
         }
-        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let waiting = self.waiting.fetch_add(1, Ordering::AcqRel) + 1;
+        self.peak.note(waiting as u64);
+        if let Some(s) = server {
+            let len = lines.servers.get(s).map_or(0, |l| l.len());
+            if let Some(p) = lines.server_peaks.get_mut(s) {
+                *p = (*p).max(len);
+            }
+        }
         Ok(ticket)
+    }
+
+    /// The most requests that waited at once (`qmax`).
+    pub fn peak(&self) -> u64 {
+        self.peak.get()
+    }
+
+    /// Requests waiting in `server`'s own queue (`qcur` of a server; the admin thread's
+    /// reads take the lock, the request path never calls this).
+    pub fn server_len(&self, server: usize) -> usize {
+        self.lines.lock().ok().and_then(|l| l.servers.get(server).map(|q| q.len())).unwrap_or(0)
+    }
+
+    /// The longest `server`'s own queue was.
+    pub fn server_peak(&self, server: usize) -> usize {
+        self.lines.lock().ok().and_then(|l| l.server_peaks.get(server).copied()).unwrap_or(0)
+    }
+
+    /// `clear counters`: the peaks start again from the queues' lengths now.
+    pub fn reset_peaks(&self) {
+        self.peak.reset(self.len() as u64);
+        if let Ok(mut l) = self.lines.lock() {
+            let lens: Vec<usize> = l.servers.iter().map(|q| q.len()).collect();
+            l.server_peaks = lens;
+        }
     }
 
     /// Takes a waiter out (it timed out or left); false when it was no longer queued (a grant

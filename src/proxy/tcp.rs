@@ -81,6 +81,8 @@ pub struct TcpSession {
     accepted_wall: SystemTime,
     connect_time: Option<Duration>,
     bytes_to_client: u64,
+    /// Bytes of the client's forwarded to the server (`bin`).
+    bytes_from_client: u64,
     termination: [u8; 2],
 }
 
@@ -164,6 +166,7 @@ impl TcpSession {
             accepted_wall: SystemTime::now(),
             connect_time: None,
             bytes_to_client: 0,
+            bytes_from_client: 0,
             termination: *b"--",
         })
     }
@@ -390,6 +393,7 @@ impl TcpSession {
                 termination_cause(self.termination)
             );
         }
+        self.account(ctx);
         let rt = ctx.runtime;
         let fe = &rt.frontends[self.frontend];
         let feconn = fe.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed).saturating_sub(1);
@@ -423,6 +427,51 @@ impl TcpSession {
         let TcpSession { c2s, s2c, .. } = self;
         ctx.buffers.give(c2s);
         ctx.buffers.give(s2c);
+    }
+
+    /// The client's address (the PROXY header's when one was read).
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// When the connection was accepted.
+    pub fn accepted(&self) -> Instant {
+        self.accepted
+    }
+
+    /// The backend chosen, if any.
+    pub fn backend(&self) -> Option<usize> {
+        self.backend
+    }
+
+    /// The backend and server the session is connected to (or connecting to), if any.
+    pub fn server(&self) -> Option<(usize, usize)> {
+        self.server.as_ref()?;
+        self.backend.zip(self.server_index)
+    }
+
+    /// Adds the session to the counters of its frontend, backend and server: bytes each
+    /// way, a session for the backend and server it reached, and who aborted it.
+    fn account(&self, ctx: &Ctx<'_>) {
+        let c = ctx.counters();
+        let fe = &c.frontends[self.frontend];
+        fe.bytes_in.add(self.bytes_from_client);
+        fe.bytes_out.add(self.bytes_to_client);
+        if matches!(self.termination[0], b'C' | b'c') && self.termination[1] == b'R' {
+            fe.request_errors.bump();
+        }
+        let Some(b) = self.backend else { return };
+        let server = self.server_index.map(|s| &c.servers[b][s]);
+        for p in std::iter::once(&c.backends[b]).chain(server) {
+            p.sessions.bump();
+            p.bytes_in.add(self.bytes_from_client);
+            p.bytes_out.add(self.bytes_to_client);
+            match self.termination {
+                [b'C' | b'c', b'D'] => p.client_aborts.bump(),
+                [b'S' | b's', b'D'] => p.server_aborts.bump(),
+                _ => {}
+            }
+        }
     }
 
     fn backend_name<'r>(&self, rt: &'r Runtime) -> &'r str {
@@ -561,6 +610,9 @@ impl TcpSession {
 
     fn connect_failed(&mut self, ctx: &mut Ctx<'_>) -> Step {
         let failed = self.server_index;
+        if let (Some(b), Some(s)) = (self.backend, failed) {
+            connect::count_connect_error(ctx, b, s);
+        }
         self.drop_server(ctx);
         self.state = State::Routing;
         self.connect(ctx, failed)
@@ -597,7 +649,10 @@ impl TcpSession {
             }
             if self.server_ready.writable && !self.c2s.is_empty() {
                 match self.c2s.write_to(server) {
-                    Ok(_) => self.server_last = ctx.now,
+                    Ok(n) => {
+                        self.bytes_from_client += n as u64;
+                        self.server_last = ctx.now;
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => self.server_ready.writable = false,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(_) => {

@@ -37,12 +37,21 @@ use balancers::Balancers;
 use timer::Timers;
 
 /// What the control plane can tell a worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Control {
     /// Stop accepting, finish live sessions, then exit.
     SoftStop,
     /// Exit now.
     HardStop,
+    /// `shutdown sessions server`: close every session using server `server` of `backend`.
+    ShutdownServer {
+        /// The backend's index.
+        backend: usize,
+        /// The server's index in it.
+        server: usize,
+    },
+    /// `show sess`: send back one line per session.
+    ShowSess(crossbeam_channel::Sender<String>),
 }
 
 const WAKER: Token = Token(0);
@@ -233,6 +242,28 @@ impl Worker {
         while let Ok(message) = self.control.try_recv() {
             match message {
                 Control::HardStop => return true,
+                Control::ShutdownServer { backend, server } => {
+                    let keys: Vec<usize> = self
+                        .sessions
+                        .iter()
+                        .filter(|(_, (s, _))| s.server() == Some((backend, server)))
+                        .map(|(k, _)| k)
+                        .collect();
+                    if !keys.is_empty() {
+                        log::info!("[w{}] shutting down {} sessions of a server on request", self.id, keys.len());
+                    }
+                    for key in keys {
+                        self.after(key, Step::Close);
+                    }
+                }
+                Control::ShowSess(reply) => {
+                    let now = Instant::now();
+                    let mut lines = String::new();
+                    for (_, (session, id)) in &self.sessions {
+                        session.describe(*id, self.id, &self.runtime, now, &mut lines);
+                    }
+                    let _ = reply.try_send(lines);
+                }
                 Control::SoftStop => {
                     // Connections already in the kernel's accept queues are taken first: closing
                     // a listener would reset them.
@@ -341,12 +372,12 @@ impl Worker {
     /// Takes a connection slot under the global and the frontend `maxconn`.
     fn reserve_slot(&self, frontend: usize) -> Slot {
         let rt = &self.runtime;
-        if rt.current_conns.fetch_add(1, Ordering::Relaxed) >= rt.maxconn {
+        if rt.current_conns.fetch_add(1, Ordering::Relaxed) >= rt.maxconn.load(Ordering::Relaxed) {
             rt.current_conns.fetch_sub(1, Ordering::Relaxed);
             return Slot::GlobalFull;
         }
         let fe = &rt.frontends[frontend];
-        if fe.current_conns.fetch_add(1, Ordering::Relaxed) >= fe.maxconn.unwrap_or(usize::MAX) {
+        if fe.current_conns.fetch_add(1, Ordering::Relaxed) >= fe.maxconn.load(Ordering::Relaxed) {
             fe.current_conns.fetch_sub(1, Ordering::Relaxed);
             rt.current_conns.fetch_sub(1, Ordering::Relaxed);
             return Slot::FrontendFull;
@@ -360,6 +391,12 @@ impl Worker {
     }
 
     fn open_session(&mut self, frontend: usize, spec: usize, tcp: mio::net::TcpStream, addr: std::net::SocketAddr) {
+        // The slot reserved before the accept is a connection now: count it.
+        let rt = &self.runtime;
+        let fe = &rt.frontends[frontend];
+        rt.peak_conns.note(rt.current_conns.load(Ordering::Relaxed) as u64);
+        fe.peak_conns.note(fe.current_conns.load(Ordering::Relaxed) as u64);
+        rt.stats[self.id].frontends[frontend].sessions.bump();
         let listener = &self.runtime.frontends[frontend].listeners[spec];
         let stream = match Stream::accepted(tcp, listener.tls.as_ref(), listener.accept_proxy) {
             Ok(s) => s,

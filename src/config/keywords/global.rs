@@ -52,9 +52,21 @@ pub static TABLE: &[Keyword<Global>] = &[
     not_yet("ulimit-n", G, ANY_ARGS, owner::OPS),
     not_yet("server-state-file", G, ANY_ARGS, owner::OPS),
     not_yet("server-state-base", G, ANY_ARGS, owner::OPS),
-    not_yet("stats socket", G, ANY_ARGS, owner::ADMIN),
-    not_yet("stats timeout", G, ANY_ARGS, owner::ADMIN),
-    not_yet("stats maxconn", G, ANY_ARGS, owner::ADMIN),
+    kw(
+        "stats socket",
+        G,
+        Arity::AtLeast(1),
+        "<path>|ipv4@<addr>:<port> [mode <mode>] [uid <n>] [gid <n>] [level user|operator|admin] [expose-fd listeners]",
+        super::stats_socket::stats_socket,
+    ),
+    kw("stats timeout", G, Arity::Exactly(1), "<time>", |g, a| {
+        g.stats_timeout = a.time(0)?;
+        Ok(())
+    }),
+    kw("stats maxconn", G, Arity::Exactly(1), "<number>", |g, a| {
+        g.stats_maxconn = a.uint(0, 1, 100_000)? as u32;
+        Ok(())
+    }),
     not_yet("log-send-hostname", G, ANY_ARGS, owner::ADMIN),
     not_yet("log-tag", G, ANY_ARGS, owner::ADMIN),
     not_yet("node", G, ANY_ARGS, owner::ADMIN),

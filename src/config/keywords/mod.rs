@@ -16,6 +16,7 @@ pub mod global;
 pub mod proxy;
 pub mod server;
 pub mod server_tls;
+pub mod stats_socket;
 pub mod userlist;
 
 use std::time::Duration;

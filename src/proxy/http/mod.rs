@@ -177,6 +177,16 @@ struct Exchange {
     /// The method is idempotent (RFC 9110 §9.2.2): the request may be replayed after the
     /// server saw it.
     idempotent: bool,
+    /// The exchange is not counted yet (see `HttpSession::account`).
+    open: bool,
+    /// The server it was sent to last.
+    server: Option<usize>,
+    /// Refused by a rule (`dreq`).
+    denied: bool,
+    /// Failed because of the client: a bad or late request, an abort (`ereq`).
+    request_error: bool,
+    /// Answered by pylon itself (`intercepted`).
+    intercepted: bool,
 }
 
 impl Exchange {
@@ -209,7 +219,31 @@ impl Exchange {
             rsp_bytes: false,
             status: 0,
             switching: false,
+            open: false,
+            server: None,
+            denied: false,
+            request_error: false,
+            intercepted: false,
         }
+    }
+}
+
+/// Bytes moved to and from the client over a connection, and how many of them exchanges
+/// already counted: each exchange counts what moved since the one before.
+#[derive(Debug, Default, Clone, Copy)]
+struct Traffic {
+    from_client: u64,
+    to_client: u64,
+    counted_from: u64,
+    counted_to: u64,
+}
+
+impl Traffic {
+    /// The bytes each way since the last call.
+    fn take(&mut self) -> (u64, u64) {
+        let d = (self.from_client - self.counted_from, self.to_client - self.counted_to);
+        (self.counted_from, self.counted_to) = (self.from_client, self.to_client);
+        d
     }
 }
 
@@ -258,6 +292,10 @@ pub struct HttpSession {
     /// The client's PROXY header (`accept-proxy`) is not read yet; once it is, its
     /// addresses replace the socket's.
     proxy_header_pending: bool,
+    /// Bytes to and from the client, for the counters.
+    traffic: Traffic,
+    /// When the connection was accepted.
+    accepted: Instant,
 }
 
 impl HttpSession {
@@ -294,6 +332,8 @@ impl HttpSession {
             requests: 0,
             termination: *b"--",
             proxy_header_pending,
+            traffic: Traffic::default(),
+            accepted: ctx.now,
         })
     }
 
@@ -413,7 +453,7 @@ impl HttpSession {
                     return Step::Close;
                 }
                 self.termination = *b"cR";
-                self.send_error(ctx, 408)
+                self.request_failed(ctx, 408)
             }
             State::Queued { .. } => {
                 if let (Some(t), Some(b)) = (self.ex.ticket.take(), self.ex.backend) {
@@ -470,6 +510,7 @@ impl HttpSession {
         if let (Some(t), Some(b)) = (self.ex.ticket.take(), self.ex.backend) {
             ctx.runtime.backends[b].queue.remove(t);
         }
+        self.account(ctx);
         self.release_slot(ctx);
         // A server connection left clean between requests goes to the pool.
         let clean = matches!(self.state, State::Idle { .. } | State::ReadingHead { .. } | State::Lingering { .. })
@@ -579,13 +620,13 @@ impl HttpSession {
                         if req.len() >= limit.min(req.capacity()) {
                             let status = if parser.in_start_line() { 414 } else { 431 };
                             self.termination = *b"PR";
-                            return self.send_error(ctx, status);
+                            return self.request_failed(ctx, status);
                         }
                     }
                     Err(e) => {
                         log::debug!("[{}] bad request head: {:?} at byte {}", self.client_addr, e.kind, e.pos);
                         self.termination = *b"PR";
-                        return self.send_error(ctx, 400);
+                        return self.request_failed(ctx, 400);
                     }
                 }
             }
@@ -614,6 +655,7 @@ impl HttpSession {
             }
             match read {
                 Io::Progress(n) => {
+                    self.traffic.from_client += n as u64;
                     if n > 0 {
                         self.client_last = ctx.now;
                         if let State::Idle { .. } = self.state {
@@ -625,12 +667,14 @@ impl HttpSession {
                     // A client closing between requests is the normal end of keep-alive.
                     if !req.is_empty() {
                         self.termination = *b"CR";
+                        ctx.counters().frontends[self.frontend].request_errors.bump();
                     }
                     return Step::Close;
                 }
                 Io::Blocked => {}
                 Io::Failed => {
                     self.termination = *b"CR";
+                    ctx.counters().frontends[self.frontend].request_errors.bump();
                     return Step::Close;
                 }
             }
@@ -651,12 +695,13 @@ impl HttpSession {
         let head = &parser.head;
         let buf = req.data();
         *self.ex = Exchange::new();
+        self.ex.open = true;
         let info = match request_info(head, buf) {
             Ok(i) => i,
             Err(e) => {
                 log::debug!("[{}] refused request: {e:?}", self.client_addr);
                 self.termination = *b"PR";
-                return self.send_error(ctx, 400);
+                return self.request_failed(ctx, 400);
             }
         };
         let ex = &mut self.ex;
@@ -675,7 +720,7 @@ impl HttpSession {
         if let Some(a) = authority {
             if !crate::http::semantics::valid_authority(a) {
                 self.termination = *b"PR";
-                return self.send_error(ctx, 400);
+                return self.request_failed(ctx, 400);
             }
             ctx.scratch.push_op(crate::http::write::OpKind::Set, b"Host", |out| out.extend_from_slice(a));
         }
@@ -705,6 +750,7 @@ impl HttpSession {
             };
             if !TcpRules::accepts(&fe.tcp.content, &fe.acls, &view) {
                 self.termination = *b"PR";
+                self.ex.denied = true;
                 return Step::Close;
             }
         }
@@ -761,11 +807,15 @@ impl HttpSession {
             Verdict::Error(status) => {
                 if status == 503 && backend.is_none() {
                     log::info!("[fe={} {}] no backend matched and no default_backend", fe.name, self.client_addr);
+                } else {
+                    self.ex.denied = true;
                 }
                 self.termination = *b"PR";
                 return self.send_error(ctx, status);
             }
-            Verdict::Answer { close, .. } => {
+            Verdict::Answer { close, status } => {
+                self.ex.intercepted = true;
+                self.ex.status = status;
                 // A body the client is still sending cannot be skipped reliably: close.
                 let close = close || self.ex.client_close || !self.ex.req_body.is_done();
                 let head_len = head.len;
@@ -852,14 +902,11 @@ impl HttpSession {
         let be = &ctx.runtime.backends[backend];
         // A persistence cookie naming a usable server wins over the balancer; one naming a
         // server that is down or full is ignored (the client is rebalanced).
-        let persisted = self.ex.persist.filter(|&s| {
-            let pick = crate::balance::PickContext::default();
-            ctx.lb.set(backend).usable(s, &be.conns, &pick)
-        });
+        let persisted = self.ex.persist.filter(|&s| ctx.lb.set(backend).persist_usable(s, &be.conns));
         // Bound to a server that is up but full: wait in that server's own queue (bounded by
         // its `maxqueue`; beyond it, the client is rebalanced).
         if let Some(s) = self.ex.persist.filter(|_| persisted.is_none())
-            && ctx.lb.set(backend).servers.get(s).is_some_and(|v| v.up && v.weight > 0)
+            && ctx.lb.set(backend).servers.get(s).is_some_and(|v| v.up)
             && be.limit(s).is_some_and(|m| be.conns.get(s) >= m)
             && self.wait_in_queue(ctx, backend, Some(s))
         {
@@ -897,6 +944,12 @@ impl HttpSession {
     /// Starts the exchange on the already connected `self.server`, whose slot of `server` in
     /// `backend` the caller took.
     fn exchange_on_reused(&mut self, ctx: &mut Ctx<'_>, backend: usize, server: usize) -> Step {
+        let counters = ctx.counters();
+        for c in [&counters.backends[backend], &counters.servers[backend][server]] {
+            c.picked.bump();
+            c.reuses.bump();
+        }
+        self.ex.server = Some(server);
         self.ex.slot = Some((backend, server));
         self.ex.attempts.count += 1;
         self.state = State::Exchange;
@@ -945,6 +998,7 @@ impl HttpSession {
         };
         match connect::connect(ctx, target, &mut self.ex.attempts, failed, chosen) {
             Ok(started) => {
+                self.ex.server = Some(started.server);
                 self.ex.slot = Some((backend, started.server));
                 let sni = sni_for(ctx.runtime, backend, started.server, &self.ex.sni_host).map(Box::from);
                 self.server = Some(ServerConn {
@@ -1000,6 +1054,9 @@ impl HttpSession {
 
     /// A connect (or a reused connection) failed before any byte of the answer: retry.
     fn connect_failed(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        if let Some(s) = self.server.as_ref() {
+            super::connect::count_connect_error(ctx, s.backend, s.server);
+        }
         let failed = self.rewind(ctx);
         self.start_server(ctx, failed)
     }
@@ -1080,6 +1137,7 @@ impl HttpSession {
             if !ex.req_body.is_done() && self.client_ready.readable && !req.is_full() {
                 match read_into(req, &mut self.client, &mut self.client_ready) {
                     Io::Progress(n) => {
+                        self.traffic.from_client += n as u64;
                         if n > 0 {
                             self.client_last = ctx.now;
                         }
@@ -1158,6 +1216,7 @@ impl HttpSession {
                     let parts = [io::IoSlice::new(out.data()), io::IoSlice::new(body)];
                     match write_result(self.client.write_vectored(&parts), &mut self.client_ready) {
                         Io::Progress(n) => {
+                            self.traffic.to_client += n as u64;
                             let from_head = n.min(out.len());
                             out.consume(from_head);
                             rsp.consume(n - from_head);
@@ -1176,6 +1235,7 @@ impl HttpSession {
                 if !out.is_empty() {
                     match write_result(out.write_to(&mut self.client), &mut self.client_ready) {
                         Io::Progress(n) => {
+                            self.traffic.to_client += n as u64;
                             ex.rsp_sent |= n > 0;
                             self.client_last = ctx.now;
                             progress = true;
@@ -1190,6 +1250,7 @@ impl HttpSession {
                 if out.is_empty() && ex.rsp_pending > 0 {
                     match write_result(rsp.write_prefix_to(&mut self.client, ex.rsp_pending), &mut self.client_ready) {
                         Io::Progress(n) => {
+                            self.traffic.to_client += n as u64;
                             ex.rsp_pending -= n;
                             ex.rsp_sent |= n > 0;
                             self.client_last = ctx.now;
@@ -1455,6 +1516,7 @@ impl HttpSession {
 
     /// The exchange ended: keep both connections for the next request, or close.
     fn finish(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        self.account(ctx);
         self.release_slot(ctx);
         let rsp_clean = self.rsp.as_ref().is_none_or(|r| r.is_empty());
         if !self.ex.req_body.is_done() || self.ex.req_pending > 0 {
@@ -1489,11 +1551,104 @@ impl HttpSession {
         self.read_head(ctx)
     }
 
+    /// The client's address (the PROXY header's when one was read).
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// When the connection was accepted.
+    pub fn accepted(&self) -> Instant {
+        self.accepted
+    }
+
+    /// The backend the current exchange goes to, if chosen.
+    pub fn backend(&self) -> Option<usize> {
+        self.ex.backend
+    }
+
+    /// The backend and server the session is connected to (or connecting to), if any.
+    pub fn server(&self) -> Option<(usize, usize)> {
+        self.server.as_ref().map(|s| (s.backend, s.server))
+    }
+
+    // ----- counting -----
+
+    /// Counts the exchange once, when it ends (answered, or cut): a request and its response
+    /// status for the frontend, and for the backend and server it reached; the bytes that
+    /// moved since the previous exchange; denials, request and response errors, aborts. Only
+    /// this worker's counters are written.
+    fn account(&mut self, ctx: &Ctx<'_>) {
+        let ex = &mut *self.ex;
+        if !ex.open {
+            return;
+        }
+        ex.open = false;
+        let (bytes_in, bytes_out) = self.traffic.take();
+        let c = ctx.counters();
+        let fe = &c.frontends[self.frontend];
+        fe.requests.bump();
+        fe.bytes_in.add(bytes_in);
+        fe.bytes_out.add(bytes_out);
+        if ex.status != 0 {
+            fe.response(ex.status);
+        }
+        if ex.denied {
+            fe.denied_requests.bump();
+        }
+        if ex.request_error || self.termination == *b"CD" && !ex.rsp_started {
+            fe.request_errors.bump();
+        }
+        if ex.intercepted {
+            fe.intercepted.bump();
+        }
+        let Some(b) = ex.backend else { return };
+        let server = ex.server.map(|s| &c.servers[b][s]);
+        let response_error = matches!(self.termination, [b'S', b'H' | b'D']);
+        for (p, is_server) in std::iter::once((&c.backends[b], false)).chain(server.map(|s| (s, true))) {
+            p.sessions.bump();
+            p.requests.bump();
+            p.bytes_in.add(bytes_in);
+            p.bytes_out.add(bytes_out);
+            // A server's responses are those it sent; the backend counts pylon's answers too.
+            if ex.status != 0 && (!is_server || ex.rsp_started) {
+                p.response(ex.status);
+            }
+            if ex.denied {
+                p.denied_requests.bump();
+            }
+            if response_error {
+                p.response_errors.bump();
+            }
+            match self.termination {
+                [b'C' | b'c', b'D'] => p.client_aborts.bump(),
+                [b'S' | b's', b'D'] => p.server_aborts.bump(),
+                _ => {}
+            }
+        }
+    }
+
+    /// The client's request failed (malformed, too large, too late): answer `status`,
+    /// counted as a request error.
+    fn request_failed(&mut self, ctx: &mut Ctx<'_>, status: u16) -> Step {
+        if !self.ex.open {
+            *self.ex = Exchange::new();
+            self.ex.open = true;
+        }
+        self.ex.request_error = true;
+        self.send_error(ctx, status)
+    }
+
     // ----- pylon's own answers -----
 
     /// Sends pylon's answer for `status` (or the `errorfile` replacing it) and closes.
     fn send_error(&mut self, ctx: &mut Ctx<'_>, status: u16) -> Step {
         self.release_slot(ctx);
+        if !self.ex.open {
+            // An error before any request was read (a bad or late head): an exchange of its own.
+            *self.ex = Exchange::new();
+            self.ex.open = true;
+        }
+        self.ex.status = status;
         let rt = ctx.runtime;
         let fe = &rt.frontends[self.frontend];
         let file =
@@ -1548,12 +1703,16 @@ impl HttpSession {
                 },
             };
             match write_result(written, &mut self.client_ready) {
-                Io::Progress(_) => self.client_last = ctx.now,
+                Io::Progress(n) => {
+                    self.traffic.to_client += n as u64;
+                    self.client_last = ctx.now;
+                }
                 Io::Blocked => return Step::Wait,
                 _ => return Step::Close,
             }
         }
         self.canned = Canned::None;
+        self.account(ctx);
         if close {
             return self.start_linger(ctx);
         }
@@ -1620,6 +1779,7 @@ impl HttpSession {
                 to: &mut srv.stream,
                 to_ready: &mut srv.ready,
                 buf: req,
+                written: &mut self.traffic.from_client,
             };
             let Some(up_moved) = up.pump() else { return Step::Close };
             let down = Direction {
@@ -1629,6 +1789,7 @@ impl HttpSession {
                 to: &mut self.client,
                 to_ready: &mut self.client_ready,
                 buf: rsp,
+                written: &mut self.traffic.to_client,
             };
             let Some(down_moved) = down.pump() else { return Step::Close };
             let progress = up_moved || down_moved;
@@ -1666,6 +1827,8 @@ struct Direction<'a> {
     to: &'a mut Stream,
     to_ready: &'a mut Readiness,
     buf: &'a mut Buffer,
+    /// Counts the bytes written to `to`.
+    written: &'a mut u64,
 }
 
 impl Direction<'_> {
@@ -1685,7 +1848,10 @@ impl Direction<'_> {
         }
         if self.to_ready.writable && !self.buf.is_empty() {
             match write_result(self.buf.write_to(self.to), self.to_ready) {
-                Io::Progress(_) => moved = true,
+                Io::Progress(n) => {
+                    *self.written += n as u64;
+                    moved = true;
+                }
                 Io::Blocked => {}
                 _ => return None,
             }

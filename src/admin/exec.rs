@@ -1,0 +1,295 @@
+//! Carries out admin commands against the running proxy. The admin thread owns an [`Admin`]:
+//! the runtime, the `clear counters` baseline, the sampled rates, and a way to reach every
+//! worker. State changes are atomics in the runtime followed by a bump of the state epoch, so
+//! every worker sees them before its next event; each is logged.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::command::{AdminState, Command, ServerRef, Weight};
+use super::report::{self, Rates, View};
+use crate::balance::live::Admin as AdminBits;
+use crate::config::model::{AccessLevel, Balance, HashType};
+use crate::runtime::Runtime;
+use crate::stats::Totals;
+use crate::worker::Control;
+
+/// A worker's control channel and the waker that makes it look.
+pub type WorkerLink = (Sender<Control>, Arc<mio::Waker>);
+
+/// What the admin thread keeps between commands.
+pub struct Admin {
+    /// The running configuration.
+    pub rt: Arc<Runtime>,
+    /// The totals at the last `clear counters all`.
+    baseline: Totals,
+    /// Rates, sampled every second.
+    pub rates: Rates,
+    /// Every worker, for commands they must carry out themselves.
+    workers: Vec<WorkerLink>,
+}
+
+/// The state of one admin connection that commands change.
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    /// What it may do.
+    pub level: AccessLevel,
+    /// Interactive mode: a `> ` prompt after each reply.
+    pub prompt: bool,
+    /// How long it may stay idle.
+    pub timeout: Duration,
+    /// `quit` was asked.
+    pub quit: bool,
+}
+
+impl Admin {
+    /// The admin state of `rt`, reaching `workers`.
+    pub fn new(rt: Arc<Runtime>, workers: Vec<WorkerLink>) -> Admin {
+        Admin { rt, baseline: Totals::default(), rates: Rates::default(), workers }
+    }
+
+    /// The counts since the start or the last `clear counters all`.
+    pub fn totals(&self) -> Totals {
+        Totals::sum(&self.rt.stats).since(&self.baseline)
+    }
+
+    /// Samples the rates (once a second).
+    pub fn tick(&mut self) {
+        let totals = self.totals();
+        self.rates.sample(&totals);
+        self.rates.note_backends(&self.rt);
+    }
+
+    /// Runs `cmd` for connection `session`, writing the reply (without its final empty line).
+    pub fn execute(&mut self, cmd: Command, session: &mut Session, out: &mut String) {
+        let rt = Arc::clone(&self.rt);
+        match cmd {
+            Command::Help => super::command::help(session.level, out),
+            Command::Prompt => session.prompt = !session.prompt,
+            Command::Quit => session.quit = true,
+            Command::Lower(level) => session.level = session.level.min(level),
+            Command::ShowCliLevel => {
+                out.push_str(session.level.word());
+                out.push('\n');
+            }
+            Command::ShowInfo { typed } => {
+                let totals = self.totals();
+                report::show_info(&self.view(&totals), typed, out);
+            }
+            Command::ShowStat(q) => {
+                self.rates.note_backends(&rt);
+                let totals = self.totals();
+                report::show_stat(&self.view(&totals), &q, out);
+            }
+            Command::ShowServersState(backend) => {
+                let totals = self.totals();
+                if let Err(e) = report::servers_state(&self.view(&totals), backend.as_deref(), out) {
+                    out.push_str(&e);
+                }
+            }
+            Command::ShowBackend => report::show_backend(&rt, out),
+            Command::ShowVersion => report::show_version(out),
+            Command::ShowSess => self.show_sess(out),
+            Command::EnableServer(r) => self.with_server(&r, out, |rt, b, s, _| set_maint(rt, b, s, false)),
+            Command::DisableServer(r) => self.with_server(&r, out, |rt, b, s, _| set_maint(rt, b, s, true)),
+            Command::SetState(r, state) => self.with_server(&r, out, |rt, b, s, _| match state {
+                AdminState::Ready => {
+                    set_drain(rt, b, s, false);
+                    set_maint(rt, b, s, false);
+                }
+                AdminState::Drain => {
+                    set_maint(rt, b, s, false);
+                    set_drain(rt, b, s, true);
+                }
+                AdminState::Maint => set_maint(rt, b, s, true),
+            }),
+            Command::SetWeight(r, w) => self.with_server(&r, out, |rt, b, s, out| set_weight(rt, b, s, w, out)),
+            Command::GetWeight(r) => self.with_server(&r, out, |rt, b, s, out| {
+                let be = &rt.backends[b];
+                let _ = writeln!(out, "{} (initial {})", be.live[s].user_weight(), be.server_set.servers[s].weight);
+            }),
+            Command::Health(r, on) => self.with_server(&r, out, |rt, b, s, out| {
+                let be = &rt.backends[b];
+                if be.servers[s].check.is_none() {
+                    out.push_str("Server is not checked.\n");
+                    return;
+                }
+                be.live[s].set_checks_off(!on);
+                rt.state_epoch.bump();
+                log::warn!(
+                    "Health checks of server {}/{} {} by the admin socket.",
+                    be.name,
+                    be.servers[s].name,
+                    if on { "enabled" } else { "disabled" }
+                );
+            }),
+            Command::ShutdownSessions(r) => {
+                let mut target = None;
+                self.with_server(&r, out, |_, b, s, _| target = Some((b, s)));
+                if let Some((backend, server)) = target {
+                    for (tx, waker) in &self.workers {
+                        let _ = tx.try_send(Control::ShutdownServer { backend, server });
+                        let _ = waker.wake();
+                    }
+                }
+            }
+            Command::ClearCounters { all } => self.clear_counters(all),
+            Command::SetMaxconnFrontend(name, n) => match rt.frontends.iter().find(|f| f.name == name) {
+                None => out.push_str("No such frontend.\n"),
+                Some(fe) => {
+                    fe.maxconn.store(if n == 0 { usize::MAX } else { n as usize }, Ordering::Relaxed);
+                    log::warn!("maxconn of frontend {} set to {n} by the admin socket.", fe.name);
+                }
+            },
+            Command::SetMaxconnGlobal(n) => {
+                rt.maxconn.store(n as usize, Ordering::Relaxed);
+                log::warn!("global maxconn set to {n} by the admin socket.");
+            }
+            Command::SetTimeoutCli(d) => session.timeout = d,
+        }
+    }
+
+    fn view<'a>(&'a self, totals: &'a Totals) -> View<'a> {
+        View { rt: &self.rt, totals, rates: &self.rates, now: Instant::now() }
+    }
+
+    /// Finds `r`, then runs `f` with its backend and server indexes, or writes HAProxy's
+    /// reply for a missing one.
+    fn with_server(&self, r: &ServerRef, out: &mut String, f: impl FnOnce(&Runtime, usize, usize, &mut String)) {
+        let rt = &self.rt;
+        let Some(b) = find(rt.backends.iter().map(|b| (b.name.as_str(), b.id)), &r.backend) else {
+            out.push_str("No such backend.\n");
+            return;
+        };
+        let be = &rt.backends[b];
+        let Some(s) = find(be.servers.iter().enumerate().map(|(i, s)| (s.name.as_str(), i as u32 + 1)), &r.server)
+        else {
+            out.push_str("No such server.\n");
+            return;
+        };
+        f(rt, b, s, out);
+    }
+
+    fn clear_counters(&mut self, all: bool) {
+        let rt = &self.rt;
+        rt.peak_conns.reset(rt.current_conns.load(Ordering::Relaxed) as u64);
+        for fe in &rt.frontends {
+            fe.peak_conns.reset(fe.current_conns.load(Ordering::Relaxed) as u64);
+        }
+        for be in &rt.backends {
+            be.conns.reset_peaks();
+            be.queue.reset_peaks();
+        }
+        if all {
+            self.baseline = Totals::sum(&rt.stats);
+            self.rates.clear_all();
+            for be in &rt.backends {
+                for live in &be.live {
+                    live.with_report(|r| {
+                        r.failed = 0;
+                        r.downs = 0;
+                        r.downtime = 0;
+                    });
+                }
+            }
+        } else {
+            self.rates.clear_max();
+        }
+    }
+
+    /// `show sess`: each worker lists its sessions (answers wait up to a second).
+    fn show_sess(&self, out: &mut String) {
+        let (tx, rx) = crossbeam_channel::bounded(self.workers.len());
+        let mut asked = 0;
+        for (w, waker) in &self.workers {
+            if w.try_send(Control::ShowSess(tx.clone())).is_ok() {
+                let _ = waker.wake();
+                asked += 1;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        for _ in 0..asked {
+            match rx.recv_deadline(deadline) {
+                Ok(lines) => out.push_str(&lines),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// The index of the entry named `name`, or whose id is `#<id>`.
+fn find<'a>(entries: impl Iterator<Item = (&'a str, u32)>, name: &str) -> Option<usize> {
+    let id = name.strip_prefix('#').and_then(|n| n.parse::<u32>().ok());
+    entries.enumerate().find(|(_, (n, i))| *n == name || Some(*i) == id).map(|(k, _)| k)
+}
+
+/// Puts server `s` of backend `b` in maintenance or takes it out, and logs it as HAProxy does.
+fn set_maint(rt: &Runtime, b: usize, s: usize, on: bool) {
+    let be = &rt.backends[b];
+    if !be.live[s].set_admin(AdminBits::MAINT, on) {
+        return;
+    }
+    rt.state_epoch.bump();
+    let name = format!("{}/{}", be.name, be.servers[s].name);
+    let (active, backup) = usable_servers(rt, b);
+    if on {
+        log::warn!(
+            "Server {name} is going DOWN for maintenance. {active} active and {backup} backup servers left. {} sessions active, 0 requeued, 0 remaining in queue.",
+            be.conns.get(s)
+        );
+    } else {
+        let up = be.live[s].is_up();
+        log::warn!(
+            "Server {name} is {} (leaving forced maintenance). {active} active and {backup} backup servers online.",
+            if up { "UP" } else { "DOWN" }
+        );
+    }
+}
+
+/// Puts server `s` of backend `b` in drain or takes it out.
+fn set_drain(rt: &Runtime, b: usize, s: usize, on: bool) {
+    let be = &rt.backends[b];
+    if !be.live[s].set_admin(AdminBits::DRAIN, on) {
+        return;
+    }
+    rt.state_epoch.bump();
+    let name = format!("{}/{}", be.name, be.servers[s].name);
+    if on {
+        log::warn!("Server {name} enters drain mode.");
+    } else {
+        log::warn!("Server {name} leaves drain mode.");
+    }
+}
+
+/// The servers of backend `b` that take load-balanced traffic now: active and backup.
+fn usable_servers(rt: &Runtime, b: usize) -> (usize, usize) {
+    let be = &rt.backends[b];
+    let set = be.current_set();
+    let usable = |backup: bool| set.servers.iter().filter(|v| v.up && v.weight > 0 && v.backup == backup).count();
+    (usable(false), usable(true))
+}
+
+/// `set weight`: absolute (0 to 256) or a percentage of the configured weight; a backend
+/// whose balancer builds a static table takes only 0% or 100%, as in HAProxy.
+fn set_weight(rt: &Runtime, b: usize, s: usize, w: Weight, out: &mut String) {
+    let be = &rt.backends[b];
+    let initial = be.server_set.servers[s].weight;
+    let weight = match w {
+        Weight::Absolute(n) => n,
+        Weight::Percent(p) => (u64::from(initial) * u64::from(p) / 100).min(256) as u32,
+    };
+    let is_static = matches!(be.balance, Balance::StaticRr)
+        || be.balance.hashes() && be.hash_type == HashType::MapBased
+        || matches!(be.balance, Balance::Source) && be.hash_type == HashType::MapBased;
+    if is_static && weight != 0 && weight != initial {
+        out.push_str("Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n");
+        return;
+    }
+    be.live[s].set_user_weight(weight);
+    rt.state_epoch.bump();
+    log::warn!("Server {}/{} weight set to {weight} by the admin socket.", be.name, be.servers[s].name);
+}
