@@ -66,6 +66,9 @@ pub struct Runtime {
     pub started: (std::time::Instant, std::time::SystemTime),
     /// `stats socket` lines, `stats timeout`, `stats maxconn`.
     pub admin: AdminSettings,
+    /// The rates sampled each second and the `clear counters` baseline, which the admin
+    /// socket, the stats page and the metrics read (never the request path).
+    pub monitor: std::sync::Mutex<crate::admin::report::Monitor>,
     /// The host's name (`show info`'s `node`).
     pub node: String,
 }
@@ -115,6 +118,8 @@ pub struct Frontend {
     pub http: HttpProxy,
     /// `tcp-request` rules and the inspection they need.
     pub tcp: TcpRules,
+    /// The statistics page it serves, if `stats` is enabled.
+    pub stats: Option<Arc<crate::config::model::StatsPage>>,
 }
 
 /// A frontend's `tcp-request` rules.
@@ -280,6 +285,8 @@ pub struct Backend {
     /// Some server sends the request's Host as its TLS SNI (`sni req.hdr(host)`): requests
     /// keep their host name for the connect, and connections are reused per name.
     pub sni_from_host: bool,
+    /// The statistics page it serves, if `stats` is enabled.
+    pub stats: Option<Arc<crate::config::model::StatsPage>>,
 }
 
 impl Backend {
@@ -498,6 +505,7 @@ impl Runtime {
                     tcplog: p.tcplog,
                     http: HttpProxy::compile(p),
                     tcp: TcpRules::compile(p),
+                    stats: p.stats.enabled.then(|| Arc::new(p.stats.clone())),
                 }
             })
             .collect();
@@ -518,6 +526,7 @@ impl Runtime {
                 maxconn: config.global.stats_maxconn as usize,
             },
             node: hostname(),
+            monitor: std::sync::Mutex::new(crate::admin::report::Monitor::default()),
             bufsize: config.global.tune_bufsize as usize,
             maxrewrite: config.global.tune_maxrewrite as usize,
             max_headers: usize::from(config.global.tune_http_maxhdr),
@@ -633,6 +642,7 @@ fn compile_backend(p: &Proxy) -> Backend {
         retry_on: p.retry_on.clone(),
         fullconn: p.fullconn,
         server_cookies: p.servers.iter().map(|s| s.options.cookie.clone()).collect(),
+        stats: p.stats.enabled.then(|| Arc::new(p.stats.clone())),
         sni_from_host: p
             .servers
             .iter()

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use super::command::{AdminState, Command, ServerRef, Weight};
-use super::report::{self, Rates, View};
+use super::report::{self, Snapshot};
 use crate::balance::live::Admin as AdminBits;
 use crate::config::model::{AccessLevel, Balance, HashType};
 use crate::runtime::Runtime;
-use crate::stats::Totals;
 use crate::worker::Control;
 
 /// A worker's control channel and the waker that makes it look.
@@ -25,10 +24,6 @@ pub type WorkerLink = (Sender<Control>, Arc<mio::Waker>);
 pub struct Admin {
     /// The running configuration.
     pub rt: Arc<Runtime>,
-    /// The totals at the last `clear counters all`.
-    baseline: Totals,
-    /// Rates, sampled every second.
-    pub rates: Rates,
     /// Every worker, for commands they must carry out themselves.
     workers: Vec<WorkerLink>,
 }
@@ -49,19 +44,12 @@ pub struct Session {
 impl Admin {
     /// The admin state of `rt`, reaching `workers`.
     pub fn new(rt: Arc<Runtime>, workers: Vec<WorkerLink>) -> Admin {
-        Admin { rt, baseline: Totals::default(), rates: Rates::default(), workers }
-    }
-
-    /// The counts since the start or the last `clear counters all`.
-    pub fn totals(&self) -> Totals {
-        Totals::sum(&self.rt.stats).since(&self.baseline)
+        Admin { rt, workers }
     }
 
     /// Samples the rates (once a second).
     pub fn tick(&mut self) {
-        let totals = self.totals();
-        self.rates.sample(&totals);
-        self.rates.note_backends(&self.rt);
+        report::tick(&self.rt);
     }
 
     /// Runs `cmd` for connection `session`, writing the reply (without its final empty line).
@@ -76,18 +64,11 @@ impl Admin {
                 out.push_str(session.level.word());
                 out.push('\n');
             }
-            Command::ShowInfo { typed } => {
-                let totals = self.totals();
-                report::show_info(&self.view(&totals), typed, out);
-            }
-            Command::ShowStat(q) => {
-                self.rates.note_backends(&rt);
-                let totals = self.totals();
-                report::show_stat(&self.view(&totals), &q, out);
-            }
+            Command::ShowInfo { typed } => report::show_info(&Snapshot::take(&rt).view(&rt), typed, out),
+            Command::ShowStat(q) => report::show_stat(&Snapshot::take(&rt).view(&rt), &q, out),
             Command::ShowServersState(backend) => {
-                let totals = self.totals();
-                if let Err(e) = report::servers_state(&self.view(&totals), backend.as_deref(), out) {
+                let snapshot = Snapshot::take(&rt);
+                if let Err(e) = report::servers_state(&snapshot.view(&rt), backend.as_deref(), out) {
                     out.push_str(&e);
                 }
             }
@@ -137,7 +118,7 @@ impl Admin {
                     }
                 }
             }
-            Command::ClearCounters { all } => self.clear_counters(all),
+            Command::ClearCounters { all } => report::clear_counters(&rt, all),
             Command::SetMaxconnFrontend(name, n) => match rt.frontends.iter().find(|f| f.name == name) {
                 None => out.push_str("No such frontend.\n"),
                 Some(fe) => {
@@ -151,10 +132,6 @@ impl Admin {
             }
             Command::SetTimeoutCli(d) => session.timeout = d,
         }
-    }
-
-    fn view<'a>(&'a self, totals: &'a Totals) -> View<'a> {
-        View { rt: &self.rt, totals, rates: &self.rates, now: Instant::now() }
     }
 
     /// Finds `r`, then runs `f` with its backend and server indexes, or writes HAProxy's
@@ -172,33 +149,6 @@ impl Admin {
             return;
         };
         f(rt, b, s, out);
-    }
-
-    fn clear_counters(&mut self, all: bool) {
-        let rt = &self.rt;
-        rt.peak_conns.reset(rt.current_conns.load(Ordering::Relaxed) as u64);
-        for fe in &rt.frontends {
-            fe.peak_conns.reset(fe.current_conns.load(Ordering::Relaxed) as u64);
-        }
-        for be in &rt.backends {
-            be.conns.reset_peaks();
-            be.queue.reset_peaks();
-        }
-        if all {
-            self.baseline = Totals::sum(&rt.stats);
-            self.rates.clear_all();
-            for be in &rt.backends {
-                for live in &be.live {
-                    live.with_report(|r| {
-                        r.failed = 0;
-                        r.downs = 0;
-                        r.downtime = 0;
-                    });
-                }
-            }
-        } else {
-            self.rates.clear_max();
-        }
     }
 
     /// `show sess`: each worker lists its sessions (answers wait up to a second).

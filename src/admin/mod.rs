@@ -6,10 +6,14 @@
 //!   runtime and the summed counters;
 //! - `exec` carries a command out against the runtime (server states, weights, limits);
 //! - `server` is the admin thread: its sockets, connections, prompt mode and timeouts;
-//! - `csv` is the CSV format of `show stat`.
+//! - `csv` is the CSV format of `show stat`;
+//! - `prometheus` writes the metrics in HAProxy's exporter's names;
+//! - `web` builds the statistics page and the metrics as HTTP responses.
 
 pub mod command;
 pub mod csv;
 pub mod exec;
+pub mod prometheus;
 pub mod report;
 pub mod server;
+pub mod web;

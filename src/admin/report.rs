@@ -33,7 +33,7 @@ impl Rate {
 
 /// Rates sampled once a second from the totals: sessions and requests per frontend, sessions
 /// per backend and server, connections over the process.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Rates {
     last: Option<Totals>,
     /// Sessions per second, by frontend.
@@ -95,6 +95,77 @@ impl Rates {
     /// `clear counters all`: the next sample starts from zero counts.
     pub fn clear_all(&mut self) {
         *self = Rates::default();
+    }
+}
+
+/// What reports read besides the runtime, kept behind the runtime's `monitor` lock: the
+/// counts at the last `clear counters all`, and the rates the admin thread samples.
+#[derive(Debug, Default)]
+pub struct Monitor {
+    /// The totals at the last `clear counters all`.
+    pub baseline: Totals,
+    /// Rates, sampled every second.
+    pub rates: Rates,
+}
+
+/// A consistent picture for one report: the counts since the baseline and a copy of the
+/// rates, taken under the monitor lock and released before rendering.
+pub struct Snapshot {
+    /// Counts since the start or the last `clear counters all`.
+    pub totals: Totals,
+    /// The rates.
+    pub rates: Rates,
+}
+
+impl Snapshot {
+    /// Takes the picture of `rt` now.
+    pub fn take(rt: &Runtime) -> Snapshot {
+        let now = Totals::sum(&rt.stats);
+        let mut m = rt.monitor.lock().unwrap_or_else(|p| p.into_inner());
+        m.rates.note_backends(rt);
+        Snapshot { totals: now.since(&m.baseline), rates: m.rates.clone() }
+    }
+
+    /// The view reports read.
+    pub fn view<'a>(&'a self, rt: &'a Runtime) -> View<'a> {
+        View { rt, totals: &self.totals, rates: &self.rates, now: Instant::now() }
+    }
+}
+
+/// Takes a rate sample of `rt` (once a second, from the admin thread).
+pub fn tick(rt: &Runtime) {
+    let now = Totals::sum(&rt.stats);
+    let mut m = rt.monitor.lock().unwrap_or_else(|p| p.into_inner());
+    let totals = now.since(&m.baseline);
+    m.rates.sample(&totals);
+    m.rates.note_backends(rt);
+}
+
+/// `clear counters [all]`: the maximums start again from the values now; with `all`, every
+/// count too.
+pub fn clear_counters(rt: &Runtime, all: bool) {
+    rt.peak_conns.reset(rt.current_conns.load(Ordering::Relaxed) as u64);
+    for fe in &rt.frontends {
+        fe.peak_conns.reset(fe.current_conns.load(Ordering::Relaxed) as u64);
+    }
+    for be in &rt.backends {
+        be.conns.reset_peaks();
+        be.queue.reset_peaks();
+    }
+    let mut m = rt.monitor.lock().unwrap_or_else(|p| p.into_inner());
+    if !all {
+        m.rates.clear_max();
+        return;
+    }
+    m.baseline = Totals::sum(&rt.stats);
+    m.rates.clear_all();
+    drop(m);
+    for live in rt.backends.iter().flat_map(|b| &b.live) {
+        live.with_report(|r| {
+            r.failed = 0;
+            r.downs = 0;
+            r.downtime = 0;
+        });
     }
 }
 
@@ -288,12 +359,18 @@ static TYPED: [(&str, &str); 103] = [
     ("MGP", "u32"),
 ];
 
-/// One `show stat` row: a value per static column.
-struct Row {
+/// One `show stat` row: a value per static column. The stats page and the metrics read
+/// the same rows, so that every view of a counter agrees.
+pub struct Row {
     values: Vec<Option<String>>,
 }
 
 impl Row {
+    /// The value of column `name` (`None`: empty, not tracked or not applicable).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(csv::column(name)?)?.as_deref()
+    }
+
     fn new() -> Row {
         Row { values: vec![None; STATIC_COLUMNS.len()] }
     }
@@ -392,7 +469,8 @@ fn common(row: &mut Row, name: &str, svname: &str, id: u32, sid: u32, kind: u32,
     row.set("mode", if mode == Mode::Http { "http" } else { "tcp" });
 }
 
-fn frontend_row(v: &View<'_>, f: usize) -> Row {
+/// The `FRONTEND` row of frontend `f`.
+pub fn frontend_row(v: &View<'_>, f: usize) -> Row {
     let fe = &v.rt.frontends[f];
     let s = v.totals.frontends.get(f).cloned().unwrap_or_default();
     let mut r = Row::new();
@@ -463,7 +541,8 @@ pub fn server_status(be: &Backend, s: usize) -> String {
     })
 }
 
-fn server_row(v: &View<'_>, b: usize, s: usize) -> Row {
+/// The row of server `s` of backend `b`.
+pub fn server_row(v: &View<'_>, b: usize, s: usize) -> Row {
     let rt = v.rt;
     let be = &rt.backends[b];
     let srv = &be.servers[s];
@@ -543,7 +622,8 @@ fn server_row(v: &View<'_>, b: usize, s: usize) -> Row {
     r
 }
 
-fn backend_row(v: &View<'_>, b: usize) -> Row {
+/// The `BACKEND` row of backend `b`.
+pub fn backend_row(v: &View<'_>, b: usize) -> Row {
     let rt = v.rt;
     let be = &rt.backends[b];
     let c = v.totals.backends.get(b).cloned().unwrap_or_default();
@@ -589,7 +669,8 @@ fn backend_row(v: &View<'_>, b: usize) -> Row {
             .map(|s| u64::from(be.live[s].weight()))
             .sum();
     }
-    r.set("status", if act + bck > 0 { "UP" } else { "DOWN" });
+    // A backend without servers (a stats `listen`) is up, as HAProxy shows it.
+    r.set("status", if act + bck > 0 || be.servers.is_empty() { "UP" } else { "DOWN" });
     r.set("weight", weight);
     r.set("uweight", uweight);
     r.set("act", act);
@@ -618,7 +699,7 @@ fn backend_changes(v: &View<'_>, be: &Backend) -> (u64, u64, u64) {
             last = last.max(r.last_change);
         });
     }
-    let up = (0..be.servers.len()).any(|s| server_up(be, s));
+    let up = be.servers.is_empty() || (0..be.servers.len()).any(|s| server_up(be, s));
     let downtime = if up { 0 } else { v.now.saturating_duration_since(last).as_secs() };
     (downs, v.now.saturating_duration_since(last).as_secs(), downtime)
 }

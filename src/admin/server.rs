@@ -126,10 +126,8 @@ pub fn bind(sockets: &[StatsSocket]) -> io::Result<Vec<Listener>> {
 
 /// Starts the admin thread over `listeners` (none: no thread).
 pub fn spawn(mut admin: Admin, mut listeners: Vec<Listener>) -> io::Result<Option<JoinHandle<()>>> {
-    if listeners.is_empty() {
-        // The rates are still sampled by nobody: nothing reads them without a socket.
-        return Ok(None);
-    }
+    // Without a socket the thread still samples the rates that the stats page and the
+    // metrics report.
     let poll = Poll::new()?;
     for (i, l) in listeners.iter_mut().enumerate() {
         let source: &mut dyn mio::event::Source = match &mut l.socket {

@@ -113,6 +113,49 @@ pub const DEFAULT_MAXREWRITE: u32 = 1024;
 /// HAProxy's default `tune.http.maxhdr`.
 pub const DEFAULT_MAXHDR: u16 = 101;
 
+/// The statistics page a proxy serves (`stats enable`, `stats uri`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsPage {
+    /// `stats enable` (or any other `stats` keyword of a proxy, as in HAProxy).
+    pub enabled: bool,
+    /// `stats uri`: requests whose target starts with it get the page (`/haproxy?stats`
+    /// by default).
+    pub uri: String,
+    /// `stats refresh`: the page asks the browser to reload it this often.
+    pub refresh: Option<std::time::Duration>,
+    /// `stats realm`: the realm of the basic authentication.
+    pub realm: Option<String>,
+    /// `stats auth user:password`: who may see the page (anyone when empty).
+    pub auth: Vec<(String, String)>,
+    /// `stats admin if|unless <cond>`: when the page shows the admin controls.
+    pub admin: Option<crate::route::Condition>,
+    /// `stats hide-version`.
+    pub hide_version: bool,
+    /// `stats show-legends`.
+    pub show_legends: bool,
+    /// `stats show-node [name]`: the node name to show (`Some("")`: the host's).
+    pub show_node: Option<String>,
+    /// `stats show-desc [text]`.
+    pub show_desc: Option<String>,
+}
+
+impl Default for StatsPage {
+    fn default() -> Self {
+        StatsPage {
+            enabled: false,
+            uri: "/haproxy?stats".into(),
+            refresh: None,
+            realm: None,
+            auth: Vec::new(),
+            admin: None,
+            hide_version: false,
+            show_legends: false,
+            show_node: None,
+            show_desc: None,
+        }
+    }
+}
+
 /// One `stats socket` line: an admin socket and who may do what on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatsSocket {
@@ -441,6 +484,8 @@ pub struct Proxy {
     pub redispatch: Option<Redispatch>,
     /// `option tcplog`: one log line per connection in HAProxy's TCP format.
     pub tcplog: bool,
+    /// `stats enable|uri|refresh|auth|realm|admin|…`: the HTML statistics page.
+    pub stats: StatsPage,
     /// `balance`: the backend's algorithm; `roundrobin` unless set.
     pub balance: Balance,
     /// `default-server`: the options every server of the section starts from.
@@ -554,6 +599,7 @@ impl Proxy {
             retries: DEFAULT_RETRIES,
             redispatch: None,
             tcplog: false,
+            stats: StatsPage::default(),
             balance: Balance::default(),
             default_server: ServerOptions::default(),
             default_backend: None,

@@ -77,6 +77,15 @@ pub enum HttpAction {
     },
     /// `allow`: stops evaluating the rules; the request goes on.
     Allow,
+    /// `use-service <name>`: pylon answers the request itself with a built-in service.
+    UseService(Service),
+}
+
+/// A built-in service `http-request use-service` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// `prometheus-exporter`: the metrics, in HAProxy's exporter's names.
+    PrometheusExporter,
 }
 
 /// The normalizers of `http-request normalize-uri` pylon implements.
@@ -163,7 +172,7 @@ impl Direction {
     }
 }
 
-const REQUEST_ACTIONS: &str = "set-header, add-header, del-header, set-path, set-query, replace-path, normalize-uri, redirect, deny, return, auth, allow";
+const REQUEST_ACTIONS: &str = "set-header, add-header, del-header, set-path, set-query, replace-path, normalize-uri, redirect, deny, return, auth, allow, use-service";
 const RESPONSE_ACTIONS: &str = "set-header, add-header, del-header, deny, allow";
 
 /// Actions HAProxy has that pylon does not take (yet), with what to say.
@@ -184,7 +193,6 @@ const OTHER_ACTIONS: &[&str] = &[
     "sc-inc-gpc0",
     "sc-set-gpt0",
     "lua",
-    "use-service",
     "cache-use",
     "cache-store",
     "replace-header",
@@ -328,6 +336,16 @@ fn parse_action(verb: &Word, args: &[Word], dir: Direction, end: Loc) -> Result<
                 }
             };
             request_only(HttpAction::Auth { realm })
+        }
+        "use-service" => {
+            need(1, "<service>")?;
+            match args[0].text.as_str() {
+                "prometheus-exporter" => request_only(HttpAction::UseService(Service::PrometheusExporter)),
+                other => Err(Diagnostic::error(
+                    args[0].loc,
+                    format!("unknown service '{other}'; pylon's built-in service is prometheus-exporter"),
+                )),
+            }
         }
         other if OTHER_ACTIONS.contains(&other) => Err(Diagnostic::error(
             verb.loc,

@@ -195,7 +195,63 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     not_yet("option logasap", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("option log-health-checks", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("option socket-stats", ALL, ANY_ARGS, owner::ADMIN),
-    not_yet("stats", ALL, ANY_ARGS, owner::ADMIN),
+    kw("stats enable", ALL, Arity::Exactly(0), "", |p, _| {
+        p.stats.enabled = true;
+        Ok(())
+    }),
+    kw("stats uri", ALL, ONE, "<prefix>", |p, a| {
+        p.stats.enabled = true;
+        p.stats.uri = a.text(0)?.to_string();
+        Ok(())
+    }),
+    kw("stats refresh", ALL, ONE, "<time>", |p, a| {
+        p.stats.enabled = true;
+        p.stats.refresh = Some(a.time(0)?).filter(|d| !d.is_zero());
+        Ok(())
+    }),
+    kw("stats realm", ALL, ONE, "<realm>", |p, a| {
+        p.stats.enabled = true;
+        p.stats.realm = Some(a.text(0)?.to_string());
+        Ok(())
+    }),
+    kw("stats auth", ALL, ONE, "<user>:<password>", |p, a| {
+        let w = a.word(0)?;
+        let Some((user, pass)) = w.text.split_once(':') else {
+            return Err(Diagnostic::error(w.loc, "'stats auth' expects <user>:<password>"));
+        };
+        p.stats.enabled = true;
+        p.stats.auth.push((user.to_string(), pass.to_string()));
+        Ok(())
+    }),
+    kw("stats admin", ALL, Arity::AtLeast(2), "{if|unless} <condition>", |p, a| {
+        let cond = cond::parse_condition(a.from(0), &p.acls, a.end_loc())?;
+        p.stats.enabled = true;
+        p.stats.admin = Some(cond);
+        Ok(())
+    }),
+    kw("stats hide-version", ALL, Arity::Exactly(0), "", |p, _| {
+        p.stats.enabled = true;
+        p.stats.hide_version = true;
+        Ok(())
+    }),
+    kw("stats show-legends", ALL, Arity::Exactly(0), "", |p, _| {
+        p.stats.enabled = true;
+        p.stats.show_legends = true;
+        Ok(())
+    }),
+    kw("stats show-node", ALL, Arity::AtLeast(0), "[<name>]", |p, a| {
+        p.stats.enabled = true;
+        p.stats.show_node = Some(a.all().first().map_or_else(String::new, |w| w.text.clone()));
+        Ok(())
+    }),
+    kw("stats show-desc", ALL, Arity::AtLeast(0), "[<description>]", |p, a| {
+        p.stats.enabled = true;
+        p.stats.show_desc = Some(a.all().iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "));
+        Ok(())
+    }),
+    unsupported("stats scope", ALL, ANY_ARGS, "the statistics page shows every proxy"),
+    unsupported("stats http-request", ALL, ANY_ARGS, "use 'stats auth' and 'stats admin' to guard the statistics page"),
+    unsupported("stats bind-process", ALL, ANY_ARGS, "pylon has one process"),
     not_yet("description", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("id", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("option tcpka", ALL, ANY_ARGS, owner::RUNTIME),

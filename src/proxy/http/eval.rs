@@ -136,6 +136,8 @@ pub enum Verdict {
     },
     /// Send pylon's answer (or the `errorfile`) for this status, then close.
     Error(u16),
+    /// Answer with a built-in service (`use-service`).
+    Service(crate::route::rules::Service),
 }
 
 /// Everything request rules need besides the rules.
@@ -257,6 +259,7 @@ pub fn eval_request(rules: &[HttpRule], acls: &[Acl], input: &RequestInput<'_>, 
                 answer.extend_from_slice(tmp);
                 return Verdict::Answer { close: false, status: ret.status };
             }
+            HttpAction::UseService(service) => return Verdict::Service(*service),
             HttpAction::Auth { realm } => {
                 let realm = realm.as_deref().unwrap_or(input.proxy);
                 answer.clear();

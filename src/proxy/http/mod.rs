@@ -813,6 +813,15 @@ impl HttpSession {
                 self.termination = *b"PR";
                 return self.send_error(ctx, status);
             }
+            Verdict::Service(service) => {
+                let page = match service {
+                    crate::route::rules::Service::PrometheusExporter => {
+                        crate::admin::web::metrics(rt, self.ex.head_request)
+                    }
+                };
+                let head_len = head.len;
+                return self.serve_page(ctx, page, head_len);
+            }
             Verdict::Answer { close, status } => {
                 self.ex.intercepted = true;
                 self.ex.status = status;
@@ -831,6 +840,26 @@ impl HttpSession {
                 self.state = State::Answering { close };
                 return self.answer(ctx);
             }
+        }
+        // The statistics page of the frontend, or of the backend the request goes to.
+        let stats = fe.stats.as_ref().or_else(|| backend.and_then(|b| rt.backends[b].stats.as_ref()));
+        if let Some(spec) = stats
+            && crate::admin::web::wants_stats(spec, head.target.of(buf))
+        {
+            let view = RequestView {
+                src: self.client_addr,
+                dst: self.local_addr,
+                head,
+                buf,
+                target: head.target.of(buf),
+                host: authority,
+                auth: &auth,
+                tls: input.tls,
+            };
+            let admin = spec.admin.as_ref().is_some_and(|c| c.matches(&fe.acls, &view));
+            let page = crate::admin::web::stats(rt, spec, head, buf, admin, &fe.name);
+            let head_len = head.len;
+            return self.serve_page(ctx, page, head_len);
         }
         let Some(b) = backend else { return Step::Close };
         let be = &rt.backends[b];
@@ -1639,6 +1668,25 @@ impl HttpSession {
     }
 
     // ----- pylon's own answers -----
+
+    /// Sends a page pylon built (statistics, metrics) as the answer to the request whose
+    /// head of `head_len` bytes is at the front of `req`; the connection is kept unless the
+    /// client asked to close or a request body is still coming.
+    fn serve_page(&mut self, ctx: &mut Ctx<'_>, page: crate::admin::web::Page, head_len: usize) -> Step {
+        self.ex.intercepted = true;
+        self.ex.status = page.status;
+        let close = self.ex.client_close || !self.ex.req_body.is_done();
+        if let Some(r) = self.req.as_mut() {
+            r.consume(head_len);
+        }
+        if let Some(o) = self.out.as_mut() {
+            o.clear();
+        }
+        self.ex.head_len = 0;
+        self.canned = Canned::Shared(page.bytes, 0);
+        self.state = State::Answering { close };
+        self.answer(ctx)
+    }
 
     /// Sends pylon's answer for `status` (or the `errorfile` replacing it) and closes.
     fn send_error(&mut self, ctx: &mut Ctx<'_>, status: u16) -> Step {

@@ -1,0 +1,274 @@
+//! pylon's own HTTP pages: the statistics page (`stats enable`, `stats uri`, with `;csv` for
+//! the CSV of `show stat`) and the Prometheus metrics (`use-service prometheus-exporter`).
+//! Each is a whole response (head and body) built off a snapshot of the counters; the HTTP
+//! session sends it as one of its own answers. These are admin requests, not the request
+//! path: they take the monitor lock and allocate.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use super::command::StatQuery;
+use super::report::{self, Row, Snapshot, View};
+use crate::config::model::StatsPage;
+use crate::http::parse::Head;
+use crate::runtime::Runtime;
+
+/// A response pylon built, ready to send, and its status (for the counters and logs).
+pub struct Page {
+    /// Head and body.
+    pub bytes: Arc<[u8]>,
+    /// The status sent.
+    pub status: u16,
+}
+
+/// The metrics (`GET /metrics` by `use-service prometheus-exporter`); `head_only` for HEAD.
+pub fn metrics(rt: &Runtime, head_only: bool) -> Page {
+    let snapshot = Snapshot::take(rt);
+    let mut body = String::with_capacity(64 * 1024);
+    super::prometheus::render(&snapshot.view(rt), &mut body);
+    respond(200, super::prometheus::CONTENT_TYPE, &[], body.as_bytes(), head_only)
+}
+
+/// True when `target` asks for the page of `spec` (its target starts with `stats uri`).
+pub fn wants_stats(spec: &StatsPage, target: &[u8]) -> bool {
+    target.starts_with(spec.uri.as_bytes())
+}
+
+/// The statistics page for a request of `target` (already known to start with the page's
+/// URI): 401 without the credentials `stats auth` asks for, the CSV with `;csv`, else HTML.
+/// `admin` says whether `stats admin` holds for this request.
+pub fn stats(rt: &Runtime, spec: &StatsPage, head: &Head, buf: &[u8], admin: bool, proxy: &str) -> Page {
+    let head_only = head.method.of(buf) == b"HEAD";
+    if !spec.auth.is_empty() && !authorized(spec, head, buf) {
+        let realm = spec.realm.as_deref().unwrap_or(proxy);
+        let realm: String = realm.chars().filter(|c| *c != '"' && !c.is_control()).collect();
+        let extra = format!("www-authenticate: Basic realm=\"{realm}\"\r\n");
+        return respond(401, "text/html", &[&extra], b"<html><body><h1>401 Unauthorized</h1>\nYou need a valid user and password to access this content.\n</body></html>\n", head_only);
+    }
+    let target = head.target.of(buf);
+    let rest = &target[spec.uri.len().min(target.len())..];
+    let snapshot = Snapshot::take(rt);
+    let view = snapshot.view(rt);
+    if contains(rest, b";csv") {
+        let mut body = String::new();
+        let q = StatQuery { proxy: None, types: 7, server_id: None, typed: false, only_up: false, no_maint: false };
+        report::show_stat(&view, &q, &mut body);
+        return respond(200, "text/plain", &[], body.as_bytes(), head_only);
+    }
+    let refresh = spec.refresh.filter(|_| !contains(rest, b";norefresh"));
+    let mut body = String::with_capacity(64 * 1024);
+    html(&view, spec, refresh, admin, &mut body);
+    let extra = refresh.map(|r| format!("refresh: {}\r\n", r.as_secs().max(1)));
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    respond(200, "text/html", &extra, body.as_bytes(), head_only)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// True when the request carries the Basic credentials of one of `stats auth`'s users.
+fn authorized(spec: &StatsPage, head: &Head, buf: &[u8]) -> bool {
+    for h in &head.headers {
+        if !h.name.of(buf).eq_ignore_ascii_case(b"authorization") {
+            continue;
+        }
+        let value = h.value.of(buf);
+        let Some(encoded) = value.strip_prefix(b"Basic ").or_else(|| value.strip_prefix(b"basic ")) else { continue };
+        let mut decoded = [0u8; 512];
+        let Some(n) = crate::auth::base64_decode(encoded, &mut decoded) else { continue };
+        let given = &decoded[..n];
+        return spec.auth.iter().any(|(u, p)| {
+            let expected = format!("{u}:{p}");
+            // Compared in full whatever the first difference, so timing says nothing.
+            expected.len() == given.len() && expected.bytes().zip(given).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        });
+    }
+    false
+}
+
+/// A whole response with `content-type`, `extra` header lines (each ending in CRLF) and
+/// `body`, never kept alive beyond what the session decides.
+fn respond(status: u16, content_type: &str, extra: &[&str], body: &[u8], head_only: bool) -> Page {
+    let reason = match status {
+        200 => "OK",
+        401 => "Unauthorized",
+        _ => "",
+    };
+    let mut out = Vec::with_capacity(body.len() + 256);
+    let _ = write!(
+        VecWriter(&mut out),
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncache-control: no-cache\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for e in extra {
+        out.extend_from_slice(e.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+    Page { bytes: out.into(), status }
+}
+
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Text made safe to put in HTML.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:arial,helvetica,sans-serif;font-size:12px;color:#000;background:#fff}\
+h1{font-size:16px;background:#20a0a0;color:#fff;padding:4px}\
+table.px{border-collapse:collapse;margin-bottom:12px;min-width:900px}\
+table.px th,table.px td{border:1px solid #999;padding:1px 4px;text-align:right}\
+table.px th{background:#20a0a0;color:#fff}\
+table.px th.pxname{text-align:left;background:#48a;font-size:13px}\
+td.name{text-align:left;font-weight:bold}\
+tr.frontend td{background:#eee}tr.backend td{background:#ddd;font-weight:bold}\
+tr.up td{background:#c0ffc0}tr.down td{background:#ff9090}tr.maint td{background:#c07820}\
+tr.drain td{background:#b0d0ff}tr.nocheck td{background:#e0e0e0}tr.going td{background:#ffffa0}\
+table.info td{padding:0 8px 0 0}";
+
+/// The HTML page: the process, then one table per proxy (frontend, servers, backend), the
+/// columns of HAProxy's page.
+fn html(v: &View<'_>, spec: &StatsPage, refresh: Option<std::time::Duration>, admin: bool, out: &mut String) {
+    let rt = v.rt;
+    let title = if spec.hide_version {
+        "Statistics Report for pylon".to_string()
+    } else {
+        format!("Statistics Report for pylon {}", env!("CARGO_PKG_VERSION"))
+    };
+    let _ = write!(out, "<!DOCTYPE html>\n<html><head><title>{}</title><meta charset=\"utf-8\">", esc(&title));
+    if let Some(r) = refresh {
+        let _ = write!(out, "<meta http-equiv=\"refresh\" content=\"{}\">", r.as_secs().max(1));
+    }
+    let _ = write!(out, "<style>{STYLE}</style></head><body><h1>{}</h1>", esc(&title));
+    let uptime = v.now.saturating_duration_since(rt.started.0).as_secs();
+    let _ = write!(
+        out,
+        "<table class=\"info\"><tr><td>pid = {}</td><td>uptime = {}d {}h{:02}m{:02}s</td><td>current conns = {}; maxconn = {}</td><td>threads = {}</td>",
+        std::process::id(),
+        uptime / 86400,
+        uptime / 3600 % 24,
+        uptime / 60 % 60,
+        uptime % 60,
+        rt.current_conns.load(std::sync::atomic::Ordering::Relaxed),
+        rt.maxconn.load(std::sync::atomic::Ordering::Relaxed),
+        rt.nbthread
+    );
+    if let Some(node) = &spec.show_node {
+        let node = if node.is_empty() { rt.node.as_str() } else { node.as_str() };
+        let _ = write!(out, "<td>node = {}</td>", esc(node));
+    }
+    if let Some(desc) = &spec.show_desc {
+        let _ = write!(out, "<td>{}</td>", esc(desc));
+    }
+    out.push_str("</tr></table>");
+    if spec.show_legends {
+        out.push_str("<p>Status colours: <b>UP</b> green, <b>DOWN</b> red, <b>MAINT</b> brown, <b>DRAIN</b> blue, going up or down yellow, not checked grey.</p>");
+    }
+    if admin {
+        out.push_str("<p>Admin actions are available from the admin socket (<code>set server</code>).</p>");
+    }
+    let _ = write!(out, "<p><a href=\"{};csv\">CSV export</a></p>", esc(&spec.uri));
+    let mut ids: Vec<u32> = rt.frontends.iter().map(|f| f.id).chain(rt.backends.iter().map(|b| b.id)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        let fe = rt.frontends.iter().position(|f| f.id == id);
+        let be = rt.backends.iter().position(|b| b.id == id);
+        let Some(name) = fe.map(|f| &rt.frontends[f].name).or(be.map(|b| &rt.backends[b].name)) else { continue };
+        let _ = write!(
+            out,
+            "<table class=\"px\" id=\"{0}\"><tr><th class=\"pxname\" colspan=\"29\">{0}</th></tr>",
+            esc(name)
+        );
+        out.push_str("<tr><th rowspan=\"2\"></th><th colspan=\"3\">Queue</th><th colspan=\"3\">Session rate</th><th colspan=\"6\">Sessions</th><th colspan=\"2\">Bytes</th><th colspan=\"2\">Denied</th><th colspan=\"3\">Errors</th><th colspan=\"2\">Warnings</th><th colspan=\"8\">Server</th></tr>");
+        out.push_str("<tr><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th><th>Total</th><th>LbTot</th><th>Last</th><th>In</th><th>Out</th><th>Req</th><th>Resp</th><th>Req</th><th>Conn</th><th>Resp</th><th>Retr</th><th>Redis</th><th>Status</th><th>LastChk</th><th>Wght</th><th>Act</th><th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th></tr>");
+        if let Some(f) = fe {
+            table_row(&report::frontend_row(v, f), "Frontend", "frontend", out);
+        }
+        if let Some(b) = be {
+            for s in 0..rt.backends[b].servers.len() {
+                let row = report::server_row(v, b, s);
+                let class = match row.get("status").unwrap_or("") {
+                    "MAINT" => "maint",
+                    "DRAIN" => "drain",
+                    "no check" => "nocheck",
+                    st if st.starts_with("UP ") || st.starts_with("DOWN ") => "going",
+                    st if st.starts_with("UP") => "up",
+                    _ => "down",
+                };
+                let name = rt.backends[b].servers[s].name.clone();
+                table_row(&row, &name, class, out);
+            }
+            table_row(&report::backend_row(v, b), "Backend", "backend", out);
+        }
+        out.push_str("</table>");
+    }
+    out.push_str("</body></html>\n");
+}
+
+/// One table row from a `show stat` row.
+fn table_row(r: &Row, name: &str, class: &str, out: &mut String) {
+    let _ = write!(out, "<tr class=\"{class}\"><td class=\"name\">{}</td>", esc(name));
+    let last_chk = match (r.get("check_status"), r.get("check_code")) {
+        (Some(st), Some(code)) => format!("{st}/{code}"),
+        (Some(st), None) => format!("{st} in {}ms", r.get("check_duration").unwrap_or("0")),
+        _ => String::new(),
+    };
+    let cols = [
+        "qcur", "qmax", "qlimit", "rate", "rate_max", "rate_lim", "scur", "smax", "slim", "stot", "lbtot", "", "bin",
+        "bout", "dreq", "dresp", "ereq", "econ", "eresp", "wretr", "wredis", "status", "#lastchk", "weight", "act",
+        "bck", "chkfail", "chkdown", "downtime",
+    ];
+    for c in cols {
+        let value = match c {
+            "" => String::new(),
+            "#lastchk" => last_chk.clone(),
+            c => r.get(c).unwrap_or("").to_string(),
+        };
+        let _ = write!(out, "<td>{}</td>", esc(&value));
+    }
+    out.push_str("</tr>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+
+    #[test]
+    fn responses_carry_their_length() {
+        let p = respond(200, "text/plain", &["refresh: 5\r\n"], b"hello", false);
+        let text = String::from_utf8_lossy(&p.bytes).into_owned();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(text.contains("content-length: 5\r\n"));
+        assert!(text.ends_with("refresh: 5\r\n\r\nhello"));
+        let head = respond(200, "text/plain", &[], b"hello", true);
+        assert!(head.bytes.ends_with(b"\r\n\r\n"));
+    }
+}
