@@ -71,6 +71,8 @@ pub struct Runtime {
     pub monitor: std::sync::Mutex<crate::admin::report::Monitor>,
     /// The host's name (`show info`'s `node`).
     pub node: String,
+    /// The TLS settings binds serve now (`commit ssl cert` changes them).
+    pub tls_live: crate::tls::live::LiveTls,
 }
 
 /// The admin socket's settings.
@@ -509,6 +511,19 @@ impl Runtime {
                 }
             })
             .collect();
+        let tls_live = crate::tls::live::LiveTls::default();
+        for (f, p) in config.frontends().enumerate() {
+            let mut l = 0;
+            for b in &p.binds {
+                let tls = &b.options.tls;
+                for _ in &b.addrs {
+                    if let (true, Some(config), Some(certs)) = (tls.ssl, &tls.material, &tls.certs) {
+                        tls_live.add(f, l, config.0.clone(), certs.0.as_ref().clone(), tls.strict_sni);
+                    }
+                    l += 1;
+                }
+            }
+        }
         let nbthread = config.global.nbthread.map_or_else(default_threads, usize::from);
         let frontends: Vec<Frontend> = frontends;
         let backends: Vec<Backend> = backends;
@@ -526,6 +541,7 @@ impl Runtime {
                 maxconn: config.global.stats_maxconn as usize,
             },
             node: hostname(),
+            tls_live,
             monitor: std::sync::Mutex::new(crate::admin::report::Monitor::default()),
             bufsize: config.global.tune_bufsize as usize,
             maxrewrite: config.global.tune_maxrewrite as usize,

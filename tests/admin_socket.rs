@@ -390,3 +390,64 @@ fn socat_speaks_to_the_socket() {
     assert_eq!(socat("enable server app/s1\n"), "\n");
     assert_eq!(Client::connect(port).request(&get("/a", "app")).status, 200);
 }
+
+#[test]
+fn a_renewed_certificate_is_served_to_new_handshakes_without_a_reload() {
+    use support::tls::{Ca, TlsClient};
+    let s1 = Origin::start("s1");
+    let dir = TempDir::new();
+    let ca = Ca::new();
+    let old = ca.issue(&["jellyfin.example.home"]);
+    let renewed = ca.issue(&["jellyfin.example.home", "media.example.home"]);
+    let pem = old.write(dir.path(), "site.pem");
+    let sock = dir.path().join("admin.sock");
+    let port = free_port();
+    let config = format!(
+        "global\n    stats socket {} level admin\n{DEFAULTS}\
+         frontend web\n    bind 127.0.0.1:{port} ssl crt {}\n    default_backend app\n\
+         backend app\n    server s1 127.0.0.1:{}\n",
+        sock.display(),
+        pem.display(),
+        s1.port()
+    );
+    let _pylon = Pylon::start(&config);
+    let file = pem.display().to_string();
+    assert_eq!(cli(&sock, "show ssl cert"), format!("# filename\n{file}\n\n"));
+    let mut before = TlsClient::connect(port, "jellyfin.example.home", ca.client_config()).expect("handshake");
+    assert_eq!(before.peer_cert(), old.der);
+    assert_eq!(before.request(&get("/a", "jellyfin.example.home")).status, 200);
+
+    // The payload: the command line ending with `<<`, the PEM, an empty line.
+    let set = cli(&sock, &format!("set ssl cert {file} <<\n{}\n", renewed.bundle()));
+    assert_eq!(set, format!("Transaction created for certificate {file}!\n\n"));
+    let listing = cli(&sock, "show ssl cert");
+    assert_eq!(listing, format!("# transaction\n*{file}\n# filename\n{file}\n\n"));
+    assert!(cli(&sock, &format!("show ssl cert *{file}")).contains("DNS:media.example.home"));
+    // Not committed yet: new handshakes still get the old certificate.
+    let still_old = TlsClient::connect(port, "jellyfin.example.home", ca.client_config()).expect("handshake");
+    assert_eq!(still_old.peer_cert(), old.der);
+    assert_eq!(cli(&sock, &format!("commit ssl cert {file}")), format!("Committing {file}.\nSuccess!\n\n"));
+    let after = TlsClient::connect(port, "media.example.home", ca.client_config()).expect("handshake");
+    assert_eq!(after.peer_cert(), renewed.der, "the next handshake gets the renewed certificate");
+    // The connection made before goes on.
+    assert_eq!(before.request(&get("/b", "jellyfin.example.home")).status, 200);
+    assert!(cli(&sock, &format!("show ssl cert {file}")).contains("Status: Used\n"));
+
+    // Bad payloads and unknown files are refused; abort drops a transaction.
+    assert_eq!(
+        cli(&sock, "set ssl cert /nope.pem <<\nx\n"),
+        "Can't replace a certificate which is not referenced by the configuration!\n\n"
+    );
+    assert!(
+        cli(&sock, &format!("set ssl cert {file} <<\n{}\n", renewed.cert_pem))
+            .starts_with("unable to load certificate: ")
+    );
+    assert_eq!(cli(&sock, &format!("commit ssl cert {file}")), "No ongoing transaction!\n\n");
+    assert!(cli(&sock, &format!("set ssl cert {file} <<\n{}\n", old.bundle())).starts_with("Transaction created"));
+    assert_eq!(
+        cli(&sock, &format!("abort ssl cert {file}")),
+        format!("Transaction aborted for certificate '{file}'!\n\n")
+    );
+    let last = TlsClient::connect(port, "media.example.home", ca.client_config()).expect("handshake");
+    assert_eq!(last.peer_cert(), renewed.der);
+}

@@ -61,6 +61,19 @@ pub enum Command {
     SetMaxconnGlobal(u32),
     /// `set timeout cli <delay>`.
     SetTimeoutCli(Duration),
+    /// `show ssl cert [<file>]`.
+    ShowSslCert(Option<String>),
+    /// `set ssl cert <file> <<` and the PEM payload: opens (or updates) a transaction.
+    SetSslCert {
+        /// The certificate file, as the configuration names it.
+        file: String,
+        /// The new PEM chain and key.
+        payload: String,
+    },
+    /// `commit ssl cert <file>`.
+    CommitSslCert(String),
+    /// `abort ssl cert <file>`.
+    AbortSslCert(String),
 }
 
 /// A server named `<backend>/<server>` (either part may be `#<id>`).
@@ -121,125 +134,97 @@ pub struct CommandInfo {
 
 use AccessLevel::{Admin, Operator, User};
 
+const fn cmd(words: &'static [&'static str], level: AccessLevel, help: &'static str) -> CommandInfo {
+    CommandInfo { words, level, help }
+}
+
 /// Every command, in the order `help` lists them (HAProxy's alphabetical order, with `help`,
 /// `prompt` and `quit` last).
 pub static COMMANDS: &[CommandInfo] = &[
-    CommandInfo {
-        words: &["clear", "counters"],
-        level: Operator,
-        help: "clear counters [all]                    : clear max statistics counters (or all counters)",
-    },
-    CommandInfo {
-        words: &["disable", "health"],
-        level: Admin,
-        help: "disable health                          : disable health checks",
-    },
-    CommandInfo {
-        words: &["disable", "server"],
-        level: Admin,
-        help: "disable server (DEPRECATED)             : disable a server for maintenance (use 'set server' instead)",
-    },
-    CommandInfo {
-        words: &["enable", "health"],
-        level: Admin,
-        help: "enable health                           : enable health checks",
-    },
-    CommandInfo {
-        words: &["enable", "server"],
-        level: Admin,
-        help: "enable server  (DEPRECATED)             : enable a disabled server (use 'set server' instead)",
-    },
-    CommandInfo {
-        words: &["get", "weight"],
-        level: User,
-        help: "get weight <bk>/<srv>                   : report a server's current weight",
-    },
-    CommandInfo {
-        words: &["operator"],
-        level: User,
-        help: "operator                                : lower the level of the current CLI session to operator",
-    },
-    CommandInfo {
-        words: &["set", "maxconn", "frontend"],
-        level: Admin,
-        help: "set maxconn frontend <frontend> <value> : change a frontend's maxconn setting",
-    },
-    CommandInfo {
-        words: &["set", "maxconn", "global"],
-        level: Admin,
-        help: "set maxconn global <value>              : change the per-process maxconn setting",
-    },
-    CommandInfo {
-        words: &["set", "server"],
-        level: Admin,
-        help: "set server <bk>/<srv> [opts]            : change a server's state or weight",
-    },
-    CommandInfo {
-        words: &["set", "timeout"],
-        level: User,
-        help: "set timeout [cli] <delay>               : change a timeout setting",
-    },
-    CommandInfo {
-        words: &["set", "weight"],
-        level: Admin,
-        help: "set weight <bk>/<srv>  (DEPRECATED)     : change a server's weight (use 'set server' instead)",
-    },
-    CommandInfo {
-        words: &["show", "backend"],
-        level: User,
-        help: "show backend                            : list backends in the current running config",
-    },
-    CommandInfo {
-        words: &["show", "cli", "level"],
-        level: User,
-        help: "show cli level                          : display the level of the current CLI session",
-    },
-    CommandInfo {
-        words: &["show", "info"],
-        level: User,
-        help: "show info [typed]                       : report information about the running process",
-    },
-    CommandInfo {
-        words: &["show", "servers", "state"],
-        level: Operator,
-        help: "show servers state [<backend>]          : dump volatile server information (all or for a single backend)",
-    },
-    CommandInfo {
-        words: &["show", "sess"],
-        level: Operator,
-        help: "show sess                               : report the list of current sessions",
-    },
-    CommandInfo {
-        words: &["show", "stat"],
-        level: User,
-        help: "show stat [no-maint|typed|up]*          : report counters for each proxy and server",
-    },
-    CommandInfo {
-        words: &["show", "version"],
-        level: User,
-        help: "show version                            : show version of the current process",
-    },
-    CommandInfo {
-        words: &["shutdown", "sessions"],
-        level: Admin,
-        help: "shutdown sessions server <bk>/<srv>     : kill sessions on a server",
-    },
-    CommandInfo {
-        words: &["user"],
-        level: User,
-        help: "user                                    : lower the level of the current CLI session to user",
-    },
-    CommandInfo {
-        words: &["help"],
-        level: User,
-        help: "help [<command>]                        : list matching or all commands",
-    },
-    CommandInfo {
-        words: &["prompt"],
-        level: User,
-        help: "prompt                                  : toggle interactive mode with prompt",
-    },
-    CommandInfo { words: &["quit"], level: User, help: "quit                                    : disconnect" },
+    cmd(
+        &["abort", "ssl", "cert"],
+        Admin,
+        "abort ssl cert <certfile>               : abort a transaction for a certificate file",
+    ),
+    cmd(
+        &["clear", "counters"],
+        Operator,
+        "clear counters [all]                    : clear max statistics counters (or all counters)",
+    ),
+    cmd(&["commit", "ssl", "cert"], Admin, "commit ssl cert <certfile>              : commit a certificate file"),
+    cmd(&["disable", "health"], Admin, "disable health                          : disable health checks"),
+    cmd(
+        &["disable", "server"],
+        Admin,
+        "disable server (DEPRECATED)             : disable a server for maintenance (use 'set server' instead)",
+    ),
+    cmd(&["enable", "health"], Admin, "enable health                           : enable health checks"),
+    cmd(
+        &["enable", "server"],
+        Admin,
+        "enable server  (DEPRECATED)             : enable a disabled server (use 'set server' instead)",
+    ),
+    cmd(&["get", "weight"], User, "get weight <bk>/<srv>                   : report a server's current weight"),
+    cmd(
+        &["operator"],
+        User,
+        "operator                                : lower the level of the current CLI session to operator",
+    ),
+    cmd(
+        &["set", "maxconn", "frontend"],
+        Admin,
+        "set maxconn frontend <frontend> <value> : change a frontend's maxconn setting",
+    ),
+    cmd(
+        &["set", "maxconn", "global"],
+        Admin,
+        "set maxconn global <value>              : change the per-process maxconn setting",
+    ),
+    cmd(&["set", "server"], Admin, "set server <bk>/<srv> [opts]            : change a server's state or weight"),
+    cmd(&["set", "ssl", "cert"], Admin, "set ssl cert <certfile> <payload>       : replace a certificate file"),
+    cmd(&["set", "timeout"], User, "set timeout [cli] <delay>               : change a timeout setting"),
+    cmd(
+        &["set", "weight"],
+        Admin,
+        "set weight <bk>/<srv>  (DEPRECATED)     : change a server's weight (use 'set server' instead)",
+    ),
+    cmd(
+        &["show", "backend"],
+        User,
+        "show backend                            : list backends in the current running config",
+    ),
+    cmd(
+        &["show", "cli", "level"],
+        User,
+        "show cli level                          : display the level of the current CLI session",
+    ),
+    cmd(
+        &["show", "info"],
+        User,
+        "show info [typed]                       : report information about the running process",
+    ),
+    cmd(
+        &["show", "servers", "state"],
+        Operator,
+        "show servers state [<backend>]          : dump volatile server information (all or for a single backend)",
+    ),
+    cmd(&["show", "sess"], Operator, "show sess                               : report the list of current sessions"),
+    cmd(
+        &["show", "ssl", "cert"],
+        Operator,
+        "show ssl cert [<certfile>]              : display the SSL certificates used in memory, or the details of a file",
+    ),
+    cmd(&["show", "stat"], User, "show stat [no-maint|typed|up]*          : report counters for each proxy and server"),
+    cmd(&["show", "version"], User, "show version                            : show version of the current process"),
+    cmd(&["shutdown", "sessions"], Admin, "shutdown sessions server <bk>/<srv>     : kill sessions on a server"),
+    cmd(
+        &["user"],
+        User,
+        "user                                    : lower the level of the current CLI session to user",
+    ),
+    cmd(&["help"], User, "help [<command>]                        : list matching or all commands"),
+    cmd(&["prompt"], User, "prompt                                  : toggle interactive mode with prompt"),
+    cmd(&["quit"], User, "quit                                    : disconnect"),
 ];
 
 /// Why a line is not a command to run.
@@ -348,8 +333,31 @@ pub fn parse(line: &str, level: AccessLevel) -> Result<Command, Refusal> {
                 _ => usage("Expects an integer value.\n"),
             }
         }
+        ["show", "ssl", "cert"] => Ok(Command::ShowSslCert(args.first().map(|s| s.to_string()))),
+        ["set", "ssl", "cert"] => match args {
+            [file, "<<"] => Ok(Command::SetSslCert { file: file.to_string(), payload: String::new() }),
+            [_] => usage(
+                "'set ssl cert' expects a payload: 'set ssl cert <certfile> <<' then the PEM, then an empty line.\n",
+            ),
+            _ => usage("'set ssl cert' expects a certfile path as argument.\n"),
+        },
+        ["commit", "ssl", "cert"] => match args.first() {
+            Some(f) => Ok(Command::CommitSslCert(f.to_string())),
+            None => usage("'commit ssl cert' expects a filename\n"),
+        },
+        ["abort", "ssl", "cert"] => match args.first() {
+            Some(f) => Ok(Command::AbortSslCert(f.to_string())),
+            None => usage("'abort ssl cert' expects a filename\n"),
+        },
         _ => Err(Refusal::Unknown),
     }
+}
+
+/// True when `line` ends with the `<<` that announces a payload (the lines that follow, up
+/// to an empty one).
+pub fn announces_payload(line: &str) -> bool {
+    let mut words = line.split_ascii_whitespace();
+    words.next_back() == Some("<<") && words.next().is_some()
 }
 
 /// The `help` text for a connection at `level`: every command it may run.

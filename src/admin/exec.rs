@@ -15,6 +15,7 @@ use super::report::{self, Snapshot};
 use crate::balance::live::Admin as AdminBits;
 use crate::config::model::{AccessLevel, Balance, HashType};
 use crate::runtime::Runtime;
+use crate::tls::certs::LoadedCert;
 use crate::worker::Control;
 
 /// A worker's control channel and the waker that makes it look.
@@ -26,6 +27,8 @@ pub struct Admin {
     pub rt: Arc<Runtime>,
     /// Every worker, for commands they must carry out themselves.
     workers: Vec<WorkerLink>,
+    /// The certificate of an open `set ssl cert` transaction, not committed yet.
+    ssl_transaction: Option<LoadedCert>,
 }
 
 /// The state of one admin connection that commands change.
@@ -44,7 +47,7 @@ pub struct Session {
 impl Admin {
     /// The admin state of `rt`, reaching `workers`.
     pub fn new(rt: Arc<Runtime>, workers: Vec<WorkerLink>) -> Admin {
-        Admin { rt, workers }
+        Admin { rt, workers, ssl_transaction: None }
     }
 
     /// Samples the rates (once a second).
@@ -131,7 +134,100 @@ impl Admin {
                 log::warn!("global maxconn set to {n} by the admin socket.");
             }
             Command::SetTimeoutCli(d) => session.timeout = d,
+            Command::ShowSslCert(file) => self.show_ssl_cert(file.as_deref(), out),
+            Command::SetSslCert { file, payload } => self.set_ssl_cert(&file, &payload, out),
+            Command::CommitSslCert(file) => {
+                let Some(tx) = self.transaction_for(&file, out) else { return };
+                let binds = rt.tls_live.replace(&tx);
+                self.ssl_transaction = None;
+                log::warn!("certificate {file} replaced by the admin socket in {binds} binds (new handshakes use it)");
+                let _ = write!(out, "Committing {file}.\nSuccess!\n");
+            }
+            Command::AbortSslCert(file) => {
+                if self.transaction_for(&file, out).is_some() {
+                    self.ssl_transaction = None;
+                    let _ = writeln!(out, "Transaction aborted for certificate '{file}'!");
+                }
+            }
         }
+    }
+
+    /// The open transaction if it is about `file`; otherwise the reply says why not.
+    fn transaction_for(&self, file: &str, out: &mut String) -> Option<LoadedCert> {
+        match &self.ssl_transaction {
+            None => {
+                out.push_str("No ongoing transaction!\n");
+                None
+            }
+            Some(tx) if tx.path != std::path::Path::new(file) => {
+                let _ = writeln!(
+                    out,
+                    "The ongoing transaction is about '{}' but you are trying to set '{file}'",
+                    tx.path.display()
+                );
+                None
+            }
+            Some(tx) => Some(tx.clone()),
+        }
+    }
+
+    /// `set ssl cert <file> <<`: the payload must hold the chain and its key; it waits in a
+    /// transaction until `commit ssl cert`.
+    fn set_ssl_cert(&mut self, file: &str, payload: &str, out: &mut String) {
+        let path = std::path::Path::new(file);
+        if let Some(tx) = &self.ssl_transaction
+            && tx.path != path
+        {
+            let _ = writeln!(
+                out,
+                "The ongoing transaction is about '{}' but you are trying to set '{file}'",
+                tx.path.display()
+            );
+            return;
+        }
+        if self.rt.tls_live.find(path).is_none() {
+            out.push_str("Can't replace a certificate which is not referenced by the configuration!\n");
+            return;
+        }
+        match crate::tls::certs::parse_pem(path, payload.as_bytes(), &crate::tls::provider()) {
+            Err(e) => {
+                let _ = writeln!(out, "unable to load certificate: {e}");
+            }
+            Ok(cert) => {
+                let verb = if self.ssl_transaction.is_some() { "updated" } else { "created" };
+                self.ssl_transaction = Some(cert);
+                let _ = writeln!(out, "Transaction {verb} for certificate {file}!");
+            }
+        }
+    }
+
+    /// `show ssl cert [<file>]`: the files served (and the open transaction), or one
+    /// certificate's details (`*<file>`: the transaction's).
+    fn show_ssl_cert(&self, file: Option<&str>, out: &mut String) {
+        let Some(file) = file else {
+            if let Some(tx) = &self.ssl_transaction {
+                let _ = writeln!(out, "# transaction\n*{}", tx.path.display());
+            }
+            out.push_str("# filename\n");
+            for f in self.rt.tls_live.files() {
+                let _ = writeln!(out, "{}", f.display());
+            }
+            return;
+        };
+        let (cert, status) = match file.strip_prefix('*') {
+            Some(f) => (self.ssl_transaction.clone().filter(|t| t.path == std::path::Path::new(f)), "Uncommitted"),
+            None => (self.rt.tls_live.find(std::path::Path::new(file)), "Used"),
+        };
+        let Some(cert) = cert else {
+            out.push_str("Can't display a certificate which is not referenced by the configuration!\n");
+            return;
+        };
+        let _ = writeln!(out, "Filename: {file}");
+        let _ = writeln!(out, "Status: {status}");
+        let _ = writeln!(out, "notAfter: {}", gmt(cert.not_after));
+        let names: Vec<String> = cert.names.iter().map(|n| format!("DNS:{n}")).collect();
+        let _ = writeln!(out, "Subject Alternative Name: {}", names.join(", "));
+        let _ = writeln!(out, "Chain length: {}", cert.key.cert.len());
     }
 
     /// Finds `r`, then runs `f` with its backend and server indexes, or writes HAProxy's
@@ -169,6 +265,17 @@ impl Admin {
             }
         }
     }
+}
+
+/// A date as OpenSSL prints it: `Nov 30 12:00:00 2027 GMT`.
+fn gmt(t: std::time::SystemTime) -> String {
+    // The access log's date, `30/Nov/2027:12:00:00.000`, rearranged.
+    let d = crate::proxy::tcplog::format_date(t);
+    let mut parts = d.splitn(3, '/');
+    let (Some(day), Some(month), Some(rest)) = (parts.next(), parts.next(), parts.next()) else { return d };
+    let Some((year, time)) = rest.split_once(':') else { return d };
+    let time = time.split('.').next().unwrap_or(time);
+    format!("{month} {:>2} {time} {year} GMT", day.trim_start_matches('0'))
 }
 
 /// The index of the entry named `name`, or whose id is `#<id>`.

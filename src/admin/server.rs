@@ -23,6 +23,8 @@ use crate::config::model::{AccessLevel, StatsAddr, StatsSocket};
 
 /// The longest command line (HAProxy's CLI buffer is `tune.bufsize`; payloads come later).
 pub const MAX_LINE: usize = 16 * 1024;
+/// The largest payload (`set ssl cert … <<`), as HAProxy's default of 128 kB.
+pub const MAX_PAYLOAD: usize = 128 * 1024;
 /// How often the rates are sampled.
 const TICK: Duration = Duration::from_secs(1);
 /// Tokens of connections start here; listeners use their index.
@@ -86,6 +88,8 @@ struct Conn {
     last: Instant,
     /// Close once the output is written.
     closing: bool,
+    /// A command announced a payload (`<<`): the command line and the lines so far.
+    payload: Option<(String, String)>,
 }
 
 /// Binds every `stats socket` line: a Unix socket replaces a stale file at its path and gets
@@ -222,6 +226,7 @@ fn accept(poll: &Poll, l: &Listener, conns: &mut Slab<Conn>, maxconn: usize, tim
             session: Session { level: l.level, prompt: false, timeout, quit: false },
             last: now,
             closing: false,
+            payload: None,
         });
     }
 }
@@ -279,44 +284,79 @@ fn answer_lines(admin: &mut Admin, conn: &mut Conn) {
         let line: Vec<u8> = conn.input.drain(..=end).collect();
         let line = String::from_utf8_lossy(&line);
         let line = line.trim_end_matches(['\n', '\r']);
-        let mut reply = String::new();
-        let was_interactive = conn.session.prompt;
+        // The lines of a payload, up to an empty one.
+        if let Some((_, payload)) = conn.payload.as_mut() {
+            if !line.is_empty() {
+                payload.push_str(line);
+                payload.push('\n');
+                if payload.len() > MAX_PAYLOAD {
+                    conn.payload = None;
+                    conn.output.extend_from_slice(b"Payload too large.\n\n");
+                    conn.closing = true;
+                }
+                continue;
+            }
+            if let Some((command, payload)) = conn.payload.take() {
+                let reply = run_command(admin, &mut conn.session, &command, Some(payload));
+                conn.output.extend_from_slice(reply.as_bytes());
+                after_line(conn);
+            }
+            continue;
+        }
+        if command::announces_payload(line) {
+            conn.payload = Some((line.to_string(), String::new()));
+            continue;
+        }
         if line.trim().is_empty() {
-            if !was_interactive {
+            if !conn.session.prompt {
                 conn.closing = true;
                 return;
             }
         } else {
+            let mut reply = String::new();
             for cmd in line.split(';').map(str::trim).filter(|c| !c.is_empty()) {
-                // Each command's answer ends with an empty line; `prompt` and `quit` print none.
-                let mut silent = false;
-                match command::parse(cmd, conn.session.level) {
-                    Ok(c) => {
-                        silent = matches!(c, Command::Prompt | Command::Quit);
-                        admin.execute(c, &mut conn.session, &mut reply);
-                    }
-                    Err(Refusal::PermissionDenied) => reply.push_str("Permission denied\n"),
-                    Err(Refusal::Usage(text)) => reply.push_str(&text),
-                    Err(Refusal::Unknown) => command::unknown(conn.session.level, &mut reply),
-                }
-                if !silent {
-                    reply.push('\n');
-                }
+                reply.push_str(&run_command(admin, &mut conn.session, cmd, None));
                 if conn.session.quit {
                     break;
                 }
             }
+            conn.output.extend_from_slice(reply.as_bytes());
         }
-        conn.output.extend_from_slice(reply.as_bytes());
-        if conn.session.quit {
-            conn.closing = true;
-            return;
-        }
-        if conn.session.prompt {
-            conn.output.extend_from_slice(b"> ");
-        } else {
-            // Non-interactive: one line, then the connection closes.
-            conn.closing = true;
-        }
+        after_line(conn);
     }
+}
+
+/// After a line's replies: close on `quit` or outside the interactive mode, else prompt.
+fn after_line(conn: &mut Conn) {
+    if conn.session.quit {
+        conn.closing = true;
+    } else if conn.session.prompt {
+        conn.output.extend_from_slice(b"> ");
+    } else {
+        // Non-interactive: one line, then the connection closes.
+        conn.closing = true;
+    }
+}
+
+/// Runs one command (with the payload that followed it, if any) and returns its reply,
+/// ending with an empty line unless it is `prompt` or `quit`.
+fn run_command(admin: &mut Admin, session: &mut Session, cmd: &str, payload: Option<String>) -> String {
+    let mut reply = String::new();
+    let mut silent = false;
+    match command::parse(cmd, session.level) {
+        Ok(mut c) => {
+            silent = matches!(c, Command::Prompt | Command::Quit);
+            if let (Command::SetSslCert { payload: p, .. }, Some(given)) = (&mut c, payload) {
+                *p = given;
+            }
+            admin.execute(c, session, &mut reply);
+        }
+        Err(Refusal::PermissionDenied) => reply.push_str("Permission denied\n"),
+        Err(Refusal::Usage(text)) => reply.push_str(&text),
+        Err(Refusal::Unknown) => command::unknown(session.level, &mut reply),
+    }
+    if !silent {
+        reply.push('\n');
+    }
+    reply
 }

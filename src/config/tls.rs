@@ -75,6 +75,9 @@ pub struct BindTls {
     pub accept_proxy: bool,
     /// The built config, once loading read the certificates.
     pub material: Option<Material<rustls::ServerConfig>>,
+    /// The certificates it was built with, in order (the first is the default), so that
+    /// `set ssl cert` can rebuild it with one replaced.
+    pub certs: Option<Material<Vec<crate::tls::certs::LoadedCert>>>,
 }
 
 /// How a server's certificate is to be verified, as written.
@@ -265,6 +268,7 @@ pub fn load(built: &mut Built, diags: &mut Vec<Diagnostic>) {
                         diags.push(Diagnostic::warning(bind.loc, w));
                     }
                     tls.material = Some(Material(b.config));
+                    tls.certs = Some(Material(Arc::new(loaded)));
                 }
                 Err(e) => diags.push(Diagnostic::error(bind.loc, e)),
             }

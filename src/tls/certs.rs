@@ -33,6 +33,9 @@ pub struct LoadedCert {
     pub names: Vec<String>,
     /// The names excluded by `!name` filters of a `crt-list` line.
     pub excluded: Vec<String>,
+    /// `names` came from a `crt-list` line's filters, not from the certificate (a renewed
+    /// certificate keeps them).
+    pub filtered: bool,
     /// The leaf's expiry.
     pub not_after: SystemTime,
 }
@@ -159,6 +162,7 @@ pub fn load_crt_list(path: &Path, provider: &CryptoProvider) -> Result<(Vec<Load
         for cert in &mut loaded {
             if !names.is_empty() {
                 cert.names = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+                cert.filtered = true;
             }
             cert.excluded = excluded.iter().map(|n| n[1..].to_ascii_lowercase()).collect();
         }
@@ -174,26 +178,36 @@ pub fn load_crt_list(path: &Path, provider: &CryptoProvider) -> Result<(Vec<Load
 /// same file or else from `PATH.key`.
 pub fn load_pem(path: &Path, provider: &CryptoProvider) -> Result<LoadedCert, CertError> {
     let bytes = read_limited(path)?;
-    let chain = CertificateDer::pem_slice_iter(&bytes)
+    if let Err(rustls::pki_types::pem::Error::NoItemsFound) = PrivateKeyDer::from_pem_slice(&bytes) {
+        let mut key_path = path.as_os_str().to_owned();
+        key_path.push(".key");
+        let key_path = PathBuf::from(key_path);
+        if key_path.exists() {
+            let key_bytes = read_limited(&key_path)?;
+            if let Err(e) = PrivateKeyDer::from_pem_slice(&key_bytes)
+                && !matches!(e, rustls::pki_types::pem::Error::NoItemsFound)
+            {
+                return Err(CertError::Malformed(key_path, pem_error(&e)));
+            }
+            let mut both = bytes;
+            both.push(b'\n');
+            both.extend_from_slice(&key_bytes);
+            return parse_pem(path, &both, provider);
+        }
+    }
+    parse_pem(path, &bytes, provider)
+}
+
+/// Reads a certificate chain (leaf first) and its private key from PEM `bytes` that stand
+/// for the file `path` (a file's contents, or the payload of `set ssl cert`).
+pub fn parse_pem(path: &Path, bytes: &[u8], provider: &CryptoProvider) -> Result<LoadedCert, CertError> {
+    let chain = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CertError::Malformed(path.to_path_buf(), pem_error(&e)))?;
     let Some(leaf) = chain.first() else { return Err(CertError::NoCertificate(path.to_path_buf())) };
-    let key = match PrivateKeyDer::from_pem_slice(&bytes) {
+    let key = match PrivateKeyDer::from_pem_slice(bytes) {
         Ok(key) => key,
-        Err(rustls::pki_types::pem::Error::NoItemsFound) => {
-            let mut key_path = path.as_os_str().to_owned();
-            key_path.push(".key");
-            let key_path = PathBuf::from(key_path);
-            if !key_path.exists() {
-                return Err(CertError::NoKey(path.to_path_buf()));
-            }
-            let key_bytes = read_limited(&key_path)?;
-            match PrivateKeyDer::from_pem_slice(&key_bytes) {
-                Ok(key) => key,
-                Err(rustls::pki_types::pem::Error::NoItemsFound) => return Err(CertError::NoKey(path.to_path_buf())),
-                Err(e) => return Err(CertError::Malformed(key_path, pem_error(&e))),
-            }
-        }
+        Err(rustls::pki_types::pem::Error::NoItemsFound) => return Err(CertError::NoKey(path.to_path_buf())),
         Err(e) => return Err(CertError::Malformed(path.to_path_buf(), pem_error(&e))),
     };
     let CertFacts { names, not_after } = x509::facts(leaf)
@@ -207,7 +221,14 @@ pub fn load_pem(path: &Path, provider: &CryptoProvider) -> Result<LoadedCert, Ce
         Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
         Err(_) => return Err(CertError::KeyMismatch(path.to_path_buf())),
     }
-    Ok(LoadedCert { path: path.to_path_buf(), key: Arc::new(certified), names, excluded: Vec::new(), not_after })
+    Ok(LoadedCert {
+        path: path.to_path_buf(),
+        key: Arc::new(certified),
+        names,
+        excluded: Vec::new(),
+        filtered: false,
+        not_after,
+    })
 }
 
 /// Loads the certificates of a `ca-file` (PEM, one or more `CERTIFICATE` blocks).

@@ -13,6 +13,7 @@
 pub mod certs;
 pub mod client;
 pub mod hello;
+pub mod live;
 pub mod options;
 pub mod sni;
 pub mod x509;

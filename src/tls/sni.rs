@@ -118,6 +118,7 @@ mod tests {
             key: Arc::new(CertifiedKey::new(vec![c.der().clone()], signing)),
             names: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
             excluded: Vec::new(),
+            filtered: false,
             not_after: std::time::SystemTime::now(),
         }
     }

@@ -98,6 +98,8 @@ struct Listener {
     spec: usize,
     /// Accepting on this listener waits until then: its frontend was at its `maxconn`.
     paused_until: Option<Instant>,
+    /// The TLS settings new connections get (`commit ssl cert` replaces them).
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A worker and everything it owns.
@@ -129,6 +131,8 @@ pub struct Worker {
     /// Accepting on every listener is paused until this time: the global `maxconn` was
     /// reached, or the process ran out of file descriptors.
     accept_paused_until: Option<Instant>,
+    /// The TLS epoch the listeners' settings come from.
+    tls_epoch: u64,
 }
 
 impl Worker {
@@ -147,7 +151,8 @@ impl Worker {
         for (i, (std_socket, frontend, spec)) in sockets.into_iter().enumerate() {
             let mut socket = TcpListener::from_std(std_socket);
             poll.registry().register(&mut socket, Token(FIRST_LISTENER + i), Interest::READABLE)?;
-            listeners.push(Listener { socket, frontend, spec, paused_until: None });
+            let tls = runtime.frontends[frontend].listeners[spec].tls.clone();
+            listeners.push(Listener { socket, frontend, spec, paused_until: None, tls });
         }
         let pool_runtime = Arc::clone(&runtime);
         let balancers = Balancers::new(&runtime);
@@ -171,6 +176,7 @@ impl Worker {
             peers: Arc::new(Peers::default()),
             stopping: false,
             accept_paused_until: None,
+            tls_epoch: 0,
         };
         Ok((worker, waker))
     }
@@ -205,6 +211,7 @@ impl Worker {
             }
             // A server went up or down, or a weight changed: rebuild before any pick.
             self.balancers.refresh(&self.runtime);
+            self.refresh_tls();
             for event in events.iter() {
                 match event.token() {
                     WAKER => {
@@ -329,7 +336,7 @@ impl Worker {
             if listener.paused_until.is_some() {
                 return;
             }
-            let (frontend, spec) = (listener.frontend, listener.spec);
+            let frontend = listener.frontend;
             match self.reserve_slot(frontend) {
                 Slot::Taken => {}
                 // At a limit: look again soon (a slot may free in another worker). Only this
@@ -344,7 +351,7 @@ impl Worker {
                 }
             }
             match listener.socket.accept() {
-                Ok((stream, addr)) => self.open_session(frontend, spec, stream, addr),
+                Ok((stream, addr)) => self.open_session(i, stream, addr),
                 Err(e) => {
                     self.release_slot(frontend);
                     match e.kind() {
@@ -365,6 +372,21 @@ impl Worker {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Takes the TLS settings that a `commit ssl cert` published, if any (one atomic load
+    /// when nothing changed).
+    fn refresh_tls(&mut self) {
+        let epoch = self.runtime.tls_live.epoch();
+        if epoch == self.tls_epoch {
+            return;
+        }
+        self.tls_epoch = epoch;
+        for (frontend, spec, config) in self.runtime.tls_live.configs() {
+            for l in self.listeners.iter_mut().filter(|l| l.frontend == frontend && l.spec == spec) {
+                l.tls = Some(Arc::clone(&config));
             }
         }
     }
@@ -390,15 +412,16 @@ impl Worker {
         self.runtime.current_conns.fetch_sub(1, Ordering::Relaxed);
     }
 
-    fn open_session(&mut self, frontend: usize, spec: usize, tcp: mio::net::TcpStream, addr: std::net::SocketAddr) {
+    fn open_session(&mut self, listener: usize, tcp: mio::net::TcpStream, addr: std::net::SocketAddr) {
+        let (frontend, spec) = (self.listeners[listener].frontend, self.listeners[listener].spec);
         // The slot reserved before the accept is a connection now: count it.
         let rt = &self.runtime;
         let fe = &rt.frontends[frontend];
         rt.peak_conns.note(rt.current_conns.load(Ordering::Relaxed) as u64);
         fe.peak_conns.note(fe.current_conns.load(Ordering::Relaxed) as u64);
         rt.stats[self.id].frontends[frontend].sessions.bump();
-        let listener = &self.runtime.frontends[frontend].listeners[spec];
-        let stream = match Stream::accepted(tcp, listener.tls.as_ref(), listener.accept_proxy) {
+        let accept_proxy = self.runtime.frontends[frontend].listeners[spec].accept_proxy;
+        let stream = match Stream::accepted(tcp, self.listeners[listener].tls.as_ref(), accept_proxy) {
             Ok(s) => s,
             Err(e) => {
                 log::warn!("[w{}] cannot set up a session for {addr}: {e}", self.id);
