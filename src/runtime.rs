@@ -122,6 +122,8 @@ pub struct Frontend {
     pub tcp: TcpRules,
     /// The statistics page it serves, if `stats` is enabled.
     pub stats: Option<Arc<crate::config::model::StatsPage>>,
+    /// The last malformed message it received (`show errors`).
+    pub last_error: crate::admin::errors::LastError,
 }
 
 /// A frontend's `tcp-request` rules.
@@ -289,6 +291,8 @@ pub struct Backend {
     pub sni_from_host: bool,
     /// The statistics page it serves, if `stats` is enabled.
     pub stats: Option<Arc<crate::config::model::StatsPage>>,
+    /// The last malformed message it received (`show errors`).
+    pub last_error: crate::admin::errors::LastError,
 }
 
 impl Backend {
@@ -508,6 +512,7 @@ impl Runtime {
                     http: HttpProxy::compile(p),
                     tcp: TcpRules::compile(p),
                     stats: p.stats.enabled.then(|| Arc::new(p.stats.clone())),
+                    last_error: Default::default(),
                 }
             })
             .collect();
@@ -659,6 +664,7 @@ fn compile_backend(p: &Proxy) -> Backend {
         fullconn: p.fullconn,
         server_cookies: p.servers.iter().map(|s| s.options.cookie.clone()).collect(),
         stats: p.stats.enabled.then(|| Arc::new(p.stats.clone())),
+        last_error: Default::default(),
         sni_from_host: p
             .servers
             .iter()

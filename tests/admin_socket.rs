@@ -451,3 +451,23 @@ fn a_renewed_certificate_is_served_to_new_handshakes_without_a_reload() {
     let last = TlsClient::connect(port, "media.example.home", ca.client_config()).expect("handshake");
     assert_eq!(last.peer_cert(), renewed.der);
 }
+
+#[test]
+fn show_errors_keeps_the_last_bad_request_and_response_with_the_error_position() {
+    let s1 = Origin::start("s1");
+    let dir = TempDir::new();
+    let port = free_port();
+    let (_pylon, sock) = start(&dir, port, &[("s1", s1.port())], "");
+    assert!(cli(&sock, "show errors").starts_with("Total events captured on ["));
+    let mut c = Client::connect(port);
+    assert_eq!(c.request("GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n").status, 400);
+    assert_eq!(Client::connect(port).request(&get("/bad", "app")).status, 502);
+    let errors = cli(&sock, "show errors");
+    assert!(errors.contains("] frontend web (#1): invalid request\n"), "{errors}");
+    assert!(errors.contains("error at position 6"), "{errors}");
+    assert!(errors.contains("  00000  GET /a\\x01b HTTP/1.1\\r\\n\n"), "{errors}");
+    assert!(errors.contains("] backend app (#2): invalid response\n  frontend web (#1), server s1 (#1)"), "{errors}");
+    assert!(errors.contains("  00000  HTTP/1.1 2OO OK\\r\\n\n"), "{errors}");
+    let only = cli(&sock, "show errors web request");
+    assert!(only.contains("invalid request") && !only.contains("invalid response"), "{only}");
+}

@@ -61,6 +61,8 @@ pub enum Command {
     SetMaxconnGlobal(u32),
     /// `set timeout cli <delay>`.
     SetTimeoutCli(Duration),
+    /// `show errors [<proxy>] [request|response]`.
+    ShowErrors(Option<String>, super::errors::Direction),
     /// `show ssl cert [<file>]`.
     ShowSslCert(Option<String>),
     /// `set ssl cert <file> <<` and the PEM payload: opens (or updates) a transaction.
@@ -199,6 +201,11 @@ pub static COMMANDS: &[CommandInfo] = &[
         "show cli level                          : display the level of the current CLI session",
     ),
     cmd(
+        &["show", "errors"],
+        Operator,
+        "show errors [<px>] [request|response]   : report last request and/or response errors for each proxy",
+    ),
+    cmd(
         &["show", "info"],
         User,
         "show info [typed]                       : report information about the running process",
@@ -332,6 +339,20 @@ pub fn parse(line: &str, level: AccessLevel) -> Result<Command, Refusal> {
                 Ok(t) if !t.duration.is_zero() && t.ignored_suffix.is_none() => Ok(Command::SetTimeoutCli(t.duration)),
                 _ => usage("Expects an integer value.\n"),
             }
+        }
+        ["show", "errors"] => {
+            use super::errors::Direction;
+            let mut proxy = None;
+            let mut dir = Direction::Both;
+            for a in args {
+                match *a {
+                    "request" => dir = Direction::Request,
+                    "response" => dir = Direction::Response,
+                    "-1" => {}
+                    p => proxy = Some(p.to_string()),
+                }
+            }
+            Ok(Command::ShowErrors(proxy, dir))
         }
         ["show", "ssl", "cert"] => Ok(Command::ShowSslCert(args.first().map(|s| s.to_string()))),
         ["set", "ssl", "cert"] => match args {

@@ -134,6 +134,7 @@ impl Admin {
                 log::warn!("global maxconn set to {n} by the admin socket.");
             }
             Command::SetTimeoutCli(d) => session.timeout = d,
+            Command::ShowErrors(proxy, dir) => super::errors::show(&rt, proxy.as_deref(), dir, out),
             Command::ShowSslCert(file) => self.show_ssl_cert(file.as_deref(), out),
             Command::SetSslCert { file, payload } => self.set_ssl_cert(&file, &payload, out),
             Command::CommitSslCert(file) => {

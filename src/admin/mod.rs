@@ -7,11 +7,13 @@
 //! - `exec` carries a command out against the runtime (server states, weights, limits);
 //! - `server` is the admin thread: its sockets, connections, prompt mode and timeouts;
 //! - `csv` is the CSV format of `show stat`;
+//! - `errors` keeps the last malformed request and response of each proxy (`show errors`);
 //! - `prometheus` writes the metrics in HAProxy's exporter's names;
 //! - `web` builds the statistics page and the metrics as HTTP responses.
 
 pub mod command;
 pub mod csv;
+pub mod errors;
 pub mod exec;
 pub mod prometheus;
 pub mod report;

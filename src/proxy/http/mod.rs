@@ -625,6 +625,15 @@ impl HttpSession {
                     }
                     Err(e) => {
                         log::debug!("[{}] bad request head: {:?} at byte {}", self.client_addr, e.kind, e.pos);
+                        ctx.runtime.frontends[self.frontend].last_error.record(crate::admin::errors::Capture {
+                            when: std::time::SystemTime::now(),
+                            src: self.client_addr,
+                            peer_proxy: None,
+                            server: None,
+                            position: e.pos,
+                            bytes: req.data().to_vec(),
+                            event: 0,
+                        });
                         self.termination = *b"PR";
                         return self.request_failed(ctx, 400);
                     }
@@ -1341,6 +1350,7 @@ impl HttpSession {
                 Some(Step::Wait).filter(|_| !self.server.as_ref().is_some_and(|s| s.ready.readable))
             }
             Err(e) => {
+                let captured = rsp.data().to_vec();
                 log::info!(
                     "[{}] bad response head from {}: {:?} at byte {}",
                     self.client_addr,
@@ -1350,6 +1360,15 @@ impl HttpSession {
                 );
                 if let Some((b, srv)) = self.ex.slot {
                     rt.observe(b, srv, TrafficError::L7Invalid);
+                    rt.backends[b].last_error.record(crate::admin::errors::Capture {
+                        when: std::time::SystemTime::now(),
+                        src: self.client_addr,
+                        peer_proxy: Some(self.frontend),
+                        server: Some(srv),
+                        position: e.pos,
+                        bytes: captured,
+                        event: 0,
+                    });
                 }
                 let junk = self.ex.backend.is_some_and(|b| rt.backends[b].retry_on.junk_response);
                 if junk && let Some(step) = self.retry(ctx, "junk response") {
