@@ -372,6 +372,11 @@ pub struct CheckSettings {
     pub rise: u32,
     /// `fall`.
     pub fall: u32,
+    /// The check goes to the server's own address (no `addr`), and so follows `set server
+    /// … addr`.
+    pub follows_ip: bool,
+    /// The check goes to the server's own port (no `port`).
+    pub follows_port: bool,
     /// `init-state`.
     pub init_state: InitState,
     /// `slowstart`.
@@ -398,16 +403,6 @@ impl Server {
     pub fn private_connections(&self) -> bool {
         self.send_proxy.is_some()
             || self.tls.as_ref().is_some_and(|t| t.sni == Some(crate::config::tls::SniExpr::ClientSni))
-    }
-
-    /// The address to connect to for a client that connected to local port `dst_port`.
-    pub fn addr_for(&self, dst_port: u16) -> Option<SocketAddr> {
-        let port = match self.port {
-            PortSpec::Fixed(p) => p,
-            PortSpec::SameAsClient => dst_port,
-            PortSpec::Offset(d) => u16::try_from(i32::from(dst_port) + d).ok()?,
-        };
-        Some(SocketAddr::new(self.ip?, port))
     }
 }
 
@@ -606,6 +601,8 @@ fn compile_backend(p: &Proxy) -> Backend {
                 let ip = o.check_addr.or(s.addr.resolved);
                 CheckSettings {
                     target: ip.zip(port).map(|(ip, port)| SocketAddr::new(ip, port)),
+                    follows_ip: o.check_addr.is_none(),
+                    follows_port: o.check_port.is_none(),
                     inter: o.inter,
                     fastinter: o.fastinter,
                     downinter: o.downinter,
@@ -638,7 +635,8 @@ fn compile_backend(p: &Proxy) -> Backend {
             let up = !checked || s.options.init_state.starts_up();
             // `disabled` is the operator's maintenance, set from the start: `enable server`
             // lifts it.
-            ServerLive::new(up, u32::from(s.options.weight), s.options.disabled)
+            let addr = crate::balance::live::LiveAddr { ip: s.addr.resolved, port: s.addr.port, generation: 0 };
+            ServerLive::new(up, u32::from(s.options.weight), s.options.disabled, addr)
         })
         .collect();
     Backend {

@@ -471,3 +471,30 @@ fn show_errors_keeps_the_last_bad_request_and_response_with_the_error_position()
     let only = cli(&sock, "show errors web request");
     assert!(only.contains("invalid request") && !only.contains("invalid response"), "{only}");
 }
+
+#[test]
+fn set_server_addr_moves_new_traffic_to_the_new_address() {
+    let (old, new) = (Origin::start("old"), Origin::start("new"));
+    let dir = TempDir::new();
+    let port = free_port();
+    let (_pylon, sock) = start(&dir, port, &[("s1", old.port())], "");
+    let mut c = Client::connect(port);
+    assert_eq!(c.request(&get("/a", "app")).header("x-server"), Some("old"));
+    let reply = cli(&sock, &format!("set server app/s1 addr 127.0.0.1 port {}", new.port()));
+    assert_eq!(
+        reply,
+        format!(
+            "no need to change the addr, port changed from '{}' to '{}' by 'stats socket command'\n\n",
+            old.port(),
+            new.port()
+        )
+    );
+    // The same client connection: its next request goes to the new address (the server
+    // connection opened to the old one is not reused), and so do new clients.
+    assert_eq!(c.request(&get("/b", "app")).header("x-server"), Some("new"));
+    assert_eq!(Client::connect(port).request(&get("/c", "app")).header("x-server"), Some("new"));
+    assert_eq!(row(&show_stat(&sock), "app", "s1")["addr"], format!("127.0.0.1:{}", new.port()));
+    let state = cli(&sock, "show servers state app");
+    assert!(state.contains(&format!(" 127.0.0.1 ")) && state.contains(&format!(" {} ", new.port())), "{state}");
+    assert!(cli(&sock, "set server app/s1 addr nonsense").starts_with("Invalid addr."));
+}

@@ -44,6 +44,8 @@ pub enum Command {
     SetState(ServerRef, AdminState),
     /// `set server <b>/<s> weight <w>[%]`, `set weight <b>/<s> <w>[%]`.
     SetWeight(ServerRef, Weight),
+    /// `set server <b>/<s> addr <ip> [port <port>]`.
+    SetAddr(ServerRef, std::net::IpAddr, Option<u16>),
     /// `get weight <b>/<s>`.
     GetWeight(ServerRef),
     /// `enable health <b>/<s>` / `disable health <b>/<s>`.
@@ -182,7 +184,11 @@ pub static COMMANDS: &[CommandInfo] = &[
         Admin,
         "set maxconn global <value>              : change the per-process maxconn setting",
     ),
-    cmd(&["set", "server"], Admin, "set server <bk>/<srv> [opts]            : change a server's state or weight"),
+    cmd(
+        &["set", "server"],
+        Admin,
+        "set server <bk>/<srv> [opts]            : change a server's state, weight or address",
+    ),
     cmd(&["set", "ssl", "cert"], Admin, "set ssl cert <certfile> <payload>       : replace a certificate file"),
     cmd(&["set", "timeout"], User, "set timeout [cli] <delay>               : change a timeout setting"),
     cmd(
@@ -295,6 +301,17 @@ pub fn parse(line: &str, level: AccessLevel) -> Result<Command, Refusal> {
                 (Some("state"), _) => usage("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n"),
                 (Some("weight"), Some(w)) => weight(w).map(|w| Command::SetWeight(server, w)),
                 (Some("weight"), None) => usage("Require <backend>/<server> and <weight> or <weight%>.\n"),
+                (Some("addr"), Some(ip)) => {
+                    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+                        return usage("Invalid addr. set server <backend>/<server> addr <IP address> [port <port>].\n");
+                    };
+                    match (args.get(3).copied(), args.get(4).map(|p| p.parse::<u16>())) {
+                        (None, _) => Ok(Command::SetAddr(server, ip, None)),
+                        (Some("port"), Some(Ok(p))) if p > 0 => Ok(Command::SetAddr(server, ip, Some(p))),
+                        _ => usage("Invalid port. set server <backend>/<server> addr <IP address> [port <port>].\n"),
+                    }
+                }
+                (Some("addr"), None) => usage("set server <b>/<s> addr requires an address and optionally a port.\n"),
                 (Some(other), _)
                     if [
                         "addr",
@@ -311,7 +328,7 @@ pub fn parse(line: &str, level: AccessLevel) -> Result<Command, Refusal> {
                 {
                     usage(&format!("'set server <srv> {other}' is not supported by pylon yet.\n"))
                 }
-                _ => usage("usage: set server <backend>/<server> state|weight ...\n"),
+                _ => usage("usage: set server <backend>/<server> state|weight|addr ...\n"),
             }
         }
         ["shutdown", "sessions"] => match args.first() {

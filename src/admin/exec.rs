@@ -92,6 +92,34 @@ impl Admin {
                 AdminState::Maint => set_maint(rt, b, s, true),
             }),
             Command::SetWeight(r, w) => self.with_server(&r, out, |rt, b, s, out| set_weight(rt, b, s, w, out)),
+            Command::SetAddr(r, ip, port) => self.with_server(&r, out, |rt, b, s, out| {
+                let be = &rt.backends[b];
+                let before = be.live[s].set_addr(ip, port);
+                rt.state_epoch.bump();
+                let mut parts = Vec::new();
+                match before.ip {
+                    Some(old) if old == ip => parts.push("no need to change the addr".to_string()),
+                    old => parts.push(format!(
+                        "IP changed from '{}' to '{ip}'",
+                        old.map_or_else(|| "(none)".to_string(), |o| o.to_string())
+                    )),
+                }
+                if let Some(p) = port {
+                    match before.port {
+                        crate::config::model::PortSpec::Fixed(old) if old == p => {
+                            parts.push("no need to change the port".to_string())
+                        }
+                        crate::config::model::PortSpec::Fixed(old) => {
+                            parts.push(format!("port changed from '{old}' to '{p}'"))
+                        }
+                        _ => parts.push(format!("port changed to '{p}'")),
+                    }
+                }
+                let text = format!("{} by 'stats socket command'", parts.join(", "));
+                log::warn!("{}/{} changed its IP from the admin socket: {text}", be.name, be.servers[s].name);
+                out.push_str(&text);
+                out.push('\n');
+            }),
             Command::GetWeight(r) => self.with_server(&r, out, |rt, b, s, out| {
                 let be = &rt.backends[b];
                 let _ = writeln!(out, "{} (initial {})", be.live[s].user_weight(), be.server_set.servers[s].weight);

@@ -583,8 +583,9 @@ pub fn server_row(v: &View<'_>, b: usize, s: usize) -> Row {
     r.set("rate", rate.cur);
     r.set("rate_max", rate.max);
     r.set("lastsess", -1);
-    if let Some(ip) = srv.ip {
-        let port = match srv.port {
+    let live_addr = live.addr();
+    if let Some(ip) = live_addr.ip {
+        let port = match live_addr.port {
             crate::config::model::PortSpec::Fixed(p) => p.to_string(),
             _ => String::new(),
         };
@@ -744,8 +745,9 @@ pub fn servers_state(v: &View<'_>, backend: Option<&str>, out: &mut String) -> R
                 };
                 (v.now.saturating_duration_since(r.last_change).as_secs(), status, result, r.health, state)
             });
-            let addr = srv.ip.map_or_else(|| "-".to_string(), |ip| ip.to_string());
-            let port = match srv.port {
+            let live_addr = live.addr();
+            let addr = live_addr.ip.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+            let port = match live_addr.port {
                 crate::config::model::PortSpec::Fixed(p) => p,
                 _ => 0,
             };

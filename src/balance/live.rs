@@ -33,6 +33,33 @@ pub struct ServerLive {
     user_weight: AtomicU32,
     /// The health checks' findings, for `show stat` and `show servers state`.
     report: Mutex<CheckReport>,
+    /// Where traffic goes (`set server … addr` changes it), and how many times it changed:
+    /// a connection opened to an older address is not reused.
+    addr: Mutex<LiveAddr>,
+}
+
+/// A server's address as traffic uses it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveAddr {
+    /// The IP address (`None`: none resolved; the server takes no traffic).
+    pub ip: Option<std::net::IpAddr>,
+    /// The port, fixed or relative to the client's destination port.
+    pub port: crate::config::model::PortSpec,
+    /// Changes of the address so far.
+    pub generation: u32,
+}
+
+impl LiveAddr {
+    /// The address to connect to for a client that connected to local port `dst_port`.
+    pub fn for_port(&self, dst_port: u16) -> Option<std::net::SocketAddr> {
+        use crate::config::model::PortSpec;
+        let port = match self.port {
+            PortSpec::Fixed(p) => p,
+            PortSpec::SameAsClient => dst_port,
+            PortSpec::Offset(d) => u16::try_from(i32::from(dst_port) + d).ok()?,
+        };
+        Some(std::net::SocketAddr::new(self.ip?, port))
+    }
 }
 
 /// A server's administrative state, as bits (HAProxy's `srv_admin_state` values).
@@ -148,8 +175,8 @@ impl TrafficError {
 }
 
 impl ServerLive {
-    /// A server starting `up` (or down) at `weight`, in maintenance when `maint`.
-    pub fn new(up: bool, weight: u32, maint: bool) -> ServerLive {
+    /// A server starting `up` (or down) at `weight`, in maintenance when `maint`, at `addr`.
+    pub fn new(up: bool, weight: u32, maint: bool, addr: LiveAddr) -> ServerLive {
         ServerLive {
             up: AtomicBool::new(up),
             weight: AtomicU32::new(weight),
@@ -160,7 +187,29 @@ impl ServerLive {
             checks_off: AtomicBool::new(false),
             user_weight: AtomicU32::new(weight),
             report: Mutex::new(CheckReport::new(up, Instant::now())),
+            addr: Mutex::new(addr),
         }
+    }
+
+    /// Where traffic goes now (read off the request path: workers copy it when the state
+    /// epoch moves).
+    pub fn addr(&self) -> LiveAddr {
+        *self.addr.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `set server … addr`: sends new connections to `ip` (and `port` if given); returns
+    /// the address before. The caller bumps the epoch.
+    pub fn set_addr(&self, ip: std::net::IpAddr, port: Option<u16>) -> LiveAddr {
+        let mut a = self.addr.lock().unwrap_or_else(|p| p.into_inner());
+        let before = *a;
+        a.ip = Some(ip);
+        if let Some(p) = port {
+            a.port = crate::config::model::PortSpec::Fixed(p);
+        }
+        if *a != before {
+            a.generation = a.generation.wrapping_add(1);
+        }
+        before
     }
 
     /// The administrative state.

@@ -31,6 +31,8 @@ struct Check {
     script: Arc<Script>,
     transport: Arc<super::probe::Transport>,
     target: SocketAddr,
+    /// The target follows the server's address (`set server … addr`): its IP, its port.
+    follows: (bool, bool),
     health: Health,
     inter: Duration,
     fastinter: Option<Duration>,
@@ -81,6 +83,7 @@ fn build(rt: &Runtime, now: Instant) -> Vec<Check> {
                 script: Arc::clone(&be.check_script),
                 transport: Arc::new(server.check_transport()),
                 target,
+                follows: (spec.follows_ip, spec.follows_port),
                 health: {
                     let health = Health::new(spec.rise, spec.fall, spec.init_state);
                     be.live[s].with_report(|r| {
@@ -147,14 +150,9 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
                     c.next = now + c.inter;
                 }
                 None if c.next <= now => {
-                    let mut probe = Probe::start(
-                        Arc::clone(&c.script),
-                        Arc::clone(&c.transport),
-                        c.target,
-                        Token(i),
-                        c.limits,
-                        now,
-                    );
+                    let target = current_target(&rt, c);
+                    let mut probe =
+                        Probe::start(Arc::clone(&c.script), Arc::clone(&c.transport), target, Token(i), c.limits, now);
                     match probe.advance(poll.registry(), now) {
                         Progress::Pending => c.probe = Some(probe),
                         Progress::Done(outcome) => {
@@ -168,6 +166,23 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
             ramp(&rt, c, now);
         }
     }
+}
+
+/// Where a check of `c` goes now: its configured target, with the server's current IP and
+/// port where the check follows them (`set server … addr` moved the server).
+fn current_target(rt: &Runtime, c: &Check) -> SocketAddr {
+    let live = rt.backends[c.backend].live[c.server].addr();
+    let mut target = c.target;
+    if live.generation == 0 {
+        return target;
+    }
+    if let (true, Some(ip)) = (c.follows.0, live.ip) {
+        target.set_ip(ip);
+    }
+    if let (true, crate::config::model::PortSpec::Fixed(p)) = (c.follows.1, live.port) {
+        target.set_port(p);
+    }
+    target
 }
 
 /// `spread-checks`: moves each next check by up to ±`percent` of its interval, so that

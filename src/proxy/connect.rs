@@ -150,7 +150,7 @@ pub fn connect(
                 srv_counts[f].redispatches.bump();
             }
         }
-        let Some(addr) = be.servers[server].addr_for(target.local.port()) else {
+        let Some(addr) = ctx.lb.addr(target.backend, server).and_then(|a| a.for_port(target.local.port())) else {
             super::queue::release(ctx, target.backend, server);
             failed = Some(server);
             continue;

@@ -25,6 +25,8 @@ struct Idle {
     /// it serves only requests for that name.
     sni: Option<Box<str>>,
     since: Instant,
+    /// The server's address generation when it was opened (see `LiveAddr`).
+    generation: u32,
 }
 
 /// Free parsers a worker keeps for reuse.
@@ -76,15 +78,17 @@ impl Pool {
         }
     }
 
-    /// An idle connection to `server` of `backend` that passed its test, if any. The caller
-    /// registers it with its poll.
-    pub fn take(&mut self, backend: usize, server: usize, sni: Option<&str>) -> Option<Stream> {
+    /// An idle connection to `server` of `backend` that passed its test, if any, opened to
+    /// the server's address of `generation` (one to an address `set server … addr` replaced
+    /// is closed). The caller registers it with its poll.
+    pub fn take(&mut self, backend: usize, server: usize, sni: Option<&str>, generation: u32) -> Option<Stream> {
         let list = self.idle.get_mut(backend)?.get_mut(server)?;
         while let Some(at) = list.iter().rposition(|i| i.sni.as_deref() == sni) {
             let mut idle = list.remove(at);
             self.held -= 1;
-            // Closed by the server, an error, or bytes nobody asked for: useless.
-            if idle.stream.is_reusable() {
+            // Closed by the server, an error, bytes nobody asked for, or an old address:
+            // useless.
+            if idle.generation == generation && idle.stream.is_reusable() {
                 return Some(idle.stream);
             }
         }
@@ -101,12 +105,13 @@ impl Pool {
         sni: Option<Box<str>>,
         now: Instant,
         max: Option<usize>,
+        generation: u32,
     ) {
         let Some(list) = self.idle.get_mut(backend).and_then(|b| b.get_mut(server)) else { return };
         if max.is_some_and(|m| list.len() >= m) {
             return;
         }
-        list.push(Idle { stream, sni, since: now });
+        list.push(Idle { stream, sni, since: now, generation });
         self.held += 1;
     }
 

@@ -2,6 +2,7 @@
 //! algorithm's state. Rebuilt between events when the runtime's state epoch moved (a server
 //! went up or down, a weight changed), so that `pick` reads only this worker's memory.
 
+use crate::balance::live::LiveAddr;
 use crate::balance::{self, Balancer, PickContext, ServerSet};
 use crate::runtime::Runtime;
 
@@ -9,6 +10,8 @@ use crate::runtime::Runtime;
 pub struct Balancers {
     sets: Vec<ServerSet>,
     algorithms: Vec<Box<dyn Balancer>>,
+    /// Each server's address, as `set server … addr` last left it.
+    addrs: Vec<Vec<LiveAddr>>,
     epoch: u64,
 }
 
@@ -26,7 +29,8 @@ impl Balancers {
                 balance::new_balancer(&b.balance, b.hash_type, &names, set)
             })
             .collect();
-        Balancers { sets, algorithms, epoch }
+        let addrs = rt.backends.iter().map(|b| b.live.iter().map(|l| l.addr()).collect()).collect();
+        Balancers { sets, algorithms, addrs, epoch }
     }
 
     /// Rebuilds what changed since the last look (one atomic load when nothing did).
@@ -42,7 +46,16 @@ impl Balancers {
                 self.algorithms[i].rebuild(&set);
                 self.sets[i] = set;
             }
+            for (a, live) in self.addrs[i].iter_mut().zip(&b.live) {
+                *a = live.addr();
+            }
         }
+    }
+
+    /// Server `server` of `backend`'s address now (see [`LiveAddr`]).
+    #[inline]
+    pub fn addr(&self, backend: usize, server: usize) -> Option<&LiveAddr> {
+        self.addrs.get(backend)?.get(server)
     }
 
     /// Backend `backend`'s servers as this worker sees them.

@@ -131,6 +131,8 @@ struct ServerConn {
     /// The TLS SNI taken from a request's Host (`sni req.hdr(host)`): the connection serves
     /// only requests for that name.
     sni: Option<Box<str>>,
+    /// The server's address generation it was opened to (`set server … addr` retires it).
+    generation: u32,
 }
 
 /// What the current exchange knows.
@@ -601,7 +603,7 @@ impl HttpSession {
         // A connection carrying its client's identity (PROXY header, client SNI) is private.
         if clean && !s.eof && be.reuse != HttpReuse::Never && !be.servers[s.server].private_connections() {
             let max = be.servers[s.server].pool_max_conn;
-            ctx.pool.give(s.backend, s.server, s.stream, s.sni, ctx.now, max);
+            ctx.pool.give(s.backend, s.server, s.stream, s.sni, ctx.now, max, s.generation);
         }
     }
 
@@ -963,6 +965,7 @@ impl HttpSession {
             && s.backend == backend
             && s.server == picked
             && s.sni.as_deref() == sni_for(ctx.runtime, backend, picked, &self.ex.sni_host)
+            && s.generation == generation(ctx, backend, picked)
             && !s.eof
             && !s.ready.read_closed
             && be.conns.try_acquire(picked, be.limit(picked))
@@ -1000,7 +1003,12 @@ impl HttpSession {
         let be = &ctx.runtime.backends[backend];
         if reuse_ok
             && let Pick::Server(s) = pick
-            && let Some(mut stream) = ctx.pool.take(backend, s, sni_for(ctx.runtime, backend, s, &self.ex.sni_host))
+            && let Some(mut stream) = ctx.pool.take(
+                backend,
+                s,
+                sni_for(ctx.runtime, backend, s, &self.ex.sni_host),
+                generation(ctx, backend, s),
+            )
         {
             let interest = Interest::READABLE | Interest::WRITABLE;
             if be.conns.try_acquire(s, be.limit(s)) {
@@ -1014,6 +1022,7 @@ impl HttpSession {
                         reused: true,
                         eof: false,
                         sni,
+                        generation: generation(ctx, backend, s),
                     });
                     return self.exchange_on_reused(ctx, backend, s);
                 }
@@ -1047,6 +1056,7 @@ impl HttpSession {
                     reused: false,
                     eof: false,
                     sni,
+                    generation: generation(ctx, backend, started.server),
                 });
                 self.state = State::Connecting { since: ctx.now };
                 Step::Wait
@@ -1944,6 +1954,12 @@ impl crate::route::SampleSource for Conn<'_> {
     fn tls(&self) -> Option<crate::tls::TlsFacts<'_>> {
         self.tls
     }
+}
+
+/// The generation of `server`'s address as this worker sees it (connections opened to an
+/// older one are not reused).
+fn generation(ctx: &Ctx<'_>, backend: usize, server: usize) -> u32 {
+    ctx.lb.addr(backend, server).map_or(0, |a| a.generation)
 }
 
 /// The SNI a connection to `server` carries when it is taken from the request's Host
