@@ -495,6 +495,6 @@ fn set_server_addr_moves_new_traffic_to_the_new_address() {
     assert_eq!(Client::connect(port).request(&get("/c", "app")).header("x-server"), Some("new"));
     assert_eq!(row(&show_stat(&sock), "app", "s1")["addr"], format!("127.0.0.1:{}", new.port()));
     let state = cli(&sock, "show servers state app");
-    assert!(state.contains(&format!(" 127.0.0.1 ")) && state.contains(&format!(" {} ", new.port())), "{state}");
+    assert!(state.contains(" 127.0.0.1 ") && state.contains(&format!(" {} ", new.port())), "{state}");
     assert!(cli(&sock, "set server app/s1 addr nonsense").starts_with("Invalid addr."));
 }

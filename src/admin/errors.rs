@@ -191,6 +191,6 @@ mod tests {
         dump(&c, &mut out);
         assert!(out.contains("error at position 5"), "{out}");
         assert!(out.contains("  00000  GET /\\x01 HTTP/1.1\\r\\n\n"), "{out}");
-        assert!(out.contains("  00019  Host: x\\r\\n\n"), "{out}");
+        assert!(out.contains("  00017  Host: x\\r\\n\n"), "{out}");
     }
 }

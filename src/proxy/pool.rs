@@ -99,8 +99,7 @@ impl Pool {
     /// closed). The caller has deregistered it.
     pub fn give(
         &mut self,
-        backend: usize,
-        server: usize,
+        (backend, server): (usize, usize),
         stream: Stream,
         sni: Option<Box<str>>,
         now: Instant,

@@ -603,7 +603,7 @@ impl HttpSession {
         // A connection carrying its client's identity (PROXY header, client SNI) is private.
         if clean && !s.eof && be.reuse != HttpReuse::Never && !be.servers[s.server].private_connections() {
             let max = be.servers[s.server].pool_max_conn;
-            ctx.pool.give(s.backend, s.server, s.stream, s.sni, ctx.now, max, s.generation);
+            ctx.pool.give((s.backend, s.server), s.stream, s.sni, ctx.now, max, s.generation);
         }
     }
 
