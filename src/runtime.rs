@@ -314,7 +314,8 @@ impl Backend {
         let mut set = self.server_set.clone();
         for (view, live) in set.servers.iter_mut().zip(&self.live) {
             let admin = live.admin();
-            view.up &= live.is_up() && !admin.maint();
+            // A server without an address at start-up can get one by `set server … addr`.
+            view.up = live.addr().ip.is_some() && live.is_up() && !admin.maint();
             view.weight = if admin.drain() { 0 } else { live.weight() };
         }
         set

@@ -172,3 +172,36 @@ fn chromium_renders_the_servers_table() {
     assert!(table.contains("<tr class=\"nocheck\">"), "{table}");
     assert!(dom.contains("<title>Statistics Report for pylon"), "{dom}");
 }
+
+#[test]
+fn the_admin_form_changes_server_states() {
+    let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
+    let (pylon, web, stats) = start(&s1, &s2, "    stats admin if { src 127.0.0.1 }\n");
+    let page = Client::connect(stats).request(&get("/stats", "x")).text();
+    assert!(page.contains("<input type=\"checkbox\" name=\"s\" value=\"s1\">"), "{page}");
+    assert!(page.contains("<option value=\"maint\">"), "{page}");
+    let app = &page[page.find("id=\"app\"").expect("the app table")..];
+    let id =
+        app.split("name=\"b\" value=\"#").nth(1).and_then(|r| r.split('"').next()).expect("backend id").to_string();
+    // The form's body arrives after its head, in a second write.
+    let body = format!("s=s1&action=maint&b=%23{id}");
+    let mut c = Client::connect(stats);
+    c.send(format!("POST /stats HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(body.as_bytes());
+    let r = c.read_response(false).expect("a response");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/stats;st=DONE"));
+    pylon.wait_for_line("Server app/s1 is going DOWN for maintenance", 0, Duration::from_secs(5)).expect("logged");
+    // s1 takes no traffic now.
+    let mut client = Client::connect(web);
+    for i in 0..4 {
+        assert_eq!(client.request(&get(&format!("/{i}"), "app")).header("x-server"), Some("s2"));
+    }
+    let done = c.request(&get("/stats;st=DONE", "x")).text();
+    assert!(done.contains("Action processed successfully."), "{done}");
+    assert!(done.contains("<tr class=\"maint\">"), "{done}");
+    // A malformed form changes nothing.
+    let bad = "POST /stats HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\naction=up";
+    assert_eq!(Client::connect(stats).request(bad).header("location"), Some("/stats;st=ERRP"));
+}

@@ -11,8 +11,8 @@ use crate::config::model::AccessLevel;
 /// A command the admin socket understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// `help [<command>]`.
-    Help,
+    /// `help [<command>]`: the commands starting with these words (all when empty).
+    Help(Vec<String>),
     /// `prompt`: toggles the interactive mode.
     Prompt,
     /// `quit`.
@@ -267,7 +267,7 @@ pub fn parse(line: &str, level: AccessLevel) -> Result<Command, Refusal> {
     let args = &words[info.words.len()..];
     let usage = |s: &str| Err(Refusal::Usage(s.to_string()));
     match info.words {
-        ["help"] => Ok(Command::Help),
+        ["help"] => Ok(Command::Help(args.iter().map(|a| a.to_string()).collect())),
         ["prompt"] => Ok(Command::Prompt),
         ["quit"] => Ok(Command::Quit),
         ["operator"] => Ok(Command::Lower(Operator)),
@@ -398,10 +398,17 @@ pub fn announces_payload(line: &str) -> bool {
     words.next_back() == Some("<<") && words.next().is_some()
 }
 
-/// The `help` text for a connection at `level`: every command it may run.
-pub fn help(level: AccessLevel, out: &mut String) {
+/// The `help` text for a connection at `level`: every command it may run, or those whose
+/// words start with `words`.
+pub fn help(level: AccessLevel, words: &[String], out: &mut String) {
     out.push_str("The following commands are valid at this level:\n");
-    help_lines(level, out);
+    let matching = |c: &CommandInfo| c.words.iter().zip(words).all(|(a, b)| a == b);
+    let any = COMMANDS.iter().any(|c| c.level <= level && matching(c));
+    for c in COMMANDS.iter().filter(|c| c.level <= level && (!any || matching(c))) {
+        out.push_str("  ");
+        out.push_str(c.help);
+        out.push('\n');
+    }
 }
 
 /// The reply to an unknown command, as HAProxy words it.
@@ -500,8 +507,11 @@ mod tests {
             assert_eq!(c.help.find(": "), Some(40), "{}", c.help);
         }
         let mut h = String::new();
-        help(User, &mut h);
+        help(User, &[], &mut h);
         assert!(h.contains("  show stat "));
         assert!(!h.contains("disable server"));
+        let mut only = String::new();
+        help(Admin, &["set".to_string(), "ssl".to_string()], &mut only);
+        assert_eq!(only.lines().count(), 2, "{only}");
     }
 }

@@ -59,7 +59,7 @@ impl Admin {
     pub fn execute(&mut self, cmd: Command, session: &mut Session, out: &mut String) {
         let rt = Arc::clone(&self.rt);
         match cmd {
-            Command::Help => super::command::help(session.level, out),
+            Command::Help(words) => super::command::help(session.level, &words, out),
             Command::Prompt => session.prompt = !session.prompt,
             Command::Quit => session.quit = true,
             Command::Lower(level) => session.level = session.level.min(level),
@@ -125,19 +125,9 @@ impl Admin {
                 let _ = writeln!(out, "{} (initial {})", be.live[s].user_weight(), be.server_set.servers[s].weight);
             }),
             Command::Health(r, on) => self.with_server(&r, out, |rt, b, s, out| {
-                let be = &rt.backends[b];
-                if be.servers[s].check.is_none() {
+                if !set_health(rt, b, s, on) {
                     out.push_str("Server is not checked.\n");
-                    return;
                 }
-                be.live[s].set_checks_off(!on);
-                rt.state_epoch.bump();
-                log::warn!(
-                    "Health checks of server {}/{} {} by the admin socket.",
-                    be.name,
-                    be.servers[s].name,
-                    if on { "enabled" } else { "disabled" }
-                );
             }),
             Command::ShutdownSessions(r) => {
                 let mut target = None;
@@ -314,7 +304,7 @@ fn find<'a>(entries: impl Iterator<Item = (&'a str, u32)>, name: &str) -> Option
 }
 
 /// Puts server `s` of backend `b` in maintenance or takes it out, and logs it as HAProxy does.
-fn set_maint(rt: &Runtime, b: usize, s: usize, on: bool) {
+pub fn set_maint(rt: &Runtime, b: usize, s: usize, on: bool) {
     let be = &rt.backends[b];
     if !be.live[s].set_admin(AdminBits::MAINT, on) {
         return;
@@ -336,8 +326,26 @@ fn set_maint(rt: &Runtime, b: usize, s: usize, on: bool) {
     }
 }
 
+/// `enable health` / `disable health` of server `s` of backend `b`; false when it has no
+/// checks.
+pub fn set_health(rt: &Runtime, b: usize, s: usize, on: bool) -> bool {
+    let be = &rt.backends[b];
+    if be.servers[s].check.is_none() {
+        return false;
+    }
+    be.live[s].set_checks_off(!on);
+    rt.state_epoch.bump();
+    log::warn!(
+        "Health checks of server {}/{} {} by the admin socket.",
+        be.name,
+        be.servers[s].name,
+        if on { "enabled" } else { "disabled" }
+    );
+    true
+}
+
 /// Puts server `s` of backend `b` in drain or takes it out.
-fn set_drain(rt: &Runtime, b: usize, s: usize, on: bool) {
+pub fn set_drain(rt: &Runtime, b: usize, s: usize, on: bool) {
     let be = &rt.backends[b];
     if !be.live[s].set_admin(AdminBits::DRAIN, on) {
         return;

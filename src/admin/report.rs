@@ -447,7 +447,8 @@ pub fn show_stat(v: &View<'_>, q: &StatQuery, out: &mut String) {
                     continue;
                 }
                 let live = &rt.backends[b].live[s];
-                if q.no_maint && live.admin().maint() || q.only_up && !server_up(&rt.backends[b], s) {
+                let maint = live.admin().maint();
+                if q.no_maint && maint || q.only_up && (maint || !server_up(&rt.backends[b], s)) {
                     continue;
                 }
                 server_row(v, b, s).write(q.typed, (id, sid, 'S'), out);
@@ -505,7 +506,7 @@ fn backend_sessions(be: &Backend) -> u64 {
 
 /// True when server `s` of `be` takes traffic by its health (maintenance aside).
 fn server_up(be: &Backend, s: usize) -> bool {
-    be.live[s].is_up() && be.server_set.servers[s].up
+    be.live[s].is_up() && be.live[s].addr().ip.is_some()
 }
 
 /// A server's `status` column: `MAINT`, `DRAIN`, `UP`, `DOWN`, `UP 1/3` and `DOWN 1/2` while
@@ -516,7 +517,7 @@ pub fn server_status(be: &Backend, s: usize) -> String {
     if admin.maint() {
         return "MAINT".into();
     }
-    if !be.server_set.servers[s].up {
+    if live.addr().ip.is_none() {
         return "DOWN".into();
     }
     let checked = be.servers[s].check.is_some() && !live.checks_disabled();

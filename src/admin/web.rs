@@ -56,8 +56,17 @@ pub fn stats(rt: &Runtime, spec: &StatsPage, head: &Head, buf: &[u8], admin: boo
         return respond(200, "text/plain", &[], body.as_bytes(), head_only);
     }
     let refresh = spec.refresh.filter(|_| !contains(rest, b";norefresh"));
+    let note = [
+        (&b";st=DONE"[..], "Action processed successfully."),
+        (b";st=PART", "Action processed for some of the servers only."),
+        (b";st=NONE", "Nothing has changed."),
+        (b";st=ERRP", "Action not processed: the request was malformed."),
+    ]
+    .iter()
+    .find(|(k, _)| contains(rest, k))
+    .map(|(_, text)| *text);
     let mut body = String::with_capacity(64 * 1024);
-    html(&view, spec, refresh, admin, &mut body);
+    html(&view, spec, refresh, admin, note, &mut body);
     let extra = refresh.map(|r| format!("refresh: {}\r\n", r.as_secs().max(1)));
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     respond(200, "text/html", &extra, body.as_bytes(), head_only)
@@ -65,6 +74,118 @@ pub fn stats(rt: &Runtime, spec: &StatsPage, head: &Head, buf: &[u8], admin: boo
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The largest form `stats admin` takes (HAProxy's page posts a few hundred bytes).
+pub const MAX_FORM: usize = 4096;
+
+/// What an admin form did, in HAProxy's `st=` words for the redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormOutcome {
+    /// Every server was changed.
+    Done,
+    /// Some were.
+    Partial,
+    /// None was selected, or none could be changed.
+    Nothing,
+    /// The form was malformed (no backend, an unknown action).
+    BadParameters,
+}
+
+impl FormOutcome {
+    fn word(self) -> &'static str {
+        match self {
+            FormOutcome::Done => "DONE",
+            FormOutcome::Partial => "PART",
+            FormOutcome::Nothing => "NONE",
+            FormOutcome::BadParameters => "ERRP",
+        }
+    }
+}
+
+/// Carries out an admin form of the page (`b=<backend>&s=<server>&…&action=<action>`):
+/// `ready`, `drain`, `maint`, `dhlth`, `ehlth`, as the admin socket's commands do.
+pub fn admin_form(rt: &Runtime, form: &[u8]) -> FormOutcome {
+    let mut backend = None;
+    let mut servers = Vec::new();
+    let mut action = None;
+    for pair in form.split(|&b| b == b'&') {
+        let (k, v) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], url_decode(&pair[i + 1..])),
+            None => (pair, String::new()),
+        };
+        match k {
+            b"b" => backend = Some(v),
+            b"s" => servers.push(v),
+            b"action" => action = Some(v),
+            _ => {}
+        }
+    }
+    let Some(backend) = backend else { return FormOutcome::BadParameters };
+    let id = backend.strip_prefix('#').and_then(|n| n.parse::<u32>().ok());
+    let Some(b) = rt.backends.iter().position(|be| be.name == backend || Some(be.id) == id) else {
+        return FormOutcome::BadParameters;
+    };
+    let action = action.unwrap_or_default();
+    if !["ready", "drain", "maint", "dhlth", "ehlth"].contains(&action.as_str()) {
+        return FormOutcome::BadParameters;
+    }
+    let be = &rt.backends[b];
+    let mut done = 0;
+    for name in &servers {
+        let Some(s) = be.servers.iter().position(|srv| &srv.name == name) else { continue };
+        let ok = match action.as_str() {
+            "ready" => {
+                super::exec::set_drain(rt, b, s, false);
+                super::exec::set_maint(rt, b, s, false);
+                true
+            }
+            "drain" => {
+                super::exec::set_maint(rt, b, s, false);
+                super::exec::set_drain(rt, b, s, true);
+                true
+            }
+            "maint" => {
+                super::exec::set_maint(rt, b, s, true);
+                true
+            }
+            "dhlth" => super::exec::set_health(rt, b, s, false),
+            _ => super::exec::set_health(rt, b, s, true),
+        };
+        done += usize::from(ok);
+    }
+    match done {
+        0 => FormOutcome::Nothing,
+        n if n == servers.len() => FormOutcome::Done,
+        _ => FormOutcome::Partial,
+    }
+}
+
+/// The answer to an admin form: 303 to the page, with the outcome in `;st=`.
+pub fn after_form(spec: &StatsPage, outcome: FormOutcome) -> Page {
+    let location: String = spec.uri.chars().filter(|c| !c.is_control()).collect();
+    let extra = format!("location: {location};st={}\r\n", outcome.word());
+    respond(303, "text/plain", &[&extra], b"", false)
+}
+
+/// An `application/x-www-form-urlencoded` value: `+` is a space, `%XX` a byte.
+fn url_decode(v: &[u8]) -> String {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        let hex =
+            v.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (v[i], hex) {
+            (b'+', _) => out.push(b' '),
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 2;
+            }
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// True when the request carries the Basic credentials of one of `stats auth`'s users.
@@ -92,6 +213,7 @@ fn authorized(spec: &StatsPage, head: &Head, buf: &[u8]) -> bool {
 fn respond(status: u16, content_type: &str, extra: &[&str], body: &[u8], head_only: bool) -> Page {
     let reason = match status {
         200 => "OK",
+        303 => "See Other",
         401 => "Unauthorized",
         _ => "",
     };
@@ -150,7 +272,14 @@ table.info td{padding:0 8px 0 0}";
 
 /// The HTML page: the process, then one table per proxy (frontend, servers, backend), the
 /// columns of HAProxy's page.
-fn html(v: &View<'_>, spec: &StatsPage, refresh: Option<std::time::Duration>, admin: bool, out: &mut String) {
+fn html(
+    v: &View<'_>,
+    spec: &StatsPage,
+    refresh: Option<std::time::Duration>,
+    admin: bool,
+    status_note: Option<&str>,
+    out: &mut String,
+) {
     let rt = v.rt;
     let title = if spec.hide_version {
         "Statistics Report for pylon".to_string()
@@ -186,8 +315,8 @@ fn html(v: &View<'_>, spec: &StatsPage, refresh: Option<std::time::Duration>, ad
     if spec.show_legends {
         out.push_str("<p>Status colours: <b>UP</b> green, <b>DOWN</b> red, <b>MAINT</b> brown, <b>DRAIN</b> blue, going up or down yellow, not checked grey.</p>");
     }
-    if admin {
-        out.push_str("<p>Admin actions are available from the admin socket (<code>set server</code>).</p>");
+    if let Some(st) = status_note {
+        let _ = write!(out, "<p class=\"note\">{}</p>", esc(st));
     }
     let _ = write!(out, "<p><a href=\"{};csv\">CSV export</a></p>", esc(&spec.uri));
     let mut ids: Vec<u32> = rt.frontends.iter().map(|f| f.id).chain(rt.backends.iter().map(|b| b.id)).collect();
@@ -197,15 +326,19 @@ fn html(v: &View<'_>, spec: &StatsPage, refresh: Option<std::time::Duration>, ad
         let fe = rt.frontends.iter().position(|f| f.id == id);
         let be = rt.backends.iter().position(|b| b.id == id);
         let Some(name) = fe.map(|f| &rt.frontends[f].name).or(be.map(|b| &rt.backends[b].name)) else { continue };
+        let form = admin && be.is_some();
+        if form {
+            let _ = write!(out, "<form method=\"post\" action=\"{}\">", esc(&spec.uri));
+        }
         let _ = write!(
             out,
-            "<table class=\"px\" id=\"{0}\"><tr><th class=\"pxname\" colspan=\"29\">{0}</th></tr>",
+            "<table class=\"px\" id=\"{0}\"><tr><th class=\"pxname\" colspan=\"31\">{0}</th></tr>",
             esc(name)
         );
-        out.push_str("<tr><th rowspan=\"2\"></th><th colspan=\"3\">Queue</th><th colspan=\"3\">Session rate</th><th colspan=\"6\">Sessions</th><th colspan=\"2\">Bytes</th><th colspan=\"2\">Denied</th><th colspan=\"3\">Errors</th><th colspan=\"2\">Warnings</th><th colspan=\"8\">Server</th></tr>");
+        out.push_str("<tr><th rowspan=\"2\"></th><th rowspan=\"2\"></th><th colspan=\"3\">Queue</th><th colspan=\"3\">Session rate</th><th colspan=\"6\">Sessions</th><th colspan=\"2\">Bytes</th><th colspan=\"2\">Denied</th><th colspan=\"3\">Errors</th><th colspan=\"2\">Warnings</th><th colspan=\"8\">Server</th></tr>");
         out.push_str("<tr><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th><th>Total</th><th>LbTot</th><th>Last</th><th>In</th><th>Out</th><th>Req</th><th>Resp</th><th>Req</th><th>Conn</th><th>Resp</th><th>Retr</th><th>Redis</th><th>Status</th><th>LastChk</th><th>Wght</th><th>Act</th><th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th></tr>");
         if let Some(f) = fe {
-            table_row(&report::frontend_row(v, f), "Frontend", "frontend", out);
+            table_row(&report::frontend_row(v, f), "Frontend", "frontend", None, out);
         }
         if let Some(b) = be {
             for s in 0..rt.backends[b].servers.len() {
@@ -219,18 +352,30 @@ fn html(v: &View<'_>, spec: &StatsPage, refresh: Option<std::time::Duration>, ad
                     _ => "down",
                 };
                 let name = rt.backends[b].servers[s].name.clone();
-                table_row(&row, &name, class, out);
+                let check = form.then(|| format!("<input type=\"checkbox\" name=\"s\" value=\"{}\">", esc(&name)));
+                table_row(&row, &name, class, check.as_deref(), out);
             }
-            table_row(&report::backend_row(v, b), "Backend", "backend", out);
+            table_row(&report::backend_row(v, b), "Backend", "backend", None, out);
         }
         out.push_str("</table>");
+        if let (true, Some(b)) = (form, be) {
+            let _ = write!(
+                out,
+                "<p>Choose the action to perform on the checked servers: <select name=\"action\">\
+                 <option value=\"\"></option><option value=\"ready\">Set state to READY</option>\
+                 <option value=\"drain\">Set state to DRAIN</option><option value=\"maint\">Set state to MAINT</option>\
+                 <option value=\"dhlth\">Health: disable checks</option><option value=\"ehlth\">Health: enable checks</option>\
+                 </select><input type=\"hidden\" name=\"b\" value=\"#{}\"><input type=\"submit\" value=\"Apply\"></p></form>",
+                rt.backends[b].id
+            );
+        }
     }
     out.push_str("</body></html>\n");
 }
 
-/// One table row from a `show stat` row.
-fn table_row(r: &Row, name: &str, class: &str, out: &mut String) {
-    let _ = write!(out, "<tr class=\"{class}\"><td class=\"name\">{}</td>", esc(name));
+/// One table row from a `show stat` row; `check` is the admin form's checkbox cell.
+fn table_row(r: &Row, name: &str, class: &str, check: Option<&str>, out: &mut String) {
+    let _ = write!(out, "<tr class=\"{class}\"><td>{}</td><td class=\"name\">{}</td>", check.unwrap_or(""), esc(name));
     let last_chk = match (r.get("check_status"), r.get("check_code")) {
         (Some(st), Some(code)) => format!("{st}/{code}"),
         (Some(st), None) => format!("{st} in {}ms", r.get("check_duration").unwrap_or("0")),
@@ -255,6 +400,11 @@ fn table_row(r: &Row, name: &str, class: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forms_decode() {
+        assert_eq!(url_decode(b"a+b%2Fc%zz%4"), "a b/c%zz%4");
+    }
 
     #[test]
     fn html_is_escaped() {

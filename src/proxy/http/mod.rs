@@ -298,6 +298,8 @@ pub struct HttpSession {
     traffic: Traffic,
     /// When the connection was accepted.
     accepted: Instant,
+    /// A stats admin form's head was read but not its whole body yet.
+    awaiting_form: bool,
 }
 
 impl HttpSession {
@@ -336,6 +338,7 @@ impl HttpSession {
             proxy_header_pending,
             traffic: Traffic::default(),
             accepted: ctx.now,
+            awaiting_form: false,
         })
     }
 
@@ -616,7 +619,17 @@ impl HttpSession {
             {
                 let parser = self.parser.get_or_insert_with(|| ctx.pool.take_parser(Kind::Request));
                 match parser.parse(req.data()) {
-                    Ok(Progress::Complete) => return self.on_request(ctx),
+                    Ok(Progress::Complete) => {
+                        let step = self.on_request(ctx);
+                        if !std::mem::take(&mut self.awaiting_form) {
+                            return step;
+                        }
+                        // The head is complete but a stats admin form is not: parse the head
+                        // again once more bytes came.
+                        if let Some(p) = self.parser.as_mut() {
+                            p.reset_as(Kind::Request);
+                        }
+                    }
                     Ok(Progress::Partial) => {
                         let limit = ctx.runtime.bufsize.saturating_sub(ctx.runtime.maxrewrite).max(1024);
                         if req.len() >= limit.min(req.capacity()) {
@@ -868,8 +881,32 @@ impl HttpSession {
                 tls: input.tls,
             };
             let admin = spec.admin.as_ref().is_some_and(|c| c.matches(&fe.acls, &view));
-            let page = crate::admin::web::stats(rt, spec, head, buf, admin, &fe.name);
             let head_len = head.len;
+            if admin && head.method.of(buf) == b"POST" {
+                // An admin form: its body (Content-Length, small) must be here whole.
+                let len = match info.framing {
+                    Framing::None => 0,
+                    Framing::Length(n)
+                        if n <= crate::admin::web::MAX_FORM as u64 && head_len + n as usize <= rt.bufsize =>
+                    {
+                        n as usize
+                    }
+                    _ => {
+                        self.termination = *b"PR";
+                        return self.request_failed(ctx, 413);
+                    }
+                };
+                if buf.len() < head_len + len {
+                    // The rest of the form comes later: read it, then this runs again.
+                    self.awaiting_form = true;
+                    return Step::Wait;
+                }
+                let outcome = crate::admin::web::admin_form(rt, &buf[head_len..head_len + len]);
+                let page = crate::admin::web::after_form(spec, outcome);
+                self.ex.req_body = Body::Done;
+                return self.serve_page(ctx, page, head_len + len);
+            }
+            let page = crate::admin::web::stats(rt, spec, head, buf, admin, &fe.name);
             return self.serve_page(ctx, page, head_len);
         }
         let Some(b) = backend else { return Step::Close };
