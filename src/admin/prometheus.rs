@@ -445,7 +445,7 @@ fn process(v: &View<'_>, out: &mut String) {
         ("relative_process_id", Gauge, "Relative worker process number (1)", 1),
         ("uptime_seconds", Gauge, "How long ago this worker process was started (seconds)", uptime),
         ("start_time_seconds", Gauge, "Start time in seconds", start),
-        ("max_fds", Gauge, "Hard limit on the number of per-process file descriptors", fd_limit()),
+        ("max_fds", Gauge, "Hard limit on the number of per-process file descriptors", report::fd_limit()),
         ("max_connections", Gauge, "Maximum number of concurrent connections (global.maxconn)", maxconn),
         ("hard_max_connections", Gauge, "Initial Maximum number of concurrent connections (global.maxconn)", maxconn),
         ("current_connections", Gauge, "Number of active sessions", current),
@@ -466,15 +466,6 @@ fn process(v: &View<'_>, out: &mut String) {
     let _ = writeln!(out, "haproxy_process_dropped_logs_total 0");
     header(out, "process", "build_info", Gauge, "Build info");
     let _ = writeln!(out, "haproxy_process_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-}
-
-fn fd_limit() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes the struct passed, nothing else.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 0;
-    }
-    lim.rlim_cur
 }
 
 fn header(out: &mut String, scope: &str, name: &str, kind: Kind, help: &str) {

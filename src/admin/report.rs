@@ -243,7 +243,8 @@ fn format_uptime(s: u64) -> String {
     format!("{}d {}h{:02}m{:02}s", s / 86400, s / 3600 % 24, s / 60 % 60, s % 60)
 }
 
-fn fd_limit() -> u64 {
+/// The soft limit on open files (`Ulimit-n`).
+pub fn fd_limit() -> u64 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes the struct passed, nothing else.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
@@ -399,6 +400,20 @@ impl Row {
         self.set("req_tot", s.requests);
     }
 
+    /// The counts backends and servers share: errors toward servers, retries, picks, aborts,
+    /// connections.
+    fn server_side(&mut self, s: &Sums) {
+        self.set("econ", s.connect_errors);
+        self.set("eresp", s.response_errors);
+        self.set("wretr", s.retries);
+        self.set("wredis", s.redispatches);
+        self.set("lbtot", s.picked);
+        self.set("cli_abrt", s.client_aborts);
+        self.set("srv_abrt", s.server_aborts);
+        self.set("connect", s.connects);
+        self.set("reuse", s.reuses);
+    }
+
     fn write(&self, typed: bool, ids: (u32, u32, char), out: &mut String) {
         if !typed {
             let refs: Vec<Option<&str>> = self.values.iter().map(|v| v.as_deref()).collect();
@@ -421,15 +436,9 @@ pub fn show_stat(v: &View<'_>, q: &StatQuery, out: &mut String) {
     if !q.typed {
         csv::header(&[], out);
     }
-    let mut ids: Vec<u32> = rt.frontends.iter().map(|f| f.id).chain(rt.backends.iter().map(|b| b.id)).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    for id in ids {
-        let fe = rt.frontends.iter().position(|f| f.id == id);
-        let be = rt.backends.iter().position(|b| b.id == id);
-        let name = fe.map(|f| &rt.frontends[f].name).or(be.map(|b| &rt.backends[b].name));
+    for Proxy { id, name, frontend: fe, backend: be } in proxies(rt) {
         if let Some(p) = &q.proxy
-            && Some(p) != name
+            && p != name
             && p.parse::<u32>().ok() != Some(id)
         {
             continue;
@@ -458,6 +467,34 @@ pub fn show_stat(v: &View<'_>, q: &StatQuery, out: &mut String) {
             backend_row(v, b).write(q.typed, (id, 0, 'B'), out);
         }
     }
+}
+
+/// A proxy as reports list it: its id, name, and its frontend and backend halves.
+pub struct Proxy<'a> {
+    /// `iid`.
+    pub id: u32,
+    /// The section's name.
+    pub name: &'a String,
+    /// Its index among the frontends, if it has that half.
+    pub frontend: Option<usize>,
+    /// Its index among the backends, if it has that half.
+    pub backend: Option<usize>,
+}
+
+/// Every proxy in declaration order (a `listen` once, with both halves), as HAProxy's
+/// reports list them.
+pub fn proxies(rt: &Runtime) -> Vec<Proxy<'_>> {
+    let mut ids: Vec<u32> = rt.frontends.iter().map(|f| f.id).chain(rt.backends.iter().map(|b| b.id)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .filter_map(|id| {
+            let frontend = rt.frontends.iter().position(|f| f.id == id);
+            let backend = rt.backends.iter().position(|b| b.id == id);
+            let name = frontend.map(|f| &rt.frontends[f].name).or(backend.map(|b| &rt.backends[b].name))?;
+            Some(Proxy { id, name, frontend, backend })
+        })
+        .collect()
 }
 
 fn common(row: &mut Row, name: &str, svname: &str, id: u32, sid: u32, kind: u32, mode: Mode) {
@@ -562,15 +599,7 @@ pub fn server_row(v: &View<'_>, b: usize, s: usize) -> Row {
         r.set("qlimit", q);
     }
     r.counts(&c);
-    r.set("econ", c.connect_errors);
-    r.set("eresp", c.response_errors);
-    r.set("wretr", c.retries);
-    r.set("wredis", c.redispatches);
-    r.set("lbtot", c.picked);
-    r.set("cli_abrt", c.client_aborts);
-    r.set("srv_abrt", c.server_aborts);
-    r.set("connect", c.connects);
-    r.set("reuse", c.reuses);
+    r.server_side(&c);
     r.zero(&["dresp", "wrew", "eint"]);
     r.set("status", server_status(be, s));
     let admin = live.admin();
@@ -639,15 +668,7 @@ pub fn backend_row(v: &View<'_>, b: usize) -> Row {
     r.set("slim", be.fullconn.map_or_else(|| fullconn_default(rt), u64::from));
     r.counts(&c);
     r.set("dreq", c.denied_requests);
-    r.set("econ", c.connect_errors);
-    r.set("eresp", c.response_errors);
-    r.set("wretr", c.retries);
-    r.set("wredis", c.redispatches);
-    r.set("lbtot", c.picked);
-    r.set("cli_abrt", c.client_aborts);
-    r.set("srv_abrt", c.server_aborts);
-    r.set("connect", c.connects);
-    r.set("reuse", c.reuses);
+    r.server_side(&c);
     r.zero(&["dresp", "comp_in", "comp_out", "comp_byp", "comp_rsp", "wrew", "cache_lookups", "cache_hits", "eint"]);
     let (mut weight, mut act, mut bck) = (0u64, 0u32, 0u32);
     let mut uweight = 0u64;

@@ -319,13 +319,7 @@ fn html(
         let _ = write!(out, "<p class=\"note\">{}</p>", esc(st));
     }
     let _ = write!(out, "<p><a href=\"{};csv\">CSV export</a></p>", esc(&spec.uri));
-    let mut ids: Vec<u32> = rt.frontends.iter().map(|f| f.id).chain(rt.backends.iter().map(|b| b.id)).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    for id in ids {
-        let fe = rt.frontends.iter().position(|f| f.id == id);
-        let be = rt.backends.iter().position(|b| b.id == id);
-        let Some(name) = fe.map(|f| &rt.frontends[f].name).or(be.map(|b| &rt.backends[b].name)) else { continue };
+    for report::Proxy { name, frontend: fe, backend: be, .. } in report::proxies(rt) {
         let form = admin && be.is_some();
         if form {
             let _ = write!(out, "<form method=\"post\" action=\"{}\">", esc(&spec.uri));

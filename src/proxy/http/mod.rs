@@ -760,23 +760,22 @@ impl HttpSession {
             auth: &auth,
             tls: self.client.tls_facts(),
         };
+        // The request as it came, for `tcp-request content` rules and `stats admin`.
+        let as_received = RequestView {
+            src: self.client_addr,
+            dst: self.local_addr,
+            head,
+            buf,
+            target: head.target.of(buf),
+            host: authority,
+            auth: &auth,
+            tls: input.tls,
+        };
         // `tcp-request content` rules run before the HTTP rules; a reject closes silently.
-        if !fe.tcp.content.is_empty() {
-            let view = RequestView {
-                src: self.client_addr,
-                dst: self.local_addr,
-                head,
-                buf,
-                target: head.target.of(buf),
-                host: authority,
-                auth: &auth,
-                tls: input.tls,
-            };
-            if !TcpRules::accepts(&fe.tcp.content, &fe.acls, &view) {
-                self.termination = *b"PR";
-                self.ex.denied = true;
-                return Step::Close;
-            }
+        if !fe.tcp.content.is_empty() && !TcpRules::accepts(&fe.tcp.content, &fe.acls, &as_received) {
+            self.termination = *b"PR";
+            self.ex.denied = true;
+            return Step::Close;
         }
         let mut verdict = eval::eval_request(&fe.http.request_rules, &fe.acls, &input, ctx.scratch);
         let mut backend = None;
@@ -870,17 +869,7 @@ impl HttpSession {
         if let Some(spec) = stats
             && crate::admin::web::wants_stats(spec, head.target.of(buf))
         {
-            let view = RequestView {
-                src: self.client_addr,
-                dst: self.local_addr,
-                head,
-                buf,
-                target: head.target.of(buf),
-                host: authority,
-                auth: &auth,
-                tls: input.tls,
-            };
-            let admin = spec.admin.as_ref().is_some_and(|c| c.matches(&fe.acls, &view));
+            let admin = spec.admin.as_ref().is_some_and(|c| c.matches(&fe.acls, &as_received));
             let head_len = head.len;
             if admin && head.method.of(buf) == b"POST" {
                 // An admin form: its body (Content-Length, small) must be here whole.
