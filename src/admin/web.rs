@@ -29,6 +29,49 @@ pub fn metrics(rt: &Runtime, head_only: bool) -> Page {
     respond(200, super::prometheus::CONTENT_TYPE, &[], body.as_bytes(), head_only)
 }
 
+/// What the HTTP session does with a request for the statistics page.
+pub enum Answer {
+    /// Send this page; the request, body included, took this many bytes.
+    Page(Page, usize),
+    /// Send this page; the head took this many bytes and a body may follow (unread).
+    Unread(Page, usize),
+    /// An admin form whose body is not all here: read more, then ask again.
+    WaitForBody,
+    /// An admin form too large to take (413).
+    TooLarge,
+}
+
+/// The answer to a request for the page of `spec` (its target starts with the page's
+/// URI): an admin form (`stats admin` holds and the method is POST) is carried out once
+/// its body is here whole; anything else gets the page. Out of line: the request path
+/// only checks that a proxy has a page.
+#[inline(never)]
+pub fn answer(
+    rt: &Runtime,
+    spec: &StatsPage,
+    head: &Head,
+    buf: &[u8],
+    framing: crate::http::semantics::Framing,
+    admin: bool,
+    proxy: &str,
+) -> Answer {
+    use crate::http::semantics::Framing;
+    let head_len = head.len;
+    if !(admin && head.method.of(buf) == b"POST") {
+        return Answer::Unread(stats(rt, spec, head, buf, admin, proxy), head_len);
+    }
+    let len = match framing {
+        Framing::None => 0,
+        Framing::Length(n) if n <= MAX_FORM as u64 && head_len + n as usize <= rt.bufsize => n as usize,
+        _ => return Answer::TooLarge,
+    };
+    if buf.len() < head_len + len {
+        return Answer::WaitForBody;
+    }
+    let outcome = admin_form(rt, &buf[head_len..head_len + len]);
+    Answer::Page(after_form(spec, outcome), head_len + len)
+}
+
 /// True when `target` asks for the page of `spec` (its target starts with `stats uri`).
 pub fn wants_stats(spec: &StatsPage, target: &[u8]) -> bool {
     target.starts_with(spec.uri.as_bytes())

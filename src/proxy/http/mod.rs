@@ -761,9 +761,10 @@ impl HttpSession {
             tls: self.client.tls_facts(),
         };
         // The request as it came, for `tcp-request content` rules and `stats admin`.
-        let as_received = RequestView {
-            src: self.client_addr,
-            dst: self.local_addr,
+        let (src, dst) = (self.client_addr, self.local_addr);
+        let as_received = || RequestView {
+            src,
+            dst,
             head,
             buf,
             target: head.target.of(buf),
@@ -772,7 +773,7 @@ impl HttpSession {
             tls: input.tls,
         };
         // `tcp-request content` rules run before the HTTP rules; a reject closes silently.
-        if !fe.tcp.content.is_empty() && !TcpRules::accepts(&fe.tcp.content, &fe.acls, &as_received) {
+        if !fe.tcp.content.is_empty() && !TcpRules::accepts(&fe.tcp.content, &fe.acls, &as_received()) {
             self.termination = *b"PR";
             self.ex.denied = true;
             return Step::Close;
@@ -869,34 +870,23 @@ impl HttpSession {
         if let Some(spec) = stats
             && crate::admin::web::wants_stats(spec, head.target.of(buf))
         {
-            let admin = spec.admin.as_ref().is_some_and(|c| c.matches(&fe.acls, &as_received));
-            let head_len = head.len;
-            if admin && head.method.of(buf) == b"POST" {
-                // An admin form: its body (Content-Length, small) must be here whole.
-                let len = match info.framing {
-                    Framing::None => 0,
-                    Framing::Length(n)
-                        if n <= crate::admin::web::MAX_FORM as u64 && head_len + n as usize <= rt.bufsize =>
-                    {
-                        n as usize
-                    }
-                    _ => {
-                        self.termination = *b"PR";
-                        return self.request_failed(ctx, 413);
-                    }
-                };
-                if buf.len() < head_len + len {
+            let admin = spec.admin.as_ref().is_some_and(|c| c.matches(&fe.acls, &as_received()));
+            return match crate::admin::web::answer(rt, spec, head, buf, info.framing, admin, &fe.name) {
+                crate::admin::web::Answer::Page(page, consumed) => {
+                    self.ex.req_body = Body::Done;
+                    self.serve_page(ctx, page, consumed)
+                }
+                crate::admin::web::Answer::Unread(page, head_len) => self.serve_page(ctx, page, head_len),
+                crate::admin::web::Answer::WaitForBody => {
                     // The rest of the form comes later: read it, then this runs again.
                     self.awaiting_form = true;
-                    return Step::Wait;
+                    Step::Wait
                 }
-                let outcome = crate::admin::web::admin_form(rt, &buf[head_len..head_len + len]);
-                let page = crate::admin::web::after_form(spec, outcome);
-                self.ex.req_body = Body::Done;
-                return self.serve_page(ctx, page, head_len + len);
-            }
-            let page = crate::admin::web::stats(rt, spec, head, buf, admin, &fe.name);
-            return self.serve_page(ctx, page, head_len);
+                crate::admin::web::Answer::TooLarge => {
+                    self.termination = *b"PR";
+                    self.request_failed(ctx, 413)
+                }
+            };
         }
         let Some(b) = backend else { return Step::Close };
         let be = &rt.backends[b];
