@@ -114,6 +114,51 @@ impl ProxyCounters {
     pub fn response(&self, status: u16) {
         self.responses[status_class(status)].bump();
     }
+
+    /// Adds what one ended HTTP exchange or TCP session brought a backend or a server.
+    #[inline]
+    pub fn tally(&self, t: &Tally) {
+        self.sessions.bump();
+        self.bytes_in.add(t.bytes_in);
+        self.bytes_out.add(t.bytes_out);
+        if t.request {
+            self.requests.bump();
+        }
+        if t.status != 0 {
+            self.response(t.status);
+        }
+        if t.denied {
+            self.denied_requests.bump();
+        }
+        if t.response_error {
+            self.response_errors.bump();
+        }
+        match t.termination {
+            [b'C' | b'c', b'D'] => self.client_aborts.bump(),
+            [b'S' | b's', b'D'] => self.server_aborts.bump(),
+            _ => {}
+        }
+    }
+}
+
+/// What one ended exchange (HTTP) or session (TCP) adds to the counters of the backend and
+/// the server it reached.
+#[derive(Debug, Clone, Copy)]
+pub struct Tally {
+    /// Bytes from the client.
+    pub bytes_in: u64,
+    /// Bytes to the client.
+    pub bytes_out: u64,
+    /// An HTTP request (`req_tot`).
+    pub request: bool,
+    /// The status sent (0: none).
+    pub status: u16,
+    /// Refused by a rule.
+    pub denied: bool,
+    /// The server's response was malformed or cut (`eresp`).
+    pub response_error: bool,
+    /// HAProxy's termination state, for the aborts (`CD`, `SD`).
+    pub termination: [u8; 2],
 }
 
 /// Every count of one worker, shaped like the configuration.

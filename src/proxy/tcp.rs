@@ -461,16 +461,18 @@ impl TcpSession {
             fe.request_errors.bump();
         }
         let Some(b) = self.backend else { return };
-        let server = self.server_index.map(|s| &c.servers[b][s]);
-        for p in std::iter::once(&c.backends[b]).chain(server) {
-            p.sessions.bump();
-            p.bytes_in.add(self.bytes_from_client);
-            p.bytes_out.add(self.bytes_to_client);
-            match self.termination {
-                [b'C' | b'c', b'D'] => p.client_aborts.bump(),
-                [b'S' | b's', b'D'] => p.server_aborts.bump(),
-                _ => {}
-            }
+        let tally = crate::stats::Tally {
+            bytes_in: self.bytes_from_client,
+            bytes_out: self.bytes_to_client,
+            request: false,
+            status: 0,
+            denied: false,
+            response_error: false,
+            termination: self.termination,
+        };
+        c.backends[b].tally(&tally);
+        if let Some(s) = self.server_index {
+            c.servers[b][s].tally(&tally);
         }
     }
 
