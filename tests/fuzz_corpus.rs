@@ -107,3 +107,14 @@ fn hello_and_proxy_header_corpora_keep_their_properties() {
         }
     }
 }
+
+/// The admin command corpus keeps its fuzz target's properties.
+#[test]
+fn admin_command_corpus_keeps_its_properties() {
+    for data in corpus("admin_command", 5) {
+        parsers::check_admin_command(&data);
+        for cut in 0..data.len() {
+            parsers::check_admin_command(&data[..cut]);
+        }
+    }
+}

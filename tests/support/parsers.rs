@@ -1,6 +1,6 @@
-//! Properties of the sans-IO readers of untrusted first bytes (the TLS ClientHello reader and
-//! the PROXY header reader), shared by their fuzz targets and by the corpus replay in
-//! `cargo test`. Each function panics when a property fails.
+//! Properties of the sans-IO readers of untrusted input (the TLS ClientHello reader, the
+//! PROXY header reader, the admin socket's command parser), shared by their fuzz targets and
+//! by the corpus replay in `cargo test`. Each function panics when a property fails.
 
 use pylon::net::proxy_protocol::{self, Parsed};
 use pylon::tls::hello::{self, Hello};
@@ -35,5 +35,32 @@ pub fn check_proxy_header(data: &[u8]) {
             assert!(matches!(proxy_protocol::parse(&more), Parsed::Invalid(_)), "more bytes made it valid");
         }
         Parsed::Incomplete => {}
+    }
+}
+
+/// The admin command parser, on each line of `data` at each level: never panics, a level
+/// that refuses a command refuses it at every lower level, and a command one level accepts
+/// parses the same at every higher one.
+pub fn check_admin_command(data: &[u8]) {
+    use pylon::admin::command::{Refusal, announces_payload, parse};
+    use pylon::config::model::AccessLevel::{Admin, Operator, User};
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines() {
+        let _ = announces_payload(line);
+        for cmd in line.split(';') {
+            let [user, operator, admin] = [User, Operator, Admin].map(|level| parse(cmd, level));
+            if user == Err(Refusal::PermissionDenied) {
+                assert_ne!(admin, Err(Refusal::Unknown), "{cmd:?}");
+            }
+            if operator == Err(Refusal::PermissionDenied) {
+                assert_eq!(user, Err(Refusal::PermissionDenied), "{cmd:?}");
+            }
+            if let Ok(c) = &user {
+                assert_eq!(operator.as_ref(), Ok(c), "{cmd:?}");
+            }
+            if let Ok(c) = &operator {
+                assert_eq!(admin.as_ref(), Ok(c), "{cmd:?}");
+            }
+        }
     }
 }
