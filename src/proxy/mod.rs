@@ -7,7 +7,6 @@ pub mod http;
 pub mod pool;
 pub mod queue;
 pub mod tcp;
-pub mod tcplog;
 
 use std::io::{self, ErrorKind};
 use std::time::Instant;

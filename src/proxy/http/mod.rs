@@ -187,6 +187,11 @@ struct Exchange {
     request_error: bool,
     /// Answered by pylon itself (`intercepted`).
     intercepted: bool,
+    /// The persistence cookie's status letters for the log (`--` without `cookie`).
+    cookie: [u8; 2],
+    /// Requests ahead of this one when it was queued: in its server's queue, in the
+    /// backend's (`%sq`, `%bq`).
+    queue_positions: (usize, usize),
 }
 
 impl Exchange {
@@ -224,6 +229,8 @@ impl Exchange {
             denied: false,
             request_error: false,
             intercepted: false,
+            cookie: *b"--",
+            queue_positions: (0, 0),
         }
     }
 }
@@ -244,6 +251,61 @@ impl Traffic {
         let d = (self.from_client - self.counted_from, self.to_client - self.counted_to);
         (self.counted_from, self.counted_to) = (self.from_client, self.to_client);
         d
+    }
+}
+
+/// When the steps of the current exchange happened, for the log's timers (HAProxy's `Th`,
+/// `Ti`, `TR`, `Tw`, `Tc`, `Tr`, `Ta`, `Tt`). Plain copies of the loop's `now`: recording a
+/// step costs a store.
+#[derive(Debug, Clone, Copy)]
+struct Timeline {
+    /// The accept, or the end of the previous exchange: where `Th`, `Ti` and `Tt` count from.
+    start: Instant,
+    /// The handshakes (TLS, PROXY header) were done; `start` after the first exchange.
+    ready: Option<Instant>,
+    /// The request's first byte came.
+    first_byte: Option<Instant>,
+    /// The request head was complete.
+    head_done: Option<Instant>,
+    /// The first connect started (or an open connection was taken), after any queue.
+    connect_start: Option<Instant>,
+    /// The server connection was ready for this request (last attempt).
+    connected: Option<Instant>,
+    /// The final response head was complete.
+    response: Option<Instant>,
+}
+
+impl Timeline {
+    /// A new exchange's timeline, starting at `now`; `ready` when no handshake is pending.
+    fn starting(now: Instant, ready: bool) -> Timeline {
+        Timeline {
+            start: now,
+            ready: ready.then_some(now),
+            first_byte: None,
+            head_done: None,
+            connect_start: None,
+            connected: None,
+            response: None,
+        }
+    }
+
+    /// The timers, in milliseconds, of an exchange ending at `end`.
+    fn timers(&self, end: Instant) -> crate::log::format::Timers {
+        let ms = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
+            (Some(a), Some(b)) => Some(b.saturating_duration_since(a).as_millis() as u64),
+            _ => None,
+        };
+        let active_from = self.first_byte.or(self.head_done);
+        crate::log::format::Timers {
+            handshake: ms(Some(self.start), self.ready),
+            idle: ms(self.ready, self.first_byte),
+            request: ms(self.first_byte, self.head_done),
+            queue: ms(self.head_done, self.connect_start),
+            connect: ms(self.connect_start, self.connected),
+            response: ms(self.connected, self.response),
+            active: ms(active_from, Some(end)),
+            total: ms(Some(self.start), Some(end)),
+        }
     }
 }
 
@@ -296,6 +358,10 @@ pub struct HttpSession {
     traffic: Traffic,
     /// When the connection was accepted.
     accepted: Instant,
+    /// When the current exchange's steps happened, for its log line.
+    timeline: Timeline,
+    /// What the current request's log line needs from its head.
+    captures: crate::log::format::Captures,
 }
 
 impl HttpSession {
@@ -310,6 +376,7 @@ impl HttpSession {
     ) -> io::Result<Self> {
         let local_addr = crate::proxy::adopt_client(&mut client, tokens.0, ctx)?;
         let proxy_header_pending = client.awaits_proxy_header();
+        let client_tls = client.is_tls();
         Ok(HttpSession {
             frontend,
             client,
@@ -334,6 +401,8 @@ impl HttpSession {
             proxy_header_pending,
             traffic: Traffic::default(),
             accepted: ctx.now,
+            timeline: Timeline::starting(ctx.now, !proxy_header_pending && !client_tls),
+            captures: crate::log::format::Captures::default(),
         })
     }
 
@@ -448,8 +517,12 @@ impl HttpSession {
                 Step::Close
             }
             State::ReadingHead { .. } => {
-                // Nothing received: a silent close, as HAProxy does for an idle connection.
+                // Nothing received: a silent close, as HAProxy does for an idle connection
+                // (logged as a timeout unless `option dontlognull`).
                 if self.req.as_ref().is_none_or(|r| r.is_empty()) {
+                    if self.requests == 0 {
+                        self.termination = *b"cR";
+                    }
                     return Step::Close;
                 }
                 self.termination = *b"cR";
@@ -511,6 +584,7 @@ impl HttpSession {
             ctx.runtime.backends[b].queue.remove(t);
         }
         self.account(ctx);
+        self.log_null_connection(ctx);
         self.release_slot(ctx);
         // A server connection left clean between requests goes to the pool.
         let clean = matches!(self.state, State::Idle { .. } | State::ReadingHead { .. } | State::Lingering { .. })
@@ -583,6 +657,11 @@ impl HttpSession {
     /// wait there.
     fn wait_in_queue(&mut self, ctx: &mut Ctx<'_>, backend: usize, server: Option<usize>) -> bool {
         let token = self.server_token.0 - 1;
+        let q = &ctx.runtime.backends[backend].queue;
+        self.ex.queue_positions = match server {
+            Some(s) => (q.server_len(s), 0),
+            None => (0, q.len()),
+        };
         let Some(ticket) = queue::enqueue(ctx, self.frontend, (backend, server), token, self.client_addr, "request")
         else {
             return false;
@@ -653,11 +732,18 @@ impl HttpSession {
                     }
                 }
             }
+            if self.timeline.ready.is_none()
+                && !self.proxy_header_pending
+                && (!self.client.is_tls() || self.client.tls_facts().is_some())
+            {
+                self.timeline.ready = Some(ctx.now);
+            }
             match read {
                 Io::Progress(n) => {
                     self.traffic.from_client += n as u64;
                     if n > 0 {
                         self.client_last = ctx.now;
+                        self.timeline.first_byte.get_or_insert(ctx.now);
                         if let State::Idle { .. } = self.state {
                             self.state = State::ReadingHead { since: ctx.now };
                         }
@@ -696,6 +782,7 @@ impl HttpSession {
         let buf = req.data();
         *self.ex = Exchange::new();
         self.ex.open = true;
+        self.timeline.head_done = Some(ctx.now);
         let info = match request_info(head, buf) {
             Ok(i) => i,
             Err(e) => {
@@ -726,6 +813,21 @@ impl HttpSession {
         }
         let userlists = &rt.userlists;
         let auth = |list: &[u8], group: Option<&[u8]>| crate::auth::check(userlists, list, group, head, buf);
+        // The log line shows the request as it came, before any rule rewrote it.
+        if let Some(log) = fe.log.as_ref().filter(|l| l.template.captures_request()) {
+            let view = RequestView {
+                src: self.client_addr,
+                dst: self.local_addr,
+                head,
+                buf,
+                target: head.target.of(buf),
+                host: authority,
+                auth: &auth,
+                tls: self.client.tls_facts(),
+            };
+            let version: &[u8] = if head.version == Version::Http10 { b"HTTP/1.0" } else { b"HTTP/1.1" };
+            self.captures.capture(&log.template, head.method.of(buf), head.target.of(buf), version, &view);
+        }
         let input = RequestInput {
             src: self.client_addr,
             dst: self.local_addr,
@@ -788,7 +890,16 @@ impl HttpSession {
         if let Some(b) = backend
             && let Some(spec) = &rt.backends[b].cookie
         {
-            self.ex.persist = cookie::find(spec, &rt.backends[b].server_cookies, head, buf).server;
+            let found = cookie::find(spec, &rt.backends[b].server_cookies, head, buf);
+            self.ex.persist = found.server;
+            // HAProxy's letters: no cookie, an invalid one, a valid one (`D` replaces `V`
+            // when its server cannot take the request); nothing set by the response yet.
+            let sent = match (found.present, found.server) {
+                (false, _) => b'N',
+                (true, None) => b'I',
+                (true, Some(_)) => b'V',
+            };
+            self.ex.cookie = [sent, b'N'];
             cookie::edit_request(spec, head, buf, ctx.scratch);
         }
         if let Some(b) = backend
@@ -903,6 +1014,9 @@ impl HttpSession {
         // A persistence cookie naming a usable server wins over the balancer; one naming a
         // server that is down or full is ignored (the client is rebalanced).
         let persisted = self.ex.persist.filter(|&s| ctx.lb.set(backend).persist_usable(s, &be.conns));
+        if self.ex.persist.is_some() && persisted.is_none() {
+            self.ex.cookie[0] = b'D';
+        }
         // Bound to a server that is up but full: wait in that server's own queue (bounded by
         // its `maxqueue`; beyond it, the client is rebalanced).
         if let Some(s) = self.ex.persist.filter(|_| persisted.is_none())
@@ -952,6 +1066,8 @@ impl HttpSession {
         self.ex.server = Some(server);
         self.ex.slot = Some((backend, server));
         self.ex.attempts.count += 1;
+        self.timeline.connect_start.get_or_insert(ctx.now);
+        self.timeline.connected = Some(ctx.now);
         self.state = State::Exchange;
         self.server_last = ctx.now;
         self.exchange(ctx)
@@ -998,6 +1114,7 @@ impl HttpSession {
         };
         match connect::connect(ctx, target, &mut self.ex.attempts, failed, chosen) {
             Ok(started) => {
+                self.timeline.connect_start.get_or_insert(ctx.now);
                 self.ex.server = Some(started.server);
                 self.ex.slot = Some((backend, started.server));
                 let sni = sni_for(ctx.runtime, backend, started.server, &self.ex.sni_host).map(Box::from);
@@ -1040,6 +1157,7 @@ impl HttpSession {
             }
             ConnectState::Done => {
                 ctx.runtime.observe_ok(s.backend, s.server, false);
+                self.timeline.connected = Some(ctx.now);
                 self.state = State::Exchange;
                 self.server_last = ctx.now;
                 self.exchange(ctx)
@@ -1381,6 +1499,7 @@ impl HttpSession {
                 };
                 let ex = &mut *self.ex;
                 ex.status = status;
+                self.timeline.response = Some(ctx.now);
                 let switching = status == 101 && ex.upgrade;
                 if status == 101 && !ex.upgrade {
                     self.termination = *b"SH";
@@ -1414,7 +1533,11 @@ impl HttpSession {
                     && let Some(spec) = &rt.backends[b].cookie
                     && let Some(value) = &rt.backends[b].server_cookies[s]
                 {
-                    cookie::edit_response(spec, value, ex.persist == Some(s), head, buf, ctx.scratch);
+                    let kept = ex.persist == Some(s);
+                    cookie::edit_response(spec, value, kept, head, buf, ctx.scratch);
+                    if spec.mode == crate::config::model::CookieMode::Insert && !(kept && spec.indirect) {
+                        ex.cookie[1] = b'I';
+                    }
                 }
                 if let Verdict::Error(code) | Verdict::Answer { status: code, .. } = verdict {
                     self.termination = *b"PH";
@@ -1578,12 +1701,26 @@ impl HttpSession {
     /// moved since the previous exchange; denials, request and response errors, aborts. Only
     /// this worker's counters are written.
     fn account(&mut self, ctx: &Ctx<'_>) {
-        let ex = &mut *self.ex;
-        if !ex.open {
+        if !self.ex.open {
             return;
         }
-        ex.open = false;
+        self.ex.open = false;
         let (bytes_in, bytes_out) = self.traffic.take();
+        self.count(ctx, bytes_in, bytes_out);
+        if let Some(log) = &ctx.runtime.frontends[self.frontend].log {
+            self.write_log(log, ctx, bytes_in, bytes_out);
+        }
+        // The next exchange counts from here; a pipelined request is already here.
+        self.captures.clear();
+        self.timeline = Timeline::starting(ctx.now, true);
+        if self.req.as_ref().is_some_and(|r| !r.is_empty()) {
+            self.timeline.first_byte = Some(ctx.now);
+        }
+    }
+
+    /// Adds the exchange to this worker's counters.
+    fn count(&self, ctx: &Ctx<'_>, bytes_in: u64, bytes_out: u64) {
+        let ex = &*self.ex;
         let c = ctx.counters();
         let fe = &c.frontends[self.frontend];
         fe.requests.bump();
@@ -1625,6 +1762,77 @@ impl HttpSession {
                 _ => {}
             }
         }
+    }
+
+    /// Writes the exchange's access-log line: `bytes_in` and `bytes_out` moved to and from the
+    /// client for it.
+    fn write_log(&self, log: &crate::log::AccessLog, ctx: &Ctx<'_>, bytes_in: u64, bytes_out: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let rt = ctx.runtime;
+        let fe = &rt.frontends[self.frontend];
+        let ex = &*self.ex;
+        let be = ex.backend.map(|b| &rt.backends[b]);
+        let server = match (be, ex.server) {
+            (Some(b), Some(s)) => Some(&b.servers[s]),
+            _ => None,
+        };
+        let (wall_now, now) = (std::time::SystemTime::now(), ctx.now);
+        let wall = |t: Instant| wall_now.checked_sub(now.saturating_duration_since(t)).unwrap_or(wall_now);
+        let tls = self.client.tls_facts();
+        let source = Conn { src: self.client_addr, dst: self.local_addr, tls };
+        let status = (ex.status != 0).then_some(ex.status);
+        let retries = ex.attempts.retries();
+        let record = crate::log::format::Record {
+            client: Some(self.client_addr),
+            local: Some(self.local_addr),
+            accepted: wall(self.accepted),
+            request_start: wall(self.timeline.first_byte.unwrap_or(self.timeline.start)),
+            frontend: &fe.name,
+            tls,
+            backend: be.map_or(fe.name.as_str(), |b| b.name.as_str()),
+            server: server.map(|s| s.name.as_str()),
+            server_addr: server.and_then(|s| s.addr_for(self.local_addr.port())),
+            timers: self.timeline.timers(ctx.now),
+            status,
+            bytes_out,
+            bytes_in,
+            termination: self.termination,
+            cookie: ex.cookie,
+            conns: crate::log::format::Conns {
+                process: rt.current_conns.load(Relaxed),
+                frontend: fe.current_conns.load(Relaxed),
+                backend: be.map_or(0, |b| b.open_conns()),
+                server: match (be, ex.slot) {
+                    (Some(b), Some((_, s))) => b.conns.get(s) as usize,
+                    _ => 0,
+                },
+            },
+            retries,
+            redispatched: false,
+            server_queue: ex.queue_positions.0,
+            backend_queue: ex.queue_positions.1,
+            captures: Some(&self.captures),
+            source: &source,
+            hostname: &rt.node,
+            pid: std::process::id(),
+        };
+        log.log(&record, crate::log::is_failure(self.termination, retries, false, status));
+    }
+
+    /// Logs a connection that ends before its first request began: unless the frontend has
+    /// `option dontlognull`, HAProxy writes a line for such probes and scans (the request
+    /// shows as `<BADREQ>`).
+    fn log_null_connection(&mut self, ctx: &Ctx<'_>) {
+        let Some(log) = &ctx.runtime.frontends[self.frontend].log else { return };
+        if log.dontlognull || self.requests > 0 || self.ex.open || self.traffic.from_client > 0 {
+            return;
+        }
+        if self.termination == *b"--" {
+            self.termination = *b"CR";
+        }
+        self.captures.clear();
+        let (bytes_in, bytes_out) = self.traffic.take();
+        self.write_log(log, ctx, bytes_in, bytes_out);
     }
 
     /// The client's request failed (malformed, too large, too late): answer `status`,

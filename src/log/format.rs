@@ -1,0 +1,689 @@
+//! Access-log formats: `log-format` strings compiled once at configuration time into a list
+//! of pieces, and rendered into a reusable buffer once per request (HTTP) or connection (TCP).
+//!
+//! The string is cut by the same tokenizer as rule values ([`crate::route::format`]); this
+//! module resolves the `%` variables (configuration manual §8.2.4), so an unknown one is a
+//! configuration error pointing at it. Rendering follows HAProxy: a run of spaces is a
+//! separator written once, even when the elements around it wrote nothing (an empty `%hr`
+//! leaves no double space); a string with no value is `-` (`""` when quoted); text from the
+//! client is written with `"`, `#`, control and non-ASCII bytes as `#XX`, so no line can be
+//! split or a quoted field closed by a request.
+//!
+//! Facts that exist only while the request head is in its buffer (the request line, samples
+//! of headers) are copied into [`Captures`] when the head is complete; everything else is
+//! read from the [`Record`] the session fills when the exchange ends. Both are sans-IO.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use crate::config::error::{Diagnostic, Loc};
+use crate::config::lex::Word;
+use crate::route::fetch::{Fetch, SampleSource};
+use crate::route::format::{Flags, Token, tokenize};
+
+use super::time::{self, Civil, push_int, push_padded, push_uint};
+
+/// HAProxy's HTTP format (`option httplog`).
+pub const HTTPLOG: &str =
+    "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+/// HAProxy's Common Log Format variant of it (`option httplog clf`).
+pub const HTTPLOG_CLF: &str = "%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta \
+                               %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl";
+/// HAProxy's TCP format (`option tcplog`).
+pub const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+
+/// The longest request line kept for `%r` (HAProxy's `tune.http.logurilen` default).
+pub const MAX_REQUEST_LINE: usize = 1024;
+
+/// A compiled log format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+    /// The samples that must be captured from the request head (see [`Captures`]), by slot.
+    fetches: Vec<Fetch>,
+    /// Some piece reads the request line (`%r`, `%HM`, `%HU`, …).
+    reads_request_line: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(Box<[u8]>),
+    Separator,
+    Field(Var, Flags),
+    /// A sample read at log time from the connection (`src`, `ssl_fc`).
+    LiveSample(Fetch, Flags),
+    /// A sample of the request head, captured when the head was complete: its slot.
+    CapturedSample(usize, Flags),
+}
+
+/// A log-format variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Var {
+    ClientIp,
+    ClientPort,
+    FrontendIp,
+    FrontendPort,
+    AcceptDate,
+    AcceptDateGmt,
+    AcceptDateLocal,
+    AcceptTimestamp,
+    AcceptMillis,
+    RequestDate,
+    RequestDateGmt,
+    RequestDateLocal,
+    Frontend,
+    FrontendTransport,
+    Backend,
+    Server,
+    ServerIp,
+    ServerPort,
+    Th,
+    Ti,
+    TR,
+    Tq,
+    Tw,
+    Tc,
+    Tr,
+    Ta,
+    Tt,
+    Td,
+    Tu,
+    Status,
+    BytesOut,
+    BytesIn,
+    RequestCookie,
+    ResponseCookie,
+    Termination,
+    TerminationCookie,
+    ActConn,
+    FeConn,
+    BeConn,
+    SrvConn,
+    Retries,
+    ServerQueue,
+    BackendQueue,
+    RequestLine,
+    Method,
+    Uri,
+    Path,
+    Query,
+    Version,
+    RequestHeaders,
+    ResponseHeaders,
+    UniqueId,
+    Pid,
+    Hostname,
+    SslCipher,
+    SslVersion,
+}
+
+/// Every variable pylon renders, by the name written after `%`.
+const VARS: &[(&str, Var)] = &[
+    ("ci", Var::ClientIp),
+    ("cp", Var::ClientPort),
+    ("fi", Var::FrontendIp),
+    ("fp", Var::FrontendPort),
+    ("t", Var::AcceptDate),
+    ("T", Var::AcceptDateGmt),
+    ("Tl", Var::AcceptDateLocal),
+    ("Ts", Var::AcceptTimestamp),
+    ("ms", Var::AcceptMillis),
+    ("tr", Var::RequestDate),
+    ("trg", Var::RequestDateGmt),
+    ("trl", Var::RequestDateLocal),
+    ("f", Var::Frontend),
+    ("ft", Var::FrontendTransport),
+    ("b", Var::Backend),
+    ("s", Var::Server),
+    ("si", Var::ServerIp),
+    ("sp", Var::ServerPort),
+    ("Th", Var::Th),
+    ("Ti", Var::Ti),
+    ("TR", Var::TR),
+    ("Tq", Var::Tq),
+    ("Tw", Var::Tw),
+    ("Tc", Var::Tc),
+    ("Tr", Var::Tr),
+    ("Ta", Var::Ta),
+    ("Tt", Var::Tt),
+    ("Td", Var::Td),
+    ("Tu", Var::Tu),
+    ("ST", Var::Status),
+    ("B", Var::BytesOut),
+    ("U", Var::BytesIn),
+    ("CC", Var::RequestCookie),
+    ("CS", Var::ResponseCookie),
+    ("ts", Var::Termination),
+    ("tsc", Var::TerminationCookie),
+    ("ac", Var::ActConn),
+    ("fc", Var::FeConn),
+    ("bc", Var::BeConn),
+    ("sc", Var::SrvConn),
+    ("rc", Var::Retries),
+    ("sq", Var::ServerQueue),
+    ("bq", Var::BackendQueue),
+    ("r", Var::RequestLine),
+    ("HM", Var::Method),
+    ("HU", Var::Uri),
+    ("HP", Var::Path),
+    ("HQ", Var::Query),
+    ("HV", Var::Version),
+    ("hr", Var::RequestHeaders),
+    ("hs", Var::ResponseHeaders),
+    ("hrl", Var::RequestHeaders),
+    ("hsl", Var::ResponseHeaders),
+    ("ID", Var::UniqueId),
+    ("pid", Var::Pid),
+    ("H", Var::Hostname),
+    ("sslc", Var::SslCipher),
+    ("sslv", Var::SslVersion),
+];
+
+/// HAProxy variables pylon does not render yet, with the reason given in the error.
+const NOT_YET: &[(&str, &str)] = &[
+    ("bi", "the source address of server connections is not recorded"),
+    ("bp", "the source port of server connections is not recorded"),
+    ("lc", "per-frontend log counters are not kept"),
+    ("rt", "a process-wide request counter is not kept"),
+    ("HPO", "the path-only form is not implemented"),
+];
+
+impl Template {
+    /// Compiles a format string (one configuration word), naming the first element that is
+    /// not understood with its place.
+    pub fn compile(word: &Word) -> Result<Template, Diagnostic> {
+        let mut pieces = Vec::new();
+        let mut defaults = Flags::default();
+        let mut fetches = Vec::new();
+        for token in tokenize(word)? {
+            match token {
+                Token::Text(t) => pieces.push(Piece::Text(t.into())),
+                Token::Space(_) => {
+                    if pieces.last() != Some(&Piece::Separator) {
+                        pieces.push(Piece::Separator);
+                    }
+                }
+                Token::Sample { fetch, flags, .. } => {
+                    let flags = flags.apply(defaults);
+                    if fetch.needs_http() {
+                        pieces.push(Piece::CapturedSample(fetches.len(), flags));
+                        fetches.push(fetch);
+                    } else {
+                        pieces.push(Piece::LiveSample(fetch, flags));
+                    }
+                }
+                Token::Var { name, flags, loc } => {
+                    if name == "o" {
+                        defaults = flags.apply(defaults);
+                        continue;
+                    }
+                    let var = lookup(&name, loc)?;
+                    pieces.push(Piece::Field(var, flags.apply(defaults)));
+                }
+            }
+        }
+        let reads_request_line = pieces.iter().any(|p| {
+            matches!(
+                p,
+                Piece::Field(Var::RequestLine | Var::Method | Var::Uri | Var::Path | Var::Query | Var::Version, _)
+            )
+        });
+        Ok(Template { pieces, fetches, reads_request_line })
+    }
+
+    /// Compiles one of the built-in formats ([`HTTPLOG`], [`HTTPLOG_CLF`], [`TCPLOG`]).
+    pub fn builtin(text: &str) -> Template {
+        let word = Word { text: text.to_string(), loc: Loc::default(), plain: false, lead: 0 };
+        // The built-in strings are constants that the tests compile: this cannot fail.
+        Template::compile(&word).unwrap_or(Template {
+            pieces: Vec::new(),
+            fetches: Vec::new(),
+            reads_request_line: false,
+        })
+    }
+
+    /// True when the session must copy facts out of the request head (see [`Captures`]).
+    pub fn captures_request(&self) -> bool {
+        self.reads_request_line || !self.fetches.is_empty()
+    }
+
+    /// Appends the line for `record` to `out` (no end of line).
+    pub fn render(&self, record: &Record<'_>, out: &mut Vec<u8>) {
+        let mut after_space = true;
+        for piece in &self.pieces {
+            let before = out.len();
+            match piece {
+                Piece::Separator => {
+                    if !after_space {
+                        out.push(b' ');
+                        after_space = true;
+                    }
+                    continue;
+                }
+                Piece::Text(t) => out.extend_from_slice(t),
+                Piece::Field(var, flags) => render_var(*var, *flags, record, out),
+                Piece::LiveSample(fetch, flags) => {
+                    let mut value = SampleText::default();
+                    let found = fetch.render(record.source, &mut |b| value.push(b));
+                    push_text(out, found.then_some(value.as_bytes()), *flags, true);
+                }
+                Piece::CapturedSample(slot, flags) => {
+                    let value = record.captures.and_then(|c| c.sample(*slot));
+                    push_text(out, value, *flags, true);
+                }
+            }
+            if out.len() > before {
+                after_space = false;
+            }
+        }
+    }
+}
+
+fn lookup(name: &str, loc: Loc) -> Result<Var, Diagnostic> {
+    if let Some((_, v)) = VARS.iter().find(|(n, _)| *n == name) {
+        return Ok(*v);
+    }
+    if let Some((_, why)) = NOT_YET.iter().find(|(n, _)| *n == name) {
+        return Err(Diagnostic::error(loc, format!("log-format variable '%{name}' is not supported yet: {why}")));
+    }
+    Err(Diagnostic::error(
+        loc,
+        format!("unknown log-format variable '%{name}' (see 'Custom log format' in HAProxy's manual for the names)"),
+    ))
+}
+
+/// The timers of an exchange, in milliseconds; `None` where a step did not happen (written
+/// `-1`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timers {
+    /// `Th`: accept to the end of the handshakes (TLS, PROXY header); 0 after the first
+    /// request of a connection.
+    pub handshake: Option<u64>,
+    /// `Ti`: idle time before the request's first byte.
+    pub idle: Option<u64>,
+    /// `TR`: first byte of the request to its complete head.
+    pub request: Option<u64>,
+    /// `Tw`: complete head to the moment a server connection was started (queues included).
+    pub queue: Option<u64>,
+    /// `Tc`: time to connect to the server (retries included).
+    pub connect: Option<u64>,
+    /// `Tr`: connected to the complete response head.
+    pub response: Option<u64>,
+    /// `Ta`: the request's active time, first byte to last byte of the response.
+    pub active: Option<u64>,
+    /// `Tt`: the whole time (accept, or the end of the previous request, to the end).
+    pub total: Option<u64>,
+}
+
+impl Timers {
+    fn tq(&self) -> Option<u64> {
+        Some(self.handshake? + self.idle? + self.request?)
+    }
+
+    fn td(&self) -> Option<i64> {
+        let known = self.tq()? + self.queue? + self.connect? + self.response?;
+        Some(self.total? as i64 - known as i64)
+    }
+
+    fn tu(&self) -> Option<u64> {
+        Some(self.total?.saturating_sub(self.idle.unwrap_or(0)))
+    }
+}
+
+/// Connections open when the line is written (`%ac/%fc/%bc/%sc`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Conns {
+    /// In the whole process.
+    pub process: usize,
+    /// On the frontend.
+    pub frontend: usize,
+    /// On the backend.
+    pub backend: usize,
+    /// On the server.
+    pub server: usize,
+}
+
+/// What a log line reports about one request or connection.
+pub struct Record<'a> {
+    /// The client's address (the PROXY header's when one was read).
+    pub client: Option<SocketAddr>,
+    /// The local address the client connected to.
+    pub local: Option<SocketAddr>,
+    /// When the connection was accepted.
+    pub accepted: SystemTime,
+    /// When the request began (its first byte; the accept for TCP).
+    pub request_start: SystemTime,
+    /// The frontend's name.
+    pub frontend: &'a str,
+    /// The client connection's TLS facts, when pylon terminated TLS.
+    pub tls: Option<crate::tls::TlsFacts<'a>>,
+    /// The backend's name (the frontend's when no backend was chosen, as HAProxy writes it).
+    pub backend: &'a str,
+    /// The server's name (`None`: `<NOSRV>`).
+    pub server: Option<&'a str>,
+    /// The server's address.
+    pub server_addr: Option<SocketAddr>,
+    /// The timers.
+    pub timers: Timers,
+    /// The HTTP status sent to the client (`None`: none, written `-1`).
+    pub status: Option<u16>,
+    /// Bytes sent to the client.
+    pub bytes_out: u64,
+    /// Bytes received from the client.
+    pub bytes_in: u64,
+    /// HAProxy's two-letter termination state.
+    pub termination: [u8; 2],
+    /// The persistence cookie's two status letters (`--` without cookie persistence).
+    pub cookie: [u8; 2],
+    /// Connections open.
+    pub conns: Conns,
+    /// Connection retries.
+    pub retries: u32,
+    /// A retry went to another server (`%rc` is then prefixed with `+`).
+    pub redispatched: bool,
+    /// Requests ahead of this one in the server's queue when it was queued.
+    pub server_queue: usize,
+    /// Requests ahead of this one in the backend's queue when it was queued.
+    pub backend_queue: usize,
+    /// What was copied from the request head (`None`: no valid head was read).
+    pub captures: Option<&'a Captures>,
+    /// The connection, for samples read at log time (`%[src]`, `%[ssl_fc_sni]`).
+    pub source: &'a dyn SampleSource,
+    /// The host's name (`%H`).
+    pub hostname: &'a str,
+    /// The process id (`%pid`).
+    pub pid: u32,
+}
+
+/// What is copied out of a request head for its log line, before the head leaves the buffer:
+/// the request line (truncated to [`MAX_REQUEST_LINE`]) and the template's HTTP samples. A
+/// session keeps one and refills it per request, so no allocation is made once it has grown.
+#[derive(Debug, Default, Clone)]
+pub struct Captures {
+    bytes: Vec<u8>,
+    /// `(method_len, target_len, line_len)` of the request line at the start of `bytes`.
+    line: Option<(usize, usize, usize)>,
+    /// Each captured sample's span in `bytes`, `None` when it had no value.
+    samples: Vec<Option<(usize, usize)>>,
+}
+
+impl Captures {
+    /// Forgets the previous request.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.line = None;
+        self.samples.clear();
+    }
+
+    /// True when a request head was captured.
+    pub fn has_request(&self) -> bool {
+        self.line.is_some()
+    }
+
+    /// Copies what `template` needs from a request head: its `method`, `target` and
+    /// `version` (`HTTP/1.1`), and the HTTP samples read through `source`.
+    pub fn capture(
+        &mut self,
+        template: &Template,
+        method: &[u8],
+        target: &[u8],
+        version: &[u8],
+        source: &dyn SampleSource,
+    ) {
+        self.clear();
+        let room = MAX_REQUEST_LINE.saturating_sub(method.len() + version.len() + 2);
+        let target = &target[..target.len().min(room)];
+        self.bytes.extend_from_slice(method);
+        self.bytes.push(b' ');
+        self.bytes.extend_from_slice(target);
+        self.bytes.push(b' ');
+        self.bytes.extend_from_slice(version);
+        self.line = Some((method.len(), target.len(), self.bytes.len()));
+        for fetch in &template.fetches {
+            let start = self.bytes.len();
+            let bytes = &mut self.bytes;
+            let found = fetch.render(source, &mut |b| bytes.extend_from_slice(b));
+            self.samples.push(found.then_some((start, self.bytes.len())));
+        }
+    }
+
+    fn request_line(&self) -> Option<&[u8]> {
+        self.line.map(|(_, _, len)| &self.bytes[..len])
+    }
+
+    fn method(&self) -> Option<&[u8]> {
+        self.line.map(|(m, _, _)| &self.bytes[..m])
+    }
+
+    fn target(&self) -> Option<&[u8]> {
+        self.line.map(|(m, t, _)| &self.bytes[m + 1..m + 1 + t])
+    }
+
+    fn version(&self) -> Option<&[u8]> {
+        self.line.map(|(m, t, len)| &self.bytes[m + t + 2..len])
+    }
+
+    fn sample(&self, slot: usize) -> Option<&[u8]> {
+        let (start, end) = (*self.samples.get(slot)?)?;
+        self.bytes.get(start..end)
+    }
+}
+
+/// A sample's text, gathered from the pieces a fetch writes, without allocating for the
+/// common short values.
+struct SampleText {
+    small: [u8; 128],
+    len: usize,
+    spill: Vec<u8>,
+}
+
+impl Default for SampleText {
+    fn default() -> Self {
+        SampleText { small: [0; 128], len: 0, spill: Vec::new() }
+    }
+}
+
+impl SampleText {
+    fn push(&mut self, b: &[u8]) {
+        if self.spill.is_empty() && self.len + b.len() <= self.small.len() {
+            self.small[self.len..self.len + b.len()].copy_from_slice(b);
+            self.len += b.len();
+            return;
+        }
+        if self.spill.is_empty() {
+            self.spill.extend_from_slice(&self.small[..self.len]);
+        }
+        self.spill.extend_from_slice(b);
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        if self.spill.is_empty() { &self.small[..self.len] } else { &self.spill }
+    }
+}
+
+fn render_var(var: Var, flags: Flags, r: &Record<'_>, out: &mut Vec<u8>) {
+    let t = &r.timers;
+    let line = r.captures.filter(|c| c.has_request());
+    match var {
+        Var::ClientIp => push_ip(out, r.client, flags),
+        Var::ClientPort => push_port(out, r.client, flags),
+        Var::FrontendIp => push_ip(out, r.local, flags),
+        Var::FrontendPort => push_port(out, r.local, flags),
+        Var::AcceptDate => time::push_haproxy_date(out, &Civil::local(r.accepted)),
+        Var::AcceptDateGmt => time::push_haproxy_date_zone(out, &Civil::utc(r.accepted)),
+        Var::AcceptDateLocal => time::push_haproxy_date_zone(out, &Civil::local(r.accepted)),
+        Var::AcceptTimestamp => push_number(out, time::unix_secs(r.accepted) as u64, flags.hex, 8),
+        Var::AcceptMillis => push_padded(out, u64::from(Civil::utc(r.accepted).micros / 1000), 3),
+        Var::RequestDate => time::push_haproxy_date(out, &Civil::local(r.request_start)),
+        Var::RequestDateGmt => time::push_haproxy_date_zone(out, &Civil::utc(r.request_start)),
+        Var::RequestDateLocal => time::push_haproxy_date_zone(out, &Civil::local(r.request_start)),
+        Var::Frontend => push_text(out, Some(r.frontend.as_bytes()), flags, false),
+        Var::FrontendTransport => {
+            quoted(out, flags, |out| {
+                out.extend_from_slice(r.frontend.as_bytes());
+                if r.tls.is_some() {
+                    out.push(b'~');
+                }
+            });
+        }
+        Var::Backend => push_text(out, Some(r.backend.as_bytes()), flags, false),
+        Var::Server => push_text(out, Some(r.server.unwrap_or("<NOSRV>").as_bytes()), flags, false),
+        Var::ServerIp => push_ip(out, r.server_addr, flags),
+        Var::ServerPort => push_port(out, r.server_addr, flags),
+        Var::Th => push_timer(out, t.handshake),
+        Var::Ti => push_timer(out, t.idle),
+        Var::TR => push_timer(out, t.request),
+        Var::Tq => push_timer(out, t.tq()),
+        Var::Tw => push_timer(out, t.queue),
+        Var::Tc => push_timer(out, t.connect),
+        Var::Tr => push_timer(out, t.response),
+        Var::Ta => push_timer(out, t.active),
+        Var::Tt => push_timer(out, t.total),
+        Var::Td => push_int(out, t.td().unwrap_or(-1)),
+        Var::Tu => push_timer(out, t.tu()),
+        Var::Status => push_int(out, r.status.map_or(-1, i64::from)),
+        Var::BytesOut => push_uint(out, r.bytes_out),
+        Var::BytesIn => push_uint(out, r.bytes_in),
+        Var::RequestCookie | Var::ResponseCookie | Var::UniqueId => push_text(out, None, flags, false),
+        Var::Termination => push_text(out, Some(&r.termination), flags, false),
+        Var::TerminationCookie => {
+            quoted(out, flags, |out| {
+                out.extend_from_slice(&r.termination);
+                out.extend_from_slice(&r.cookie);
+            });
+        }
+        Var::ActConn => push_uint(out, r.conns.process as u64),
+        Var::FeConn => push_uint(out, r.conns.frontend as u64),
+        Var::BeConn => push_uint(out, r.conns.backend as u64),
+        Var::SrvConn => push_uint(out, r.conns.server as u64),
+        Var::Retries => {
+            if r.redispatched {
+                out.push(b'+');
+            }
+            push_uint(out, u64::from(r.retries));
+        }
+        Var::ServerQueue => push_uint(out, r.server_queue as u64),
+        Var::BackendQueue => push_uint(out, r.backend_queue as u64),
+        Var::RequestLine => match line.and_then(Captures::request_line) {
+            Some(l) => push_text(out, Some(l), flags, true),
+            None => push_text(out, Some(b"<BADREQ>"), flags, false),
+        },
+        Var::Method => push_text(out, line.and_then(Captures::method), flags, true),
+        Var::Uri => push_text(out, line.and_then(Captures::target), flags, true),
+        Var::Path => {
+            let path = line.and_then(Captures::target).map(|t| t.split(|&b| b == b'?').next().unwrap_or(t));
+            push_text(out, path, flags, true);
+        }
+        Var::Query => {
+            let query =
+                line.and_then(Captures::target).and_then(|t| t.iter().position(|&b| b == b'?').map(|q| &t[q..]));
+            push_text(out, query, flags, true);
+        }
+        Var::Version => push_text(out, line.and_then(Captures::version), flags, true),
+        // No `capture` lines yet: HAProxy writes nothing (not even braces) without them.
+        Var::RequestHeaders | Var::ResponseHeaders => {}
+        Var::Pid => push_number(out, u64::from(r.pid), flags.hex, 4),
+        Var::Hostname => push_text(out, Some(r.hostname.as_bytes()), flags, false),
+        Var::SslCipher => push_text(out, r.tls.map(|t| t.cipher.as_bytes()), flags, false),
+        Var::SslVersion => push_text(out, r.tls.map(|t| t.protocol.as_bytes()), flags, false),
+    }
+}
+
+fn push_timer(out: &mut Vec<u8>, ms: Option<u64>) {
+    match ms {
+        Some(ms) => push_uint(out, ms),
+        None => out.extend_from_slice(b"-1"),
+    }
+}
+
+/// A number, in hexadecimal (upper case, at least `hex_width` digits) with `X`.
+fn push_number(out: &mut Vec<u8>, n: u64, hex: bool, hex_width: usize) {
+    if !hex {
+        push_uint(out, n);
+        return;
+    }
+    let significant = (16 - n.leading_zeros() as usize / 4).max(hex_width).min(16);
+    for i in (0..significant).rev() {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        out.push(HEX[((n >> (i * 4)) & 15) as usize]);
+    }
+}
+
+fn push_ip(out: &mut Vec<u8>, addr: Option<SocketAddr>, flags: Flags) {
+    let Some(addr) = addr else {
+        out.push(b'-');
+        return;
+    };
+    let ip = match addr.ip() {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr.ip(), std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    if flags.hex {
+        match ip {
+            std::net::IpAddr::V4(v4) => {
+                for b in v4.octets() {
+                    push_hex_byte(out, b);
+                }
+            }
+            std::net::IpAddr::V6(v6) => {
+                for b in v6.octets() {
+                    push_hex_byte(out, b);
+                }
+            }
+        }
+        return;
+    }
+    use std::io::Write;
+    let _ = write!(out, "{ip}");
+}
+
+fn push_port(out: &mut Vec<u8>, addr: Option<SocketAddr>, flags: Flags) {
+    match addr {
+        Some(a) => push_number(out, u64::from(a.port()), flags.hex, 4),
+        None => out.push(b'-'),
+    }
+}
+
+fn push_hex_byte(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push(HEX[usize::from(b >> 4)]);
+    out.push(HEX[usize::from(b & 15)]);
+}
+
+/// Writes `f`'s output in double quotes when the `Q` flag is set.
+fn quoted(out: &mut Vec<u8>, flags: Flags, f: impl FnOnce(&mut Vec<u8>)) {
+    if flags.quote {
+        out.push(b'"');
+    }
+    f(out);
+    if flags.quote {
+        out.push(b'"');
+    }
+}
+
+/// A string field: `-` when absent or empty (`""` when quoted); with `encode`, text from the
+/// client has `"`, `#`, control and non-ASCII bytes written as `#XX`; with `E`, `"`, `\` and
+/// `]` get a backslash.
+fn push_text(out: &mut Vec<u8>, value: Option<&[u8]>, flags: Flags, encode: bool) {
+    let value = value.filter(|v| !v.is_empty());
+    let Some(value) = value else {
+        out.extend_from_slice(if flags.quote { b"\"\"" } else { b"-" });
+        return;
+    };
+    quoted(out, flags, |out| {
+        for &b in value {
+            if encode && (!(0x20..0x7f).contains(&b) || b == b'"' || b == b'#') {
+                out.push(b'#');
+                push_hex_byte(out, b);
+            } else if flags.escape && matches!(b, b'"' | b'\\' | b']') {
+                out.push(b'\\');
+                out.push(b);
+            } else if b == b'\n' || b == b'\r' {
+                // Never split a line, whatever the source.
+                out.push(b' ');
+            } else {
+                out.push(b);
+            }
+        }
+    });
+}
