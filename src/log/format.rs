@@ -687,3 +687,241 @@ fn push_text(out: &mut Vec<u8>, value: Option<&[u8]>, flags: Flags, encode: bool
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::parse::{HeadParser, Kind, Progress};
+    use crate::route::fetch::RequestSample;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn word(t: &str) -> Word {
+        Word { text: t.to_string(), loc: Loc { file: 0, line: 1, col: 1, width: 1 }, plain: true, lead: 0 }
+    }
+
+    fn template(t: &str) -> Template {
+        Template::compile(&word(t)).unwrap_or_else(|d| panic!("{t}: {}", d.message))
+    }
+
+    struct Conn;
+    impl SampleSource for Conn {
+        fn src(&self) -> Option<SocketAddr> {
+            "192.0.2.7:40212".parse().ok()
+        }
+        fn dst(&self) -> Option<SocketAddr> {
+            "127.0.0.1:80".parse().ok()
+        }
+    }
+
+    /// A request head in a buffer, as the session has it when the head is complete.
+    struct Request {
+        parser: HeadParser,
+        buf: Vec<u8>,
+    }
+
+    impl Request {
+        fn new(text: &str) -> Request {
+            let mut parser = HeadParser::new(Kind::Request, 101);
+            assert_eq!(parser.parse(text.as_bytes()), Ok(Progress::Complete));
+            Request { parser, buf: text.as_bytes().to_vec() }
+        }
+
+        fn capture(&self, t: &Template) -> Captures {
+            let head = &self.parser.head;
+            let mut c = Captures::default();
+            c.capture(t, head.method.of(&self.buf), head.target.of(&self.buf), b"HTTP/1.1", self);
+            c
+        }
+    }
+
+    impl SampleSource for Request {
+        fn src(&self) -> Option<SocketAddr> {
+            Conn.src()
+        }
+        fn dst(&self) -> Option<SocketAddr> {
+            Conn.dst()
+        }
+        fn request(&self) -> Option<RequestSample<'_>> {
+            let head = &self.parser.head;
+            Some(RequestSample { head, buf: &self.buf, target: head.target.of(&self.buf), host: None })
+        }
+    }
+
+    /// 6 Feb 2009 12:14:14.655 UTC.
+    fn accepted() -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(1_233_922_454_655)
+    }
+
+    fn record<'a>(captures: Option<&'a Captures>) -> Record<'a> {
+        Record {
+            client: "192.0.2.7:40212".parse().ok(),
+            local: "127.0.0.1:80".parse().ok(),
+            accepted: accepted(),
+            request_start: accepted() + Duration::from_millis(10),
+            frontend: "http-in",
+            tls: None,
+            backend: "static",
+            server: Some("srv1"),
+            server_addr: "10.0.0.1:8080".parse().ok(),
+            timers: Timers {
+                handshake: Some(0),
+                idle: Some(10),
+                request: Some(5),
+                queue: Some(0),
+                connect: Some(30),
+                response: Some(69),
+                active: Some(109),
+                total: Some(119),
+            },
+            status: Some(200),
+            bytes_out: 2750,
+            bytes_in: 80,
+            termination: *b"--",
+            cookie: *b"--",
+            conns: Conns { process: 1, frontend: 1, backend: 1, server: 1 },
+            retries: 0,
+            redispatched: false,
+            server_queue: 0,
+            backend_queue: 0,
+            captures,
+            source: &Conn,
+            hostname: "lb1",
+            pid: 4242,
+        }
+    }
+
+    fn render(t: &Template, r: &Record<'_>) -> String {
+        let mut out = Vec::new();
+        t.render(r, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn local_date(t: SystemTime) -> String {
+        let mut out = Vec::new();
+        time::push_haproxy_date(&mut out, &Civil::local(t));
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_builtin_formats_compile() {
+        for text in [HTTPLOG, HTTPLOG_CLF, TCPLOG] {
+            assert!(!Template::builtin(text).pieces.is_empty(), "{text}");
+            assert_eq!(Template::builtin(text), template(text));
+        }
+        assert!(Template::builtin(HTTPLOG).captures_request());
+        assert!(!Template::builtin(TCPLOG).captures_request());
+    }
+
+    #[test]
+    fn an_httplog_line() {
+        let req = Request::new("GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        let t = Template::builtin(HTTPLOG);
+        let captures = req.capture(&t);
+        let line = render(&t, &record(Some(&captures)));
+        let date = local_date(accepted() + Duration::from_millis(10));
+        assert_eq!(
+            line,
+            format!(
+                "192.0.2.7:40212 [{date}] http-in static/srv1 5/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 \"GET /index.html HTTP/1.1\""
+            )
+        );
+    }
+
+    #[test]
+    fn a_tcplog_line_and_missing_steps() {
+        let mut r = record(None);
+        r.server = None;
+        r.backend = "fe";
+        r.timers = Timers { total: Some(5007), ..Timers::default() };
+        r.termination = *b"SC";
+        let line = render(&Template::builtin(TCPLOG), &r);
+        assert_eq!(
+            line,
+            format!("192.0.2.7:40212 [{}] http-in fe/<NOSRV> -1/-1/5007 2750 SC 1/1/1/1/0 0/0", local_date(accepted()))
+        );
+    }
+
+    #[test]
+    fn separators_collapse_around_empty_fields() {
+        let t = template("  %ci %hr %hs   %ST %hrl ");
+        assert_eq!(render(&t, &record(None)), "192.0.2.7 200 ");
+    }
+
+    #[test]
+    fn a_request_never_read_is_badreq() {
+        let t = template("%{+Q}r %HM %{+Q}HU %HV");
+        assert_eq!(render(&t, &record(None)), "\"<BADREQ>\" - \"\" -");
+    }
+
+    #[test]
+    fn request_parts_and_encoding() {
+        let req = Request::new("POST /a%20b/c?x=1&y=\"2\" HTTP/1.1\r\nHost: h\r\n\r\n");
+        let t = template("%HM|%HU|%HP|%HQ|%HV|%{+Q}r");
+        let c = req.capture(&t);
+        assert_eq!(
+            render(&t, &record(Some(&c))),
+            "POST|/a%20b/c?x=1&y=#222#22|/a%20b/c|?x=1&y=#222#22|HTTP/1.1|\"POST /a%20b/c?x=1&y=#222#22 HTTP/1.1\""
+        );
+        // No query string: `%HQ` writes `-`.
+        let req = Request::new("GET / HTTP/1.1\r\n\r\n");
+        let t = template("%HQ");
+        assert_eq!(render(&t, &record(Some(&req.capture(&t)))), "-");
+    }
+
+    #[test]
+    fn the_request_line_is_cut() {
+        let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(3000));
+        let req = Request::new(&long);
+        let t = template("%r");
+        let line = render(&t, &record(Some(&req.capture(&t))));
+        assert_eq!(line.len(), MAX_REQUEST_LINE);
+        assert!(line.starts_with("GET /aaa") && line.ends_with("a HTTP/1.1"), "{line}");
+    }
+
+    #[test]
+    fn samples_from_the_head_and_from_the_connection() {
+        let req = Request::new("GET / HTTP/1.1\r\nHost: shop.example\r\nX-Id: a\"b\r\n\r\n");
+        let t = template("%[src] %{+Q}[req.hdr(host)] %[req.hdr(x-id)] %[req.hdr(absent)] %[dst_port]");
+        let c = req.capture(&t);
+        assert_eq!(render(&t, &record(Some(&c))), "192.0.2.7 \"shop.example\" a#22b - 80");
+    }
+
+    #[test]
+    fn flags() {
+        let t = template("%{+X}ci:%{+X}cp %{+X}Ts %{+Q}b %{+Q}o %s %f %{-Q}ft %ST");
+        let line = render(&t, &record(None));
+        assert_eq!(line, "C0000207:9D14 498C2996 \"static\" \"srv1\" \"http-in\" http-in 200");
+        let t = template("%{+E}[req.hdr(x)] %{+Q,+E}H");
+        let req = Request::new("GET / HTTP/1.1\r\nX: [a\\b]\r\n\r\n");
+        let c = req.capture(&t);
+        assert_eq!(render(&t, &record(Some(&c))), "[a\\\\b\\] \"lb1\"");
+    }
+
+    #[test]
+    fn timers_dates_and_counters() {
+        let t = template("%Th %Ti %TR %Tq %Tw %Tc %Tr %Ta %Tt %Td %Tu|%ms %Ts|%T|%U %B %pid %H|%si:%sp %fi:%fp");
+        let line = render(&t, &record(None));
+        assert_eq!(
+            line,
+            "0 10 5 15 0 30 69 109 119 5 109|655 1233922454|06/Feb/2009:12:14:14 +0000|80 2750 4242 lb1|10.0.0.1:8080 127.0.0.1:80"
+        );
+        let mut r = record(None);
+        r.timers = Timers::default();
+        r.status = None;
+        r.server_addr = None;
+        r.retries = 2;
+        r.redispatched = true;
+        r.cookie = *b"NI";
+        r.termination = *b"sH";
+        assert_eq!(render(&template("%Tt %Td %ST %si %rc %tsc %ts"), &r), "-1 -1 -1 - +2 sHNI sH");
+    }
+
+    #[test]
+    fn unknown_variables_are_errors() {
+        let e = Template::compile(&word("%ci %Tz")).unwrap_err();
+        assert!(e.message.contains("'%Tz'"), "{}", e.message);
+        assert_eq!(e.loc.map(|l| l.col), Some(5));
+        assert!(Template::compile(&word("%bi")).unwrap_err().message.contains("not supported yet"));
+        assert!(Template::compile(&word("%{+Q}")).is_err());
+    }
+}

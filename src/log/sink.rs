@@ -128,15 +128,31 @@ pub fn emit(targets: &Arc<Targets>, level: Level, render: impl FnOnce(&mut Vec<u
         return true;
     }
     let ch = channel();
-    let mut text = ch.free.try_recv().unwrap_or_else(|_| Vec::with_capacity(512));
+    // Counted before the send, so that the writer never finds the count below zero.
+    IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+    let queued = queue(&ch.lines, &ch.free, targets, level, render);
+    if !queued {
+        IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+    }
+    queued
+}
+
+/// Renders a line into a free buffer and offers it to `lines`; a full (or closed) channel
+/// drops it and counts it.
+fn queue(
+    lines: &Sender<Line>,
+    free: &Receiver<Vec<u8>>,
+    targets: &Arc<Targets>,
+    level: Level,
+    render: impl FnOnce(&mut Vec<u8>),
+) -> bool {
+    let mut text = free.try_recv().unwrap_or_else(|_| Vec::with_capacity(512));
     text.clear();
     render(&mut text);
-    IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
     let line = Line { targets: targets.clone(), level, time: SystemTime::now(), text };
-    match ch.lines.try_send(line) {
+    match lines.try_send(line) {
         Ok(()) => true,
         Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-            IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
             DROPPED.fetch_add(1, Ordering::Relaxed);
             false
         }
@@ -246,5 +262,60 @@ fn describe(dest: &LogDest) -> String {
         LogDest::Udp(a) => a.to_string(),
         LogDest::Unix(p) => p.display().to_string(),
         LogDest::UdpName { host, port } => format!("{host}:{port}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::{Facility, LogFormat};
+
+    fn target(dest: LogDest, max_level: Option<Level>) -> Target {
+        Target {
+            dest,
+            framing: Framing { format: LogFormat::Raw, facility: Facility::Local0, max_len: 1024 },
+            max_level,
+            min_level: None,
+        }
+    }
+
+    #[test]
+    fn lines_reach_their_targets_and_failed_sends_are_counted() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let udp = LogDest::Udp(socket.local_addr().unwrap());
+        let nowhere = LogDest::Unix("/nonexistent/pylon-test-log.sock".into());
+        let targets = Arc::new(Targets {
+            list: vec![target(udp.clone(), None), target(nowhere, None)],
+            tag: "pylon".into(),
+            hostname: None,
+            pid: 1,
+        });
+        let before = dropped();
+        assert!(emit(&targets, Level::Info, |out| out.extend_from_slice(b"hello")));
+        let mut buf = [0u8; 64];
+        let n = socket.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello\n");
+        flush(Duration::from_secs(5));
+        assert!(dropped() > before, "the send to a missing socket is counted");
+        // A level no target sends is not even rendered.
+        let quiet = Arc::new(Targets { list: vec![target(udp, Some(Level::Err))], ..(*targets).clone() });
+        assert!(emit(&quiet, Level::Info, |_| panic!("rendered a line nobody wants")));
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_without_waiting() {
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        let (_free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(1);
+        let targets = Arc::new(Targets { list: Vec::new(), tag: "t".into(), hostname: None, pid: 1 });
+        let before = dropped();
+        let started = Instant::now();
+        let sent: Vec<bool> =
+            (0..5).map(|i| queue(&tx, &free_rx, &targets, Level::Info, |out| out.push(b'0' + i))).collect();
+        assert_eq!(sent, [true, true, false, false, false]);
+        assert!(dropped() >= before + 3);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let first = rx.try_recv().unwrap();
+        assert_eq!((first.text, first.level), (b"0".to_vec(), Level::Info));
     }
 }
