@@ -21,7 +21,7 @@ use crate::config::lex::Word;
 use crate::route::fetch::{Fetch, SampleSource};
 use crate::route::format::{Flags, Token, tokenize};
 
-use super::time::{self, Civil, push_int, push_padded, push_uint};
+use super::time::{self, DateCache, push_int, push_padded, push_uint};
 
 /// HAProxy's HTTP format (`option httplog`).
 pub const HTTPLOG: &str =
@@ -247,8 +247,9 @@ impl Template {
         self.reads_request_line || !self.fetches.is_empty()
     }
 
-    /// Appends the line for `record` to `out` (no end of line).
-    pub fn render(&self, record: &Record<'_>, out: &mut Vec<u8>) {
+    /// Appends the line for `record` to `out` (no end of line); `dates` is the worker's
+    /// cache of the current second's calendar fields.
+    pub fn render(&self, record: &Record<'_>, dates: &mut DateCache, out: &mut Vec<u8>) {
         let mut after_space = true;
         for piece in &self.pieces {
             let before = out.len();
@@ -261,7 +262,7 @@ impl Template {
                     continue;
                 }
                 Piece::Text(t) => out.extend_from_slice(t),
-                Piece::Field(var, flags) => render_var(*var, *flags, record, out),
+                Piece::Field(var, flags) => render_var(*var, *flags, record, dates, out),
                 Piece::LiveSample(fetch, flags) => {
                     let mut value = SampleText::default();
                     let found = fetch.render(record.source, &mut |b| value.push(b));
@@ -501,7 +502,7 @@ impl SampleText {
     }
 }
 
-fn render_var(var: Var, flags: Flags, r: &Record<'_>, out: &mut Vec<u8>) {
+fn render_var(var: Var, flags: Flags, r: &Record<'_>, dates: &mut DateCache, out: &mut Vec<u8>) {
     let t = &r.timers;
     let line = r.captures.filter(|c| c.has_request());
     match var {
@@ -509,14 +510,14 @@ fn render_var(var: Var, flags: Flags, r: &Record<'_>, out: &mut Vec<u8>) {
         Var::ClientPort => push_port(out, r.client, flags),
         Var::FrontendIp => push_ip(out, r.local, flags),
         Var::FrontendPort => push_port(out, r.local, flags),
-        Var::AcceptDate => time::push_haproxy_date(out, &Civil::local(r.accepted)),
-        Var::AcceptDateGmt => time::push_haproxy_date_zone(out, &Civil::utc(r.accepted)),
-        Var::AcceptDateLocal => time::push_haproxy_date_zone(out, &Civil::local(r.accepted)),
+        Var::AcceptDate => time::push_haproxy_date(out, &dates.local(r.accepted)),
+        Var::AcceptDateGmt => time::push_haproxy_date_zone(out, &dates.utc(r.accepted)),
+        Var::AcceptDateLocal => time::push_haproxy_date_zone(out, &dates.local(r.accepted)),
         Var::AcceptTimestamp => push_number(out, time::unix_secs(r.accepted) as u64, flags.hex, 8),
-        Var::AcceptMillis => push_padded(out, u64::from(Civil::utc(r.accepted).micros / 1000), 3),
-        Var::RequestDate => time::push_haproxy_date(out, &Civil::local(r.request_start)),
-        Var::RequestDateGmt => time::push_haproxy_date_zone(out, &Civil::utc(r.request_start)),
-        Var::RequestDateLocal => time::push_haproxy_date_zone(out, &Civil::local(r.request_start)),
+        Var::AcceptMillis => push_padded(out, u64::from(dates.utc(r.accepted).micros / 1000), 3),
+        Var::RequestDate => time::push_haproxy_date(out, &dates.local(r.request_start)),
+        Var::RequestDateGmt => time::push_haproxy_date_zone(out, &dates.utc(r.request_start)),
+        Var::RequestDateLocal => time::push_haproxy_date_zone(out, &dates.local(r.request_start)),
         Var::Frontend => push_text(out, Some(r.frontend.as_bytes()), flags, false),
         Var::FrontendTransport => {
             quoted(out, flags, |out| {
@@ -633,8 +634,20 @@ fn push_ip(out: &mut Vec<u8>, addr: Option<SocketAddr>, flags: Flags) {
         }
         return;
     }
-    use std::io::Write;
-    let _ = write!(out, "{ip}");
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, b) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_uint(out, u64::from(b));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write;
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 fn push_port(out: &mut Vec<u8>, addr: Option<SocketAddr>, flags: Flags) {
@@ -670,23 +683,56 @@ fn push_text(out: &mut Vec<u8>, value: Option<&[u8]>, flags: Flags, encode: bool
         out.extend_from_slice(if flags.quote { b"\"\"" } else { b"-" });
         return;
     };
+    let special = |b: u8| {
+        let class = SPECIAL[usize::from(b)];
+        class & ALWAYS != 0 || encode && class & ENCODE != 0 || flags.escape && class & ESCAPE != 0
+    };
     quoted(out, flags, |out| {
+        // Most values have nothing to change: copied at once.
+        if !value.iter().any(|&b| special(b)) {
+            out.extend_from_slice(value);
+            return;
+        }
         for &b in value {
-            if encode && (!(0x20..0x7f).contains(&b) || b == b'"' || b == b'#') {
+            if !special(b) {
+                out.push(b);
+            } else if encode && SPECIAL[usize::from(b)] & ENCODE != 0 {
                 out.push(b'#');
                 push_hex_byte(out, b);
-            } else if flags.escape && matches!(b, b'"' | b'\\' | b']') {
+            } else if flags.escape && SPECIAL[usize::from(b)] & ESCAPE != 0 {
                 out.push(b'\\');
                 out.push(b);
-            } else if b == b'\n' || b == b'\r' {
+            } else {
                 // Never split a line, whatever the source.
                 out.push(b' ');
-            } else {
-                out.push(b);
             }
         }
     });
 }
+
+/// Byte classes for [`push_text`]: written `#XX` in client text, escaped with `E`, never
+/// written as they are (line breaks).
+const ENCODE: u8 = 1;
+const ESCAPE: u8 = 2;
+const ALWAYS: u8 = 4;
+static SPECIAL: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b < 0x20 || b >= 0x7f || b == b'"' || b == b'#' {
+            t[i] |= ENCODE;
+        }
+        if b == b'"' || b == b'\\' || b == b']' {
+            t[i] |= ESCAPE;
+        }
+        if b == b'\n' || b == b'\r' {
+            t[i] |= ALWAYS;
+        }
+        i += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
@@ -792,13 +838,13 @@ mod tests {
 
     fn render(t: &Template, r: &Record<'_>) -> String {
         let mut out = Vec::new();
-        t.render(r, &mut out);
+        t.render(r, &mut DateCache::default(), &mut out);
         String::from_utf8(out).unwrap()
     }
 
     fn local_date(t: SystemTime) -> String {
         let mut out = Vec::new();
-        time::push_haproxy_date(&mut out, &Civil::local(t));
+        time::push_haproxy_date(&mut out, &time::Civil::local(t));
         String::from_utf8(out).unwrap()
     }
 

@@ -41,14 +41,14 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// Writes the line of `record`, whose outcome is `failed` (see [`is_failure`]). Never
-    /// blocks: a line that cannot be queued is dropped and counted.
-    pub fn log(&self, record: &format::Record<'_>, failed: bool) {
+    /// Writes the line of `record`, whose outcome is `failed` (see [`is_failure`]), with the
+    /// worker's date cache. Never blocks: a line that cannot be queued is dropped and counted.
+    pub fn log(&self, record: &format::Record<'_>, failed: bool, dates: &mut time::DateCache) {
         if self.dontlog_normal && !failed {
             return;
         }
         let level = if failed && self.separate_errors { Level::Err } else { Level::Info };
-        sink::emit(&self.targets, level, |out| self.template.render(record, out));
+        sink::emit(&self.targets, level, |out| self.template.render(record, dates, out));
     }
 }
 

@@ -178,16 +178,36 @@ struct Sockets {
     failing: Vec<String>,
 }
 
+/// How long the writer sleeps when it found the queue empty: short while lines flow, longer
+/// after a quiet spell.
+const POLL_BUSY: Duration = Duration::from_millis(1);
+const POLL_IDLE: Duration = Duration::from_millis(50);
+
+/// The writer thread: polls the queue rather than blocking on it, so that a worker's
+/// `try_send` never has a sleeping receiver to wake (a futex system call, and on a busy
+/// core a context switch, per line); lines wait at most [`POLL_IDLE`].
 fn write_lines(lines: Receiver<Line>, free: Sender<Vec<u8>>) {
     let mut sockets = Sockets::default();
     let mut frame = Vec::with_capacity(syslog::DEFAULT_MAX_LEN);
-    for line in lines.iter() {
+    let mut dates = super::time::DateCache::default();
+    let mut pause = POLL_BUSY;
+    loop {
+        let line = match lines.try_recv() {
+            Ok(line) => line,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return,
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(POLL_IDLE);
+                continue;
+            }
+        };
+        pause = POLL_BUSY;
         let targets = &line.targets;
         let header = Header { tag: &targets.tag, hostname: targets.hostname.as_deref(), pid: targets.pid };
         for target in &targets.list {
             let Some(level) = syslog::level_for(line.level, target.max_level, target.min_level) else { continue };
             frame.clear();
-            syslog::frame(&mut frame, &target.framing, level, line.time, &header, &line.text);
+            syslog::frame(&mut frame, &target.framing, level, line.time, &header, &line.text, &mut dates);
             sockets.send(&target.dest, &frame);
         }
         let mut text = line.text;

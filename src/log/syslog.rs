@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use crate::config::model::{Facility, Level, LogFormat};
 
-use super::time::{self, Civil, push_uint};
+use super::time::{self, DateCache, push_uint};
 
 /// HAProxy's default `len`: the longest frame sent, line feed included.
 pub const DEFAULT_MAX_LEN: usize = 1024;
@@ -48,7 +48,8 @@ pub struct Framing {
 }
 
 /// Appends to `out` the frame of `message` at `level`, at `time`, cut so that the frame with
-/// its final line feed fits `framing.max_len` bytes (HAProxy's `len`).
+/// its final line feed fits `framing.max_len` bytes (HAProxy's `len`). `dates` is the
+/// caller's cache of the current second.
 pub fn frame(
     out: &mut Vec<u8>,
     framing: &Framing,
@@ -56,6 +57,7 @@ pub fn frame(
     time: SystemTime,
     header: &Header<'_>,
     message: &[u8],
+    dates: &mut DateCache,
 ) {
     let Framing { format, facility, max_len } = *framing;
     let start = out.len();
@@ -74,7 +76,7 @@ pub fn frame(
     match format {
         LogFormat::Rfc3164 | LogFormat::Local => {
             push_pri(out);
-            time::push_rfc3164_date(out, &Civil::local(time));
+            time::push_rfc3164_date(out, &dates.local(time));
             out.push(b' ');
             if let (LogFormat::Rfc3164, Some(host)) = (format, header.hostname) {
                 out.extend_from_slice(host.as_bytes());
@@ -85,7 +87,7 @@ pub fn frame(
         LogFormat::Rfc5424 => {
             push_pri(out);
             out.extend_from_slice(b"1 ");
-            time::push_iso_date(out, &Civil::local(time));
+            time::push_iso_date(out, &dates.local(time));
             out.push(b' ');
             out.extend_from_slice(header.hostname.unwrap_or("-").as_bytes());
             out.push(b' ');
@@ -100,12 +102,12 @@ pub fn frame(
             push_uint(out, u64::from(level as u8));
             out.push(b'>');
             if format == LogFormat::Timed {
-                time::push_iso_date(out, &Civil::local(time));
+                time::push_iso_date(out, &dates.local(time));
                 out.push(b' ');
             }
         }
         LogFormat::Iso => {
-            time::push_iso_date(out, &Civil::local(time));
+            time::push_iso_date(out, &dates.local(time));
             out.push(b' ');
         }
         LogFormat::Raw => {}
@@ -143,13 +145,13 @@ mod tests {
         // local offset of that moment.
         let t = UNIX_EPOCH + Duration::from_micros(1_233_922_454_655_123);
         let framing = Framing { format, facility: Facility::Local0, max_len };
-        frame(&mut out, &framing, Level::Info, t, &header, message.as_bytes());
+        frame(&mut out, &framing, Level::Info, t, &header, message.as_bytes(), &mut DateCache::default());
         String::from_utf8(out).unwrap()
     }
 
     fn local_parts() -> (String, String) {
         let t = UNIX_EPOCH + Duration::from_micros(1_233_922_454_655_123);
-        let c = Civil::local(t);
+        let c = time::Civil::local(t);
         let mut a = Vec::new();
         time::push_rfc3164_date(&mut a, &c);
         let mut b = Vec::new();

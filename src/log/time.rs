@@ -60,6 +60,40 @@ impl Civil {
     }
 }
 
+/// The calendar fields of the second being logged, in local time and in UTC, so that the
+/// lines of one second compute them once. Each worker (and the writer thread) keeps its own:
+/// no sharing, no lock.
+#[derive(Debug, Clone, Default)]
+pub struct DateCache {
+    local: Option<(i64, Civil)>,
+    utc: Option<(i64, Civil)>,
+}
+
+impl DateCache {
+    /// `t` in local time.
+    pub fn local(&mut self, t: SystemTime) -> Civil {
+        Self::get(&mut self.local, t, Civil::local)
+    }
+
+    /// `t` in UTC.
+    pub fn utc(&mut self, t: SystemTime) -> Civil {
+        Self::get(&mut self.utc, t, Civil::utc)
+    }
+
+    fn get(slot: &mut Option<(i64, Civil)>, t: SystemTime, compute: fn(SystemTime) -> Civil) -> Civil {
+        let secs = unix_secs(t);
+        let micros = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_micros());
+        match slot {
+            Some((s, c)) if *s == secs => Civil { micros, ..*c },
+            _ => {
+                let c = compute(t);
+                *slot = Some((secs, c));
+                c
+            }
+        }
+    }
+}
+
 /// Whole seconds since the epoch (0 before it).
 pub fn unix_secs(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -113,9 +147,10 @@ pub fn push_iso_date(out: &mut Vec<u8>, c: &Civil) {
     push_padded(out, (abs / 60 % 60) as u64, 2);
 }
 
-/// Writes `n` in decimal, left-padded with zeros to `width` digits.
+/// Writes `n` in decimal, left-padded with zeros to `width` digits (at most 20).
 pub fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
-    let mut digits = [0u8; 20];
+    // Filled with zeros, so that the padding is part of the slice copied.
+    let mut digits = [b'0'; 20];
     let mut i = digits.len();
     let mut n = n;
     loop {
@@ -126,10 +161,8 @@ pub fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
             break;
         }
     }
-    for _ in (digits.len() - i)..width {
-        out.push(b'0');
-    }
-    out.extend_from_slice(&digits[i..]);
+    let start = i.min(digits.len().saturating_sub(width));
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// Writes `n` in decimal.
@@ -239,6 +272,16 @@ mod tests {
         assert_eq!(text(|o| push_padded(o, 1234, 2)), "1234");
         assert_eq!(text(|o| push_int(o, -1)), "-1");
         assert_eq!(text(|o| push_uint(o, u64::MAX)), u64::MAX.to_string());
+    }
+
+    #[test]
+    fn the_date_cache_gives_the_same_fields() {
+        let mut cache = DateCache::default();
+        for ms in [0u64, 1, 999, 1000, 1001, 61_000, 86_400_000] {
+            let t = UNIX_EPOCH + Duration::from_millis(1_795_579_081_443 + ms);
+            assert_eq!(cache.utc(t), Civil::utc(t));
+            assert_eq!(cache.local(t), Civil::local(t));
+        }
     }
 
     #[test]

@@ -435,7 +435,7 @@ impl TcpSession {
 
     /// Writes the connection's access-log line (unless `option dontlognull` skips a
     /// connection on which the client sent nothing).
-    fn write_log(&self, log: &crate::log::AccessLog, conns: crate::log::format::Conns, ctx: &Ctx<'_>) {
+    fn write_log(&self, log: &crate::log::AccessLog, conns: crate::log::format::Conns, ctx: &mut Ctx<'_>) {
         use crate::log::format::{Record, Timers};
         let rt = ctx.runtime;
         let fe = &rt.frontends[self.frontend];
@@ -489,7 +489,7 @@ impl TcpSession {
             hostname: &rt.node,
             pid: std::process::id(),
         };
-        log.log(&record, crate::log::is_failure(self.termination, retries, false, None));
+        log.log(&record, crate::log::is_failure(self.termination, retries, false, None), ctx.dates);
     }
 
     /// The client's address (the PROXY header's when one was read).
