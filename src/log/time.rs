@@ -149,6 +149,15 @@ pub fn push_iso_date(out: &mut Vec<u8>, c: &Civil) {
 
 /// Writes `n` in decimal, left-padded with zeros to `width` digits (at most 20).
 pub fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+    if n < 10 && width <= 1 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    if n < 100 && width <= 2 {
+        // Dates, small timers and counts.
+        out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+        return;
+    }
     // Filled with zeros, so that the padding is part of the slice copied.
     let mut digits = [b'0'; 20];
     let mut i = digits.len();
