@@ -394,6 +394,8 @@ pub struct Record<'a> {
     pub hostname: &'a str,
     /// The process id (`%pid`).
     pub pid: u32,
+    /// When the line is written (the date of syslog headers).
+    pub now: SystemTime,
 }
 
 /// What is copied out of a request head for its log line, before the head leaves the buffer:
@@ -833,6 +835,7 @@ mod tests {
             source: &Conn,
             hostname: "lb1",
             pid: 4242,
+            now: accepted() + Duration::from_millis(200),
         }
     }
 

@@ -48,7 +48,7 @@ impl AccessLog {
             return;
         }
         let level = if failed && self.separate_errors { Level::Err } else { Level::Info };
-        sink::emit(&self.targets, level, |out| self.template.render(record, dates, out));
+        sink::emit(&self.targets, level, record.now, |out| self.template.render(record, dates, out));
     }
 }
 

@@ -120,17 +120,17 @@ fn channel() -> &'static Channel {
     })
 }
 
-/// Renders a line with `render` and queues it for `targets` at `level`, without blocking.
-/// Returns false when the line was dropped (and counted). `render` is not called when no
-/// target wants the level.
-pub fn emit(targets: &Arc<Targets>, level: Level, render: impl FnOnce(&mut Vec<u8>)) -> bool {
+/// Renders a line with `render` and queues it for `targets` at `level`, dated `time`, without
+/// blocking. Returns false when the line was dropped (and counted). `render` is not called
+/// when no target wants the level.
+pub fn emit(targets: &Arc<Targets>, level: Level, time: SystemTime, render: impl FnOnce(&mut Vec<u8>)) -> bool {
     if !targets.wants(level) {
         return true;
     }
     let ch = channel();
     // Counted before the send, so that the writer never finds the count below zero.
     IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
-    let queued = queue(&ch.lines, &ch.free, targets, level, render);
+    let queued = queue(&ch.lines, &ch.free, targets, level, time, render);
     if !queued {
         IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
     }
@@ -144,12 +144,13 @@ fn queue(
     free: &Receiver<Vec<u8>>,
     targets: &Arc<Targets>,
     level: Level,
+    time: SystemTime,
     render: impl FnOnce(&mut Vec<u8>),
 ) -> bool {
     let mut text = free.try_recv().unwrap_or_else(|_| Vec::with_capacity(512));
     text.clear();
     render(&mut text);
-    let line = Line { targets: targets.clone(), level, time: SystemTime::now(), text };
+    let line = Line { targets: targets.clone(), level, time, text };
     match lines.try_send(line) {
         Ok(()) => true,
         Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
@@ -312,7 +313,7 @@ mod tests {
             pid: 1,
         });
         let before = dropped();
-        assert!(emit(&targets, Level::Info, |out| out.extend_from_slice(b"hello")));
+        assert!(emit(&targets, Level::Info, SystemTime::now(), |out| out.extend_from_slice(b"hello")));
         let mut buf = [0u8; 64];
         let n = socket.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"hello\n");
@@ -320,7 +321,7 @@ mod tests {
         assert!(dropped() > before, "the send to a missing socket is counted");
         // A level no target sends is not even rendered.
         let quiet = Arc::new(Targets { list: vec![target(udp, Some(Level::Err))], ..(*targets).clone() });
-        assert!(emit(&quiet, Level::Info, |_| panic!("rendered a line nobody wants")));
+        assert!(emit(&quiet, Level::Info, SystemTime::now(), |_| panic!("rendered a line nobody wants")));
     }
 
     #[test]
@@ -330,8 +331,9 @@ mod tests {
         let targets = Arc::new(Targets { list: Vec::new(), tag: "t".into(), hostname: None, pid: 1 });
         let before = dropped();
         let started = Instant::now();
-        let sent: Vec<bool> =
-            (0..5).map(|i| queue(&tx, &free_rx, &targets, Level::Info, |out| out.push(b'0' + i))).collect();
+        let sent: Vec<bool> = (0..5)
+            .map(|i| queue(&tx, &free_rx, &targets, Level::Info, SystemTime::now(), |out| out.push(b'0' + i)))
+            .collect();
         assert_eq!(sent, [true, true, false, false, false]);
         assert!(dropped() >= before + 3);
         assert!(started.elapsed() < Duration::from_secs(1));

@@ -487,7 +487,8 @@ impl TcpSession {
             captures: None,
             source: &source,
             hostname: &rt.node,
-            pid: std::process::id(),
+            pid: log.targets.pid,
+            now: SystemTime::now(),
         };
         log.log(&record, crate::log::is_failure(self.termination, retries, false, None), ctx.dates);
     }

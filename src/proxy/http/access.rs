@@ -113,7 +113,8 @@ impl HttpSession {
             captures: Some(&self.captures),
             source: &source,
             hostname: &rt.node,
-            pid: std::process::id(),
+            pid: log.targets.pid,
+            now: wall_now,
         };
         log.log(&record, crate::log::is_failure(self.termination, retries, false, status), ctx.dates);
     }
