@@ -387,3 +387,30 @@ fn lines_are_cut_to_len() {
     assert_eq!(line.len(), 100, "{line:?}");
     assert!(line.contains(" 200 ") && line.ends_with('\n') && !line.contains("HTTP/1.1"), "{line:?}");
 }
+
+#[test]
+fn time_in_the_queue_is_tw() {
+    let syslog = UdpSyslog::start();
+    let origin = Origin::start("o1");
+    let port = free_port();
+    let config = format!(
+        "global\n    log 127.0.0.1:{} local0\ndefaults\n    mode http\n    log global\n    option httplog\n{TIMEOUTS}\
+         timeout queue 300ms\nfrontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{} maxconn 1\n",
+        syslog.port,
+        origin.port()
+    );
+    let _pylon = Pylon::start(&config);
+    // The first request holds the only slot for a second; the second waits in the queue
+    // until `timeout queue` and gets a 503.
+    let first = std::thread::spawn(move || Client::connect(port).request(&get("/slow/1000", "a")).status);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(Client::connect(port).request(&get("/queued", "a")).status, 503);
+    assert_eq!(first.join().expect("first client"), 200);
+    let line = parse_httplog(&syslog.received.wait_for(&["/queued"]));
+    let [_, tw, tc, tr, _] = line.timers[..] else { panic!("{line:?}") };
+    assert!((250..2000).contains(&tw), "Tw {tw}: {line:?}");
+    assert_eq!((tc, tr, line.termination.as_str()), (-1, -1, "sQ--"), "{line:?}");
+    let slow = parse_httplog(&syslog.received.wait_for(&["/slow/1000"]));
+    assert!(slow.timers[3] >= 1000, "{slow:?}");
+}

@@ -361,6 +361,8 @@ impl TcpSession {
             State::Inspecting { .. } => self.inspect(ctx, true),
             State::Queued { .. } => {
                 self.leave_queue(ctx);
+                // `Tw` is the time spent waiting, though no connect followed.
+                self.connect_start.get_or_insert(ctx.now);
                 self.termination = *b"sQ";
                 Step::Close
             }

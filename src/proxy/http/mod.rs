@@ -479,6 +479,8 @@ impl HttpSession {
                 if let (Some(t), Some(b)) = (self.ex.ticket.take(), self.ex.backend) {
                     ctx.runtime.backends[b].queue.remove(t);
                 }
+                // `Tw` is the time spent waiting, though no connect followed.
+                self.timeline.connect_start.get_or_insert(ctx.now);
                 self.termination = *b"sQ";
                 self.send_error(ctx, 503)
             }
