@@ -540,19 +540,20 @@ impl Runtime {
 }
 
 /// A frontend's access logging: its format and its targets (`log global` bringing the global
-/// ones), or `None` when it lacks either.
+/// ones), or `None` when it has no target.
 fn access_log(p: &Proxy, global: &crate::config::model::Global) -> Option<crate::log::AccessLog> {
     use crate::config::model::{AccessFormat, ProxyLog, SendHostname};
     use crate::log::format::{HTTPLOG, HTTPLOG_CLF, TCPLOG, Template};
     use crate::log::sink::{Target, Targets};
-    let (format, _) = p.log_format.as_ref()?;
-    let template = match format {
-        AccessFormat::Custom(t) => t.clone(),
+    let template = match p.log_format.as_ref().map(|(f, _)| f) {
+        // No format: HAProxy's "default log format", one line per accepted connection.
+        None => Arc::new(Template::builtin(&crate::log::connect_format(p.mode == Mode::Http))),
+        Some(AccessFormat::Custom(t)) => t.clone(),
         // `option httplog` in a TCP frontend falls back to the TCP format, as in HAProxy
         // (the configuration check warns).
-        AccessFormat::Http if p.mode == Mode::Http => Arc::new(Template::builtin(HTTPLOG)),
-        AccessFormat::HttpClf if p.mode == Mode::Http => Arc::new(Template::builtin(HTTPLOG_CLF)),
-        AccessFormat::Tcp | AccessFormat::Http | AccessFormat::HttpClf => Arc::new(Template::builtin(TCPLOG)),
+        Some(AccessFormat::Http) if p.mode == Mode::Http => Arc::new(Template::builtin(HTTPLOG)),
+        Some(AccessFormat::HttpClf) if p.mode == Mode::Http => Arc::new(Template::builtin(HTTPLOG_CLF)),
+        Some(AccessFormat::Tcp | AccessFormat::Http | AccessFormat::HttpClf) => Arc::new(Template::builtin(TCPLOG)),
     };
     let target = |t: &crate::config::model::LogTarget| Target {
         dest: t.dest.clone(),
@@ -587,6 +588,7 @@ fn access_log(p: &Proxy, global: &crate::config::model::Global) -> Option<crate:
         dontlognull: p.dontlognull,
         separate_errors: p.log_separate_errors,
         dontlog_normal: p.dontlog_normal,
+        at_accept: p.log_format.is_none(),
     })
 }
 

@@ -414,3 +414,30 @@ fn time_in_the_queue_is_tw() {
     let slow = parse_httplog(&syslog.received.wait_for(&["/slow/1000"]));
     assert!(slow.timers[3] >= 1000, "{slow:?}");
 }
+
+#[test]
+fn without_a_format_a_line_is_written_at_accept() {
+    let syslog = UdpSyslog::start();
+    let origin = Origin::start("o1");
+    let (http, tcp) = (free_port(), free_port());
+    let config = format!(
+        "global\n    log 127.0.0.1:{} format raw local0\ndefaults\n    log global\n{TIMEOUTS}\
+         frontend web\n    mode http\n    bind 127.0.0.1:{http}\n    default_backend be\n\
+         frontend db\n    mode tcp\n    bind 127.0.0.1:{tcp}\n    default_backend betcp\n\
+         backend be\n    mode http\n    server s1 127.0.0.1:{o}\nbackend betcp\n    mode tcp\n    server s1 127.0.0.1:{o}\n",
+        syslog.port,
+        o = origin.port()
+    );
+    let _pylon = Pylon::start(&config);
+    let mut c = Client::connect(http);
+    let client_port = c.stream.local_addr().expect("addr").port();
+    assert_eq!(c.request(&get("/x", "a")).status, 200);
+    assert_eq!(c.request(&get("/y", "a")).status, 200);
+    let line = syslog.received.wait_for(&["(web/HTTP)"]);
+    assert_eq!(line, format!("Connect from 127.0.0.1:{client_port} to 127.0.0.1:{http} (web/HTTP)\n"));
+    drop(TcpStream::connect(local(tcp)).expect("connect"));
+    syslog.received.wait_for(&["(db/TCP)"]);
+    std::thread::sleep(Duration::from_millis(100));
+    // One line per connection, none per request or at the end.
+    assert_eq!(syslog.received.all().len(), 2, "{:#?}", syslog.received.all());
+}

@@ -19,6 +19,7 @@ pub mod sink;
 pub mod syslog;
 pub mod time;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::config::model::Level;
@@ -38,18 +39,74 @@ pub struct AccessLog {
     pub separate_errors: bool,
     /// `option dontlog-normal`: only failures are sent.
     pub dontlog_normal: bool,
+    /// No format was chosen: as HAProxy's "default log format", one line is written when a
+    /// connection is accepted ([`AccessLog::log_connect`]) and none when it ends.
+    pub at_accept: bool,
 }
 
 impl AccessLog {
     /// Writes the line of `record`, whose outcome is `failed` (see [`is_failure`]), with the
     /// worker's date cache. Never blocks: a line that cannot be queued is dropped and counted.
     pub fn log(&self, record: &format::Record<'_>, failed: bool, dates: &mut time::DateCache) {
-        if self.dontlog_normal && !failed {
+        if self.at_accept || self.dontlog_normal && !failed {
             return;
         }
         let level = if failed && self.separate_errors { Level::Err } else { Level::Info };
         sink::emit(&self.targets, level, record.now, |out| self.template.render(record, dates, out));
     }
+}
+
+impl AccessLog {
+    /// With no format chosen, writes HAProxy's default line for a connection just accepted
+    /// from `client` on `local` (`Connect from 10.0.1.2:33312 to 10.0.3.31:8012 (www/HTTP)`).
+    pub fn log_connect(&self, client: SocketAddr, local: SocketAddr, frontend: &str, dates: &mut time::DateCache) {
+        if !self.at_accept {
+            return;
+        }
+        struct Addrs(SocketAddr, SocketAddr);
+        impl crate::route::SampleSource for Addrs {
+            fn src(&self) -> Option<SocketAddr> {
+                Some(self.0)
+            }
+            fn dst(&self) -> Option<SocketAddr> {
+                Some(self.1)
+            }
+        }
+        let now = std::time::SystemTime::now();
+        let record = format::Record {
+            client: Some(client),
+            local: Some(local),
+            accepted: now,
+            request_start: now,
+            frontend,
+            tls: None,
+            backend: frontend,
+            server: None,
+            server_addr: None,
+            timers: format::Timers::default(),
+            status: None,
+            bytes_out: 0,
+            bytes_in: 0,
+            termination: *b"--",
+            cookie: *b"--",
+            conns: format::Conns::default(),
+            retries: 0,
+            redispatched: false,
+            server_queue: 0,
+            backend_queue: 0,
+            captures: None,
+            source: &Addrs(client, local),
+            hostname: "",
+            pid: self.targets.pid,
+            now,
+        };
+        sink::emit(&self.targets, Level::Info, now, |out| self.template.render(&record, dates, out));
+    }
+}
+
+/// The format of HAProxy's default line, for a frontend in `mode` (`HTTP` or `TCP`).
+pub fn connect_format(http: bool) -> String {
+    format!("Connect from %ci:%cp to %fi:%fp (%f/{})", if http { "HTTP" } else { "TCP" })
 }
 
 /// HAProxy's notion of a request "with errors" (for `option log-separate-errors` and
@@ -62,6 +119,27 @@ pub fn is_failure(termination: [u8; 2], retries: u32, redispatched: bool, status
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_line() {
+        let t = format::Template::builtin(&connect_format(true));
+        let log = AccessLog {
+            template: Arc::new(t),
+            targets: Arc::new(sink::Targets { list: Vec::new(), tag: "t".into(), hostname: None, pid: 1 }),
+            dontlognull: false,
+            separate_errors: false,
+            dontlog_normal: false,
+            at_accept: true,
+        };
+        // No target: nothing is rendered or sent, and nothing fails.
+        log.log_connect(
+            "10.0.1.2:33312".parse().unwrap(),
+            "10.0.3.31:8012".parse().unwrap(),
+            "www",
+            &mut time::DateCache::default(),
+        );
+        assert_eq!(connect_format(false), "Connect from %ci:%cp to %fi:%fp (%f/TCP)");
+    }
 
     #[test]
     fn failures() {

@@ -145,6 +145,10 @@ impl TcpSession {
         ctx: &mut Ctx<'_>,
     ) -> io::Result<Self> {
         let local_addr = super::adopt_client(&mut client, tokens.0, ctx)?;
+        let fe = &ctx.runtime.frontends[frontend];
+        if let Some(log) = &fe.log {
+            log.log_connect(client_addr, local_addr, &fe.name, ctx.dates);
+        }
         Ok(TcpSession {
             frontend,
             client,

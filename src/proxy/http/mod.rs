@@ -324,6 +324,10 @@ impl HttpSession {
         let local_addr = crate::proxy::adopt_client(&mut client, tokens.0, ctx)?;
         let proxy_header_pending = client.awaits_proxy_header();
         let client_tls = client.is_tls();
+        let fe = &ctx.runtime.frontends[frontend];
+        if let Some(log) = &fe.log {
+            log.log_connect(client_addr, local_addr, &fe.name, ctx.dates);
+        }
         Ok(HttpSession {
             frontend,
             client,
