@@ -169,11 +169,12 @@ pub fn flush(limit: Duration) {
     }
 }
 
-/// The writer thread's sockets, opened on first use.
+/// The writer thread's sockets, opened on first use: one connected UDP socket per syslog
+/// server (a connected socket keeps its route, where each `sendto` on an unconnected one
+/// looks it up again) and one unbound Unix datagram socket for every path.
 #[derive(Default)]
 struct Sockets {
-    udp4: Option<UdpSocket>,
-    udp6: Option<UdpSocket>,
+    udp: Vec<(SocketAddr, UdpSocket)>,
     unix: Option<UnixDatagram>,
     /// Destinations whose last send failed, so that a failure is reported once, not per line.
     failing: Vec<String>,
@@ -226,7 +227,7 @@ impl Sockets {
         let result = match dest {
             LogDest::Stdout => std::io::stdout().lock().write_all(frame),
             LogDest::Stderr => std::io::stderr().lock().write_all(frame),
-            LogDest::Udp(addr) => self.udp(*addr).and_then(|s| s.send_to(frame, addr).map(|_| ())),
+            LogDest::Udp(addr) => self.udp(*addr).and_then(|s| s.send(frame).map(|_| ())),
             LogDest::Unix(path) => self.unix().and_then(|s| s.send_to(frame, path).map(|_| ())),
             // The configuration resolves every name before it is used.
             LogDest::UdpName { .. } => Err(std::io::Error::other("unresolved log server name")),
@@ -256,14 +257,18 @@ impl Sockets {
     }
 
     fn udp(&mut self, to: SocketAddr) -> std::io::Result<&UdpSocket> {
-        let slot = if to.is_ipv4() { &mut self.udp4 } else { &mut self.udp6 };
-        if slot.is_none() {
-            let any: SocketAddr = if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-            let socket = UdpSocket::bind(any)?;
-            socket.set_nonblocking(true)?;
-            *slot = Some(socket);
-        }
-        slot.as_ref().ok_or_else(|| std::io::Error::other("no socket"))
+        let i = match self.udp.iter().position(|(a, _)| *a == to) {
+            Some(i) => i,
+            None => {
+                let any: SocketAddr = if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+                let socket = UdpSocket::bind(any)?;
+                socket.connect(to)?;
+                socket.set_nonblocking(true)?;
+                self.udp.push((to, socket));
+                self.udp.len() - 1
+            }
+        };
+        Ok(&self.udp[i].1)
     }
 
     fn unix(&mut self) -> std::io::Result<&UnixDatagram> {
