@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod health;
 pub mod http;
+pub mod log;
 pub mod logging;
 pub mod master;
 pub mod net;

@@ -58,6 +58,9 @@ pub fn run(config: &Config) -> i32 {
         }
         per_worker.push(sockets);
     }
+    if runtime.frontends.iter().any(|f| f.log.is_some()) {
+        crate::log::sink::start();
+    }
     let mut workers: Vec<(JoinHandle<()>, Sender<Control>, Arc<Waker>)> = Vec::new();
     let (started_tx, started_rx) = crossbeam_channel::bounded(runtime.nbthread);
     // Every worker first, then their grant channels shared, then the threads.
@@ -131,7 +134,10 @@ pub fn run(config: &Config) -> i32 {
         runtime.maxconn.load(std::sync::atomic::Ordering::Relaxed),
         if addrs.is_empty() { "nothing".to_string() } else { addrs.join(" ") }
     );
-    wait_for_signals(&signals, &workers, &runtime)
+    let code = wait_for_signals(&signals, &workers, &runtime);
+    // The last sessions' access-log lines are queued: give the writer a moment to send them.
+    crate::log::sink::flush(Duration::from_millis(500));
+    code
 }
 
 /// Waits for a stop signal, and for the workers to finish after a soft stop.

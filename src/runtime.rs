@@ -114,8 +114,8 @@ pub struct Frontend {
     pub own_backend: Option<usize>,
     /// `timeout client`, `client-fin` (the client side of the proxy's timeouts).
     pub timeouts: Timeouts,
-    /// `option tcplog`.
-    pub tcplog: bool,
+    /// Access logging (`None`: the frontend writes no line, having no format or no target).
+    pub log: Option<crate::log::AccessLog>,
     /// The HTTP settings (used in `mode http`).
     pub http: HttpProxy,
     /// `tcp-request` rules and the inspection they need.
@@ -296,6 +296,12 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// Connections open to the backend's servers now (the log's `%bc`): the sum of the
+    /// servers' counts, so it costs one load per server.
+    pub fn open_conns(&self) -> usize {
+        (0..self.servers.len()).map(|s| self.conns.get(s) as usize).sum()
+    }
+
     /// Server `i`'s connection limit now: its `maxconn`, or with `minconn` and the backend's
     /// `fullconn`, HAProxy's dynamic limit `max(minconn, maxconn × backend load / fullconn)`.
     /// Only servers with `minconn` pay for summing the backend's load.
@@ -504,7 +510,7 @@ impl Runtime {
                     default_backend,
                     own_backend: if p.kind.has_backend() { backend_index(&p.name) } else { None },
                     timeouts: active(p.timeouts),
-                    tcplog: p.tcplog,
+                    log: access_log(p, &config.global),
                     http: HttpProxy::compile(p),
                     tcp: TcpRules::compile(p),
                     stats: p.stats.enabled.then(|| Arc::new(p.stats.clone())),
@@ -557,6 +563,59 @@ impl Runtime {
             health_waker: std::sync::OnceLock::new(),
         }
     }
+}
+
+/// A frontend's access logging: its format and its targets (`log global` bringing the global
+/// ones), or `None` when it has no target.
+fn access_log(p: &Proxy, global: &crate::config::model::Global) -> Option<crate::log::AccessLog> {
+    use crate::config::model::{AccessFormat, ProxyLog, SendHostname};
+    use crate::log::format::{HTTPLOG, HTTPLOG_CLF, TCPLOG, Template};
+    use crate::log::sink::{Target, Targets};
+    let template = match p.log_format.as_ref().map(|(f, _)| f) {
+        // No format: HAProxy's "default log format", one line per accepted connection.
+        None => Arc::new(Template::builtin(&crate::log::connect_format(p.mode == Mode::Http))),
+        Some(AccessFormat::Custom(t)) => t.clone(),
+        // `option httplog` in a TCP frontend falls back to the TCP format, as in HAProxy
+        // (the configuration check warns).
+        Some(AccessFormat::Http) if p.mode == Mode::Http => Arc::new(Template::builtin(HTTPLOG)),
+        Some(AccessFormat::HttpClf) if p.mode == Mode::Http => Arc::new(Template::builtin(HTTPLOG_CLF)),
+        Some(AccessFormat::Tcp | AccessFormat::Http | AccessFormat::HttpClf) => Arc::new(Template::builtin(TCPLOG)),
+    };
+    let target = |t: &crate::config::model::LogTarget| Target {
+        dest: t.dest.clone(),
+        framing: crate::log::syslog::Framing {
+            format: t.format,
+            facility: t.facility,
+            max_len: crate::config::keywords::log::max_len(t),
+        },
+        max_level: t.max_level,
+        min_level: t.min_level,
+    };
+    let list: Vec<Target> = p
+        .logs
+        .iter()
+        .flat_map(|l| match l {
+            ProxyLog::Global => global.logs.iter().map(target).collect::<Vec<_>>(),
+            ProxyLog::Target(t) => vec![target(t)],
+        })
+        .collect();
+    if list.is_empty() {
+        return None;
+    }
+    let hostname = match &global.log_send_hostname {
+        None => None,
+        Some(SendHostname::System) => Some(hostname().into_boxed_str()),
+        Some(SendHostname::Named(n)) => Some(n.clone().into_boxed_str()),
+    };
+    let tag = p.log_tag.as_deref().or(global.log_tag.as_deref()).unwrap_or("pylon");
+    Some(crate::log::AccessLog {
+        template,
+        targets: Arc::new(Targets { list, tag: tag.into(), hostname, pid: std::process::id() }),
+        dontlognull: p.dontlognull,
+        separate_errors: p.log_separate_errors,
+        dontlog_normal: p.dontlog_normal,
+        at_accept: p.log_format.is_none(),
+    })
 }
 
 fn compile_backend(p: &Proxy) -> Backend {

@@ -700,15 +700,78 @@ static CASES: &[Case] = &[
             (9, 12, E, "servers of 'be' share the cookie value 'a'"),
         ],
     ),
+    // ---- access logs ----------------------------------------------------------------------
     case!(
-        option_httplog_is_not_yet,
-        ["defaults", "    option httplog"],
-        [(2, 5, E, "'option httplog' is not supported yet; it arrives with the admin socket…(issue #7)")],
+        log_format_unknown_variable_is_named_where_it_is,
+        ["defaults", "    mode http", "    log-format \"%ci:%cp %Tz %ST\""],
+        [(3, 25, E, "unknown log-format variable '%Tz'")],
     ),
     case!(
-        log_global_is_not_yet,
-        ["defaults", "    log global"],
-        [(2, 5, E, "'log' is not supported yet; it arrives with the admin socket…(issue #7)")],
+        log_format_errors_point_into_the_string,
+        [
+            "defaults",
+            "    log-format \"%{+Z}ci\"",
+            "    log-format \"%ci %[src\"",
+            "    log-format '%[nope] %ci'",
+            "    log-format \"%ci %\"",
+            "    log-format \"%ci %lc\"",
+        ],
+        [
+            (2, 19, E, "unknown flag 'Z'"),
+            (3, 21, E, "missing ']' after '%['"),
+            (4, 19, E, "nope"),
+            (5, 21, E, "a format cannot end with '%'"),
+            (6, 21, E, "log-format variable '%lc' is not supported yet"),
+        ],
+    ),
+    case!(log_format_takes_one_word, ["defaults", "    log-format %ci %cp"], [(2, 20, E, "log-format")],),
+    case!(
+        log_targets_are_checked,
+        [
+            "global",
+            "    log 127.0.0.1:99999 local0",
+            "    log ring@buf local0",
+            "    log tcp@127.0.0.1:514 local0",
+            "    log global local0",
+            "    log /dev/log local9",
+            "defaults",
+            "    log global local0",
+            "    option httplog verbose",
+        ],
+        [
+            (2, 9, E, "invalid port '99999'"),
+            (3, 9, E, "log rings ('ring@') are not supported"),
+            (4, 9, E, "syslog over TCP is not supported"),
+            (5, 9, E, "'log global' belongs in a proxy or defaults section"),
+            (6, 18, E, "local9"),
+            (8, 16, E, "'log global' takes no other argument, not 'local0'"),
+            (9, 20, E, "'option httplog' takes 'clf' or nothing, not 'verbose'"),
+        ],
+    ),
+    case!(
+        log_formats_that_cannot_be_used_warn,
+        [
+            "global",
+            "    log 127.0.0.1 local0",
+            "defaults",
+            "    timeout client 1s",
+            "frontend tcp_with_httplog",
+            "    bind 127.0.0.1:7001",
+            "    log global",
+            "    option httplog",
+            "frontend no_target",
+            "    bind 127.0.0.1:7002",
+            "    option tcplog",
+        ],
+        [
+            (
+                8,
+                5,
+                W,
+                "'option httplog' is not usable with frontend 'tcp_with_httplog' (it needs 'mode http'); falling back to 'option tcplog'"
+            ),
+            (11, 5, W, "log format ignored for frontend 'no_target' since it has no log address"),
+        ],
     ),
     case!(
         stats_socket_bad_level,
@@ -855,16 +918,6 @@ static CASES: &[Case] = &[
         ],
     ),
     // ---- behaviours fixed after review ----------------------------------------------------
-    case!(
-        no_log_is_owned_by_the_logging_issue,
-        ["defaults", "    no log", "backend b"],
-        [(
-            2,
-            5,
-            E,
-            "'no log' is not supported yet; it arrives with the admin socket, statistics and access logs (issue #7)"
-        )],
-    ),
     case!(
         bare_ipv6_server_needs_brackets,
         ["backend b", "    server s ::1"],

@@ -158,7 +158,7 @@ fn global_settings() {
     assert!(g.cpu_maps[0].auto);
     assert_eq!(g.cpu_maps[1].threads, None);
     assert_eq!(g.cpu_maps[1].cpus, vec![0, 2]);
-    assert_eq!((g.logs[0].dest, g.logs[0].format), (LogDest::Stderr, LogFormat::Raw));
+    assert_eq!((&g.logs[0].dest, g.logs[0].format), (&LogDest::Stderr, LogFormat::Raw));
     assert_eq!(g.logs[1].dest, LogDest::Stdout);
 }
 

@@ -230,8 +230,8 @@ fn a_refused_server_is_retried_on_another() {
 #[test]
 fn with_no_reachable_server_the_client_is_closed_within_a_second() {
     let (cfg, port) = config(
-        "",
-        "  option tcplog",
+        "  log stderr format raw local0",
+        "  option tcplog\n  log global",
         "  retries 3\n  option redispatch",
         &[server_line("d1", free_port(), ""), server_line("d2", free_port(), "")],
     );

@@ -76,7 +76,7 @@ pub fn show(rt: &Runtime, proxy: Option<&str>, dir: Direction, out: &mut String)
     let _ = writeln!(
         out,
         "Total events captured on [{}] : {}",
-        crate::proxy::tcplog::format_date(SystemTime::now()),
+        crate::log::time::haproxy_date(SystemTime::now()),
         EVENTS.load(Ordering::Relaxed)
     );
     let wanted = |name: &str, id: u32| {
@@ -91,7 +91,7 @@ pub fn show(rt: &Runtime, proxy: Option<&str>, dir: Direction, out: &mut String)
             let _ = write!(
                 out,
                 "\n[{}] frontend {} (#{}): invalid request\n  backend {be_name} (#{be_id}), server <NONE> (#-1), event #{}, src {}\n",
-                crate::proxy::tcplog::format_date(c.when),
+                crate::log::time::haproxy_date(c.when),
                 fe.name,
                 fe.id,
                 c.event,
@@ -109,7 +109,7 @@ pub fn show(rt: &Runtime, proxy: Option<&str>, dir: Direction, out: &mut String)
             let _ = write!(
                 out,
                 "\n[{}] backend {} (#{}): invalid response\n  frontend {} (#{}), server {srv} (#{sid}), event #{}, src {}\n",
-                crate::proxy::tcplog::format_date(c.when),
+                crate::log::time::haproxy_date(c.when),
                 be.name,
                 be.id,
                 fe.map_or("<NONE>", |f| f.name.as_str()),

@@ -289,7 +289,7 @@ impl Admin {
 /// A date as OpenSSL prints it: `Nov 30 12:00:00 2027 GMT`.
 fn gmt(t: std::time::SystemTime) -> String {
     // The access log's date, `30/Nov/2027:12:00:00.000`, rearranged.
-    let d = crate::proxy::tcplog::format_date(t);
+    let d = crate::log::time::haproxy_date(t);
     let mut parts = d.splitn(3, '/');
     let (Some(day), Some(month), Some(rest)) = (parts.next(), parts.next(), parts.next()) else { return d };
     let Some((year, time)) = rest.split_once(':') else { return d };

@@ -463,7 +463,7 @@ fn process(v: &View<'_>, out: &mut String) {
         let _ = writeln!(out, "haproxy_process_{name} {value}");
     }
     header(out, "process", "dropped_logs_total", Counter, "Total number of dropped logs");
-    let _ = writeln!(out, "haproxy_process_dropped_logs_total 0");
+    let _ = writeln!(out, "haproxy_process_dropped_logs_total {}", crate::log::dropped());
     header(out, "process", "build_info", Gauge, "Build info");
     let _ = writeln!(out, "haproxy_process_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
 }

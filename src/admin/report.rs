@@ -223,7 +223,7 @@ pub fn show_info(v: &View<'_>, typed: bool, out: &mut String) {
         ("Stopping", "MGP", "u32", "0".into()),
         ("Jobs", "MGP", "u32", (curr + listeners).to_string()),
         ("Listeners", "MGP", "u32", listeners.to_string()),
-        ("DroppedLogs", "MGP", "u32", "0".into()),
+        ("DroppedLogs", "MGP", "u32", crate::log::dropped().to_string()),
         ("TotalBytesOut", "MGP", "u64", bytes_out.to_string()),
         ("Build info", "POS", "str", env!("CARGO_PKG_VERSION").into()),
         ("Start_time_sec", "MDP", "u32", start.to_string()),

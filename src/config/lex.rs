@@ -44,9 +44,13 @@ pub struct Word {
     pub text: String,
     /// Where the word was written (its raw form, quotes included).
     pub loc: Loc,
-    /// True when the raw text is the value itself (no quote, escape or variable), so that a
-    /// byte offset into `text` is also a column offset into the line.
+    /// True when the value is written as it is in the line, bare or inside one pair of
+    /// quotes with nothing to unescape or expand, so that a byte offset into `text` is also a
+    /// column offset into the line (from the column `lead` places after the word's start).
     pub plain: bool,
+    /// How many columns come before the value in the raw word when `plain`: 0 for a bare word,
+    /// 1 for a word inside one pair of quotes (`"%ci %cp"`).
+    pub lead: u8,
 }
 
 impl Word {
@@ -59,7 +63,19 @@ impl Word {
         let (Some(before), Some(part)) = (self.text.get(..start), self.text.get(start..end)) else {
             return self.loc;
         };
-        Loc { col: self.loc.col + before.chars().count() as u32, width: part.chars().count().max(1) as u32, ..self.loc }
+        Loc {
+            col: self.loc.col + u32::from(self.lead) + before.chars().count() as u32,
+            width: part.chars().count().max(1) as u32,
+            ..self.loc
+        }
+    }
+
+    /// The part `start..end` of this word as a word of its own (the inside of `%[...]`, of
+    /// `hdr(...)`), whose own parts can still be pointed at when this one's can.
+    pub fn sub_word(&self, start: usize, end: usize) -> Word {
+        let part = self.text.get(start..end);
+        let loc = self.sub_loc(start, end);
+        Word { text: part.unwrap_or_default().to_string(), loc, plain: self.plain && part.is_some(), lead: 0 }
     }
 }
 
@@ -149,8 +165,13 @@ pub fn lex_line(line: &str, file: FileId, line_no: u32, vars: &dyn VarLookup) ->
                 if words.len() == MAX_WORDS_PER_LINE {
                     return Err(LexError { kind: LexErrorKind::TooManyWords, loc: loc_of(start, end) });
                 }
-                let plain = text == line[start..end];
-                words.push(Word { text, loc: loc_of(start, end), plain });
+                let raw = &line[start..end];
+                let quoted = raw.len() >= 2
+                    && (raw.starts_with('"') && raw.ends_with('"') || raw.starts_with('\'') && raw.ends_with('\''))
+                    && text == raw[1..raw.len() - 1];
+                let plain = text == raw || quoted;
+                let lead = u8::from(quoted && text != raw);
+                words.push(Word { text, loc: loc_of(start, end), plain, lead });
                 rest = after;
             }
             Err(nom::Err::Failure(e)) | Err(nom::Err::Error(e)) => {
@@ -490,7 +511,10 @@ mod tests {
         let ws = lex_line("  bind \"é :80\" x", 3, 7, &vars()).unwrap();
         assert_eq!(ws[0].loc, Loc { file: 3, line: 7, col: 3, width: 4 });
         assert_eq!(ws[1].loc, Loc { file: 3, line: 7, col: 8, width: 7 });
-        assert!(!ws[1].plain);
+        // A word in one pair of quotes maps too, one column in.
+        assert!(ws[1].plain);
+        assert_eq!(ws[1].sub_loc(3, 6), Loc { file: 3, line: 7, col: 11, width: 3 });
+        assert!(!lex_line(r#"x "a\tb""#, 0, 1, &vars()).unwrap()[1].plain);
         assert_eq!(ws[2].loc.col, 16);
         assert!(ws[2].plain);
         let w = &lex_line("server a 10.0.0.1:99999", 0, 1, &vars()).unwrap()[2];

@@ -60,8 +60,12 @@ pub struct Global {
     pub cpu_maps: Vec<CpuMap>,
     /// `tune.bufsize`: the size of each connection buffer, and so the largest HTTP head.
     pub tune_bufsize: u32,
-    /// `log` targets for the process's own messages (and, later, access logs).
+    /// `log` targets: where the proxies that say `log global` send their access logs.
     pub logs: Vec<LogTarget>,
+    /// `log-tag`: the program name in syslog headers (`pylon` when not set).
+    pub log_tag: Option<String>,
+    /// `log-send-hostname [name]`: the host name put in syslog headers (none by default).
+    pub log_send_hostname: Option<SendHostname>,
     /// `hard-stop-after`: how long a soft stop (SIGUSR1) may wait for live sessions before
     /// they are cut (`None`: as long as they last).
     pub hard_stop_after: Option<std::time::Duration>,
@@ -93,6 +97,8 @@ impl Default for Global {
             cpu_maps: Vec::new(),
             tune_bufsize: DEFAULT_BUFSIZE,
             logs: Vec::new(),
+            log_tag: None,
+            log_send_hostname: None,
             hard_stop_after: None,
             tune_maxrewrite: DEFAULT_MAXREWRITE,
             tune_http_maxhdr: DEFAULT_MAXHDR,
@@ -228,11 +234,22 @@ pub struct CpuMap {
     pub loc: Loc,
 }
 
-/// Where `log` lines go. Only the standard streams exist until the logging issue.
+/// `log-send-hostname`: which host name syslog headers carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendHostname {
+    /// Without an argument: the system's host name.
+    System,
+    /// The name given.
+    Named(String),
+}
+
+/// One `log` line's target: where access-log lines go and how they are framed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogTarget {
     /// `log <target>`: where lines are written.
     pub dest: LogDest,
+    /// Where the target word is written, for diagnostics (an unresolvable name).
+    pub loc: Loc,
     /// `format <fmt>`: the line layout; `rfc3164` when not given.
     pub format: LogFormat,
     /// The syslog facility (required after the target); it sets each line's PRI value.
@@ -246,12 +263,45 @@ pub struct LogTarget {
 }
 
 /// A log destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogDest {
     /// `stdout` or `fd@1`: standard output, as containers collect it.
     Stdout,
     /// `stderr` or `fd@2`: standard error.
     Stderr,
+    /// A syslog server over UDP (`127.0.0.1:514`, `udp@…`, `ipv4@…`; port 514 by default).
+    Udp(SocketAddr),
+    /// A syslog server named by a host name, until name resolution turns it into [`LogDest::Udp`].
+    UdpName {
+        /// The host name.
+        host: String,
+        /// The UDP port.
+        port: u16,
+    },
+    /// A Unix datagram socket (`/dev/log`, `unix@path`), as local syslog daemons listen.
+    Unix(std::path::PathBuf),
+}
+
+/// One `log` line of a proxy section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyLog {
+    /// `log global`: the targets of the `global` section.
+    Global,
+    /// A target of the proxy's own.
+    Target(LogTarget),
+}
+
+/// How a frontend writes its access-log lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessFormat {
+    /// `option tcplog`: HAProxy's TCP format.
+    Tcp,
+    /// `option httplog`: HAProxy's HTTP format.
+    Http,
+    /// `option httplog clf`: the Common Log Format variant.
+    HttpClf,
+    /// `log-format`: a format of the user's.
+    Custom(std::sync::Arc<crate::log::format::Template>),
 }
 
 /// The `format` of a log target (HAProxy's names).
@@ -482,8 +532,19 @@ pub struct Proxy {
     pub retries: u32,
     /// `option redispatch [interval]`: retry on another server.
     pub redispatch: Option<Redispatch>,
-    /// `option tcplog`: one log line per connection in HAProxy's TCP format.
-    pub tcplog: bool,
+    /// `log` lines (inherited from `defaults`, then the section's own; `no log` clears them).
+    pub logs: Vec<ProxyLog>,
+    /// `option tcplog`, `option httplog [clf]` or `log-format` (the last one written wins),
+    /// with the line's place.
+    pub log_format: Option<(AccessFormat, Loc)>,
+    /// `option dontlognull`: no line for a connection on which the client sent nothing.
+    pub dontlognull: bool,
+    /// `option log-separate-errors`: lines of failed requests are sent at level `err`.
+    pub log_separate_errors: bool,
+    /// `option dontlog-normal`: only lines of failed requests are sent.
+    pub dontlog_normal: bool,
+    /// `log-tag`: the program name in this proxy's syslog headers.
+    pub log_tag: Option<String>,
     /// `stats enable|uri|refresh|auth|realm|admin|…`: the HTML statistics page.
     pub stats: StatsPage,
     /// `balance`: the backend's algorithm; `roundrobin` unless set.
@@ -598,7 +659,12 @@ impl Proxy {
             maxconn: None,
             retries: DEFAULT_RETRIES,
             redispatch: None,
-            tcplog: false,
+            logs: Vec::new(),
+            log_format: None,
+            dontlognull: false,
+            log_separate_errors: false,
+            dontlog_normal: false,
+            log_tag: None,
             stats: StatsPage::default(),
             balance: Balance::default(),
             default_server: ServerOptions::default(),

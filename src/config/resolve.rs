@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use super::build::Built;
 use super::error::Diagnostic;
-use super::model::{BindAddr, BindHost, Family, Host, InitAddr, ServerAddr};
+use super::model::{BindAddr, BindHost, Family, Host, InitAddr, LogDest, LogTarget, ProxyLog, ServerAddr};
 
 /// Turns host names into addresses.
 pub trait Resolver {
@@ -72,7 +72,15 @@ fn pick(ips: &[IpAddr], family: Family) -> Option<IpAddr> {
 pub fn resolve(built: &mut Built, resolver: &dyn Resolver, diags: &mut Vec<Diagnostic>) {
     let mut cache: HashMap<String, Result<Vec<IpAddr>, String>> = HashMap::new();
     let mut lookup = |name: &str| cache.entry(name.to_string()).or_insert_with(|| resolver.resolve(name)).clone();
+    for t in &mut built.global.logs {
+        resolve_log_target(t, &mut lookup, diags);
+    }
     for p in &mut built.proxies {
+        for l in &mut p.logs {
+            if let ProxyLog::Target(t) = l {
+                resolve_log_target(t, &mut lookup, diags);
+            }
+        }
         for bind in &mut p.binds {
             for t in &bind.targets {
                 let ip = match &t.host {
@@ -101,6 +109,20 @@ pub fn resolve(built: &mut Built, resolver: &dyn Resolver, diags: &mut Vec<Diagn
             let label = format!("{}/{}", p.name, s.name);
             resolve_server(addr, init_addr, &label, &mut lookup, diags);
         }
+    }
+}
+
+/// Turns a syslog server's host name into its address (IPv4 preferred).
+fn resolve_log_target(
+    t: &mut LogTarget,
+    lookup: &mut dyn FnMut(&str) -> Result<Vec<IpAddr>, String>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let LogDest::UdpName { host, port } = &t.dest else { return };
+    match lookup(host).map(|ips| pick(&ips, Family::Any)) {
+        Ok(Some(ip)) => t.dest = LogDest::Udp(SocketAddr::new(ip, *port)),
+        Ok(None) => diags.push(Diagnostic::error(t.loc, format!("log server '{host}' has no address"))),
+        Err(why) => diags.push(Diagnostic::error(t.loc, format!("cannot resolve log server '{host}': {why}"))),
     }
 }
 

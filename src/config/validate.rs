@@ -32,6 +32,7 @@ pub fn validate(built: &Built, diags: &mut Vec<Diagnostic>) {
         http_needs_http_mode(p, diags);
         userlist_refs(p, built, diags);
         tcp_request_fetches(p, diags);
+        log_settings(p, diags);
     }
     bind_conflicts(built, diags);
     if !built.proxies.iter().any(|p| p.kind.has_frontend() && !p.binds.is_empty()) {
@@ -161,6 +162,36 @@ fn check_backend_ref(frontend: &Proxy, r: &NameRef, names: &Names<'_>, diags: &m
             )
             .with_related(backend.loc, "backend declared here"),
         );
+    }
+}
+
+/// Warns, as HAProxy does, about a frontend format that cannot be used: `option httplog` in
+/// `mode tcp` (the TCP format is used instead) and a format with no `log` line to send it to.
+fn log_settings(p: &Proxy, diags: &mut Vec<Diagnostic>) {
+    use super::model::AccessFormat;
+    let Some((format, loc)) = &p.log_format else { return };
+    if !p.kind.has_frontend() {
+        return;
+    }
+    if matches!(format, AccessFormat::Http | AccessFormat::HttpClf) && p.mode != Mode::Http {
+        diags.push(Diagnostic::warning(
+            *loc,
+            format!(
+                "'option httplog' is not usable with {} '{}' (it needs 'mode http'); falling back to 'option tcplog'",
+                p.kind.keyword(),
+                p.name
+            ),
+        ));
+    }
+    if p.logs.is_empty() {
+        diags.push(Diagnostic::warning(
+            *loc,
+            format!(
+                "log format ignored for {} '{}' since it has no log address (add 'log global' or a 'log' line)",
+                p.kind.keyword(),
+                p.name
+            ),
+        ));
     }
 }
 

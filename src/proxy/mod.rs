@@ -7,7 +7,6 @@ pub mod http;
 pub mod pool;
 pub mod queue;
 pub mod tcp;
-pub mod tcplog;
 
 use std::io::{self, ErrorKind};
 use std::time::Instant;
@@ -55,6 +54,8 @@ pub struct Ctx<'a> {
     pub pool: &'a mut pool::Pool,
     /// The worker's memory for evaluating HTTP rules.
     pub scratch: &'a mut http::eval::Scratch,
+    /// The worker's cache of the current second's dates, for access-log lines.
+    pub dates: &'a mut crate::log::time::DateCache,
     /// This worker's id (queued requests name it, so that a grant finds its way back).
     pub worker: usize,
     /// Every worker's grant channel, to hand a freed slot to a queued request.

@@ -26,7 +26,6 @@ use crate::route::SampleSource;
 use crate::runtime::{Runtime, TcpRules};
 
 use super::connect::{self, Attempts, ConnectState, GiveUp, Target};
-use super::tcplog::TcpLogLine;
 use super::{Ctx, Side, Step};
 
 /// Where a session stands.
@@ -79,7 +78,14 @@ pub struct TcpSession {
     server_last: Instant,
     accepted: Instant,
     accepted_wall: SystemTime,
+    /// When routing began (the handshakes and inspection were done), for `Tw`.
+    routed_at: Option<Instant>,
+    /// When the first connect started, for `Tw` and `Tc`.
+    connect_start: Option<Instant>,
+    /// Time from the first connect's start to the connection (retries included).
     connect_time: Option<Duration>,
+    /// Sessions ahead of this one in the backend's queue when it was queued (`%bq`).
+    backend_queue: usize,
     bytes_to_client: u64,
     /// Bytes of the client's forwarded to the server (`bin`).
     bytes_from_client: u64,
@@ -139,6 +145,10 @@ impl TcpSession {
         ctx: &mut Ctx<'_>,
     ) -> io::Result<Self> {
         let local_addr = super::adopt_client(&mut client, tokens.0, ctx)?;
+        let fe = &ctx.runtime.frontends[frontend];
+        if let Some(log) = &fe.log {
+            log.log_connect(client_addr, local_addr, &fe.name, ctx.dates);
+        }
         Ok(TcpSession {
             frontend,
             client,
@@ -164,7 +174,10 @@ impl TcpSession {
             server_last: ctx.now,
             accepted: ctx.now,
             accepted_wall: SystemTime::now(),
+            routed_at: None,
+            connect_start: None,
             connect_time: None,
+            backend_queue: 0,
             bytes_to_client: 0,
             bytes_from_client: 0,
             termination: *b"--",
@@ -245,6 +258,7 @@ impl TcpSession {
     /// to a backend and starts connecting to a server.
     fn route(&mut self, ctx: &mut Ctx<'_>) -> Step {
         self.state = State::Routing;
+        self.routed_at = Some(ctx.now);
         let fe = &ctx.runtime.frontends[self.frontend];
         let sample = Sample {
             src: self.client_addr,
@@ -351,6 +365,8 @@ impl TcpSession {
             State::Inspecting { .. } => self.inspect(ctx, true),
             State::Queued { .. } => {
                 self.leave_queue(ctx);
+                // `Tw` is the time spent waiting, though no connect followed.
+                self.connect_start.get_or_insert(ctx.now);
                 self.termination = *b"sQ";
                 Step::Close
             }
@@ -382,6 +398,8 @@ impl TcpSession {
     /// Releases everything the session holds and writes its log line.
     pub fn close(mut self, ctx: &mut Ctx<'_>) {
         let _ = ctx.registry.deregister(&mut self.client);
+        // The counts the log line reports include this session, as HAProxy's do.
+        let conns = self.open_conns(ctx.runtime);
         self.leave_queue(ctx);
         self.drop_server(ctx);
         if !matches!(&self.termination, b"--") {
@@ -396,37 +414,92 @@ impl TcpSession {
         self.account(ctx);
         let rt = ctx.runtime;
         let fe = &rt.frontends[self.frontend];
-        let feconn = fe.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed).saturating_sub(1);
-        let actconn = rt.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed).saturating_sub(1);
-        if fe.tcplog {
-            let be = self.backend.map(|b| &rt.backends[b]);
-            let line = TcpLogLine {
-                client: self.client_addr,
-                accepted: self.accepted_wall,
-                frontend: &fe.name,
-                backend: be.map_or("<NOSRV>", |b| b.name.as_str()),
-                server: self.server_name(rt),
-                connect_time: self.connect_time,
-                total_time: ctx.now.saturating_duration_since(self.accepted),
-                bytes_to_client: self.bytes_to_client,
-                termination: self.termination,
-                actconn,
-                feconn,
-                beconn: 0,
-                srv_conn: match (be, self.server_index) {
-                    (Some(b), Some(i)) => b.conns.get(i),
-                    _ => 0,
-                },
-                retries: self.attempts.retries(),
-            };
-            // Access logs go to stderr until the logging issue brings syslog targets.
-            use std::io::Write;
-            // A closed stderr loses the line, never the session (eprintln! would panic).
-            let _ = writeln!(std::io::stderr().lock(), "{}", line.render());
+        fe.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        rt.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(log) = &fe.log {
+            self.write_log(log, conns, ctx);
         }
         let TcpSession { c2s, s2c, .. } = self;
         ctx.buffers.give(c2s);
         ctx.buffers.give(s2c);
+    }
+
+    /// Connections open in the process, the frontend, the backend and the server.
+    fn open_conns(&self, rt: &Runtime) -> crate::log::format::Conns {
+        use std::sync::atomic::Ordering::Relaxed;
+        let be = self.backend.map(|b| &rt.backends[b]);
+        crate::log::format::Conns {
+            process: rt.current_conns.load(Relaxed),
+            frontend: rt.frontends[self.frontend].current_conns.load(Relaxed),
+            backend: be.map_or(0, |b| b.open_conns()),
+            server: match (be, self.server_index) {
+                (Some(b), Some(i)) => b.conns.get(i) as usize,
+                _ => 0,
+            },
+        }
+    }
+
+    /// Writes the connection's access-log line (unless `option dontlognull` skips a
+    /// connection on which the client sent nothing).
+    fn write_log(&self, log: &crate::log::AccessLog, conns: crate::log::format::Conns, ctx: &mut Ctx<'_>) {
+        use crate::log::format::{Record, Timers};
+        let rt = ctx.runtime;
+        let fe = &rt.frontends[self.frontend];
+        let received = self.bytes_from_client + self.c2s.len() as u64;
+        if log.dontlognull && received == 0 {
+            return;
+        }
+        let be = self.backend.map(|b| &rt.backends[b]);
+        let server = match (be, self.server_index) {
+            (Some(b), Some(i)) => Some(&b.servers[i]),
+            _ => None,
+        };
+        let ms = |d: Duration| d.as_millis() as u64;
+        let queue = match (self.routed_at, self.connect_start) {
+            (Some(r), Some(c)) => Some(ms(c.saturating_duration_since(r))),
+            _ => None,
+        };
+        let handshake = self.routed_at.map(|r| ms(r.saturating_duration_since(self.accepted)));
+        let tls = self.client.tls_facts();
+        let source = Sample { src: self.client_addr, dst: self.local_addr, payload: None, tls };
+        let retries = self.attempts.retries();
+        let record = Record {
+            client: Some(self.client_addr),
+            local: Some(self.local_addr),
+            accepted: self.accepted_wall,
+            request_start: self.accepted_wall,
+            frontend: &fe.name,
+            tls,
+            backend: be.map_or(fe.name.as_str(), |b| b.name.as_str()),
+            server: server.map(|s| s.name.as_str()),
+            server_addr: match (self.backend, self.server_index) {
+                (Some(b), Some(s)) => ctx.lb.addr(b, s).and_then(|a| a.for_port(self.local_addr.port())),
+                _ => None,
+            },
+            timers: Timers {
+                handshake,
+                queue,
+                connect: self.connect_time.map(ms),
+                total: Some(ms(ctx.now.saturating_duration_since(self.accepted))),
+                ..Timers::default()
+            },
+            status: None,
+            bytes_out: self.bytes_to_client,
+            bytes_in: self.bytes_from_client,
+            termination: self.termination,
+            cookie: *b"--",
+            conns,
+            retries,
+            redispatched: false,
+            server_queue: 0,
+            backend_queue: self.backend_queue,
+            captures: None,
+            source: &source,
+            hostname: &rt.node,
+            pid: log.targets.pid,
+            now: SystemTime::now(),
+        };
+        log.log(&record, crate::log::is_failure(self.termination, retries, false, None), ctx.dates);
     }
 
     /// The client's address (the PROXY header's when one was read).
@@ -525,10 +598,12 @@ impl TcpSession {
                 self.server = Some(started.stream);
                 self.server_index = Some(started.server);
                 self.state = State::Connecting { since: ctx.now };
+                self.connect_start.get_or_insert(ctx.now);
                 Step::Wait
             }
             Err(GiveUp::AllFull) => {
                 let token = self.server_token.0 - 1;
+                self.backend_queue = ctx.runtime.backends[backend].queue.len();
                 match super::queue::enqueue(ctx, self.frontend, (backend, None), token, self.client_addr, "connection")
                 {
                     Some(ticket) => {
@@ -589,7 +664,7 @@ impl TcpSession {
                 if let (Some(b), Some(i)) = (self.backend, self.server_index) {
                     ctx.runtime.observe_ok(b, i, false);
                 }
-                if let State::Connecting { since } = self.state {
+                if let Some(since) = self.connect_start {
                     self.connect_time = Some(ctx.now.saturating_duration_since(since));
                 }
                 self.state = State::Tunnel;

@@ -274,7 +274,7 @@ pub fn parse_term(words: &[Word], end: Loc) -> Result<AclTerm, Diagnostic> {
         }
     }
     let mut values: Vec<Word> = rest[i.min(rest.len())..].to_vec();
-    values.extend(file_patterns.into_iter().map(|(text, loc)| Word { text, loc, plain: false }));
+    values.extend(file_patterns.into_iter().map(|(text, loc)| Word { text, loc, plain: false, lead: 0 }));
     let matcher = build_matcher(&fetch, fetch_word, method, implied, icase, &values)?;
     Ok(AclTerm { fetch, matcher, loc: fetch_word.loc })
 }

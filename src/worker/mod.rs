@@ -77,6 +77,7 @@ macro_rules! session_ctx {
             buffers: &mut $worker.buffers,
             pool: &mut $worker.pool,
             scratch: &mut $worker.scratch,
+            dates: &mut $worker.dates,
             worker: $worker.id,
             peers: &$worker.peers,
         }
@@ -117,6 +118,8 @@ pub struct Worker {
     pool: Pool,
     /// Memory for evaluating HTTP rules.
     scratch: Scratch,
+    /// The dates of the current second, for access-log lines.
+    dates: crate::log::time::DateCache,
     /// When idle server connections were last purged.
     last_purge: Instant,
     timers: Timers,
@@ -167,6 +170,7 @@ impl Worker {
             buffers: BufferPool::new(bufsize, MAX_IDLE_BUFFERS),
             pool: Pool::new(&pool_runtime),
             scratch: Scratch::default(),
+            dates: crate::log::time::DateCache::default(),
             last_purge: Instant::now(),
             balancers,
             timers: Timers::default(),

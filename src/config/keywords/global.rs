@@ -11,7 +11,7 @@ use nom::{IResult, Parser};
 
 use super::{Args, Arity, Keyword, Scope, kw, not_yet, owner, unsupported};
 use crate::config::error::Diagnostic;
-use crate::config::model::{CpuMap, Facility, Global, Level, LogDest, LogFormat, LogTarget};
+use crate::config::model::{CpuMap, Global};
 
 /// The most worker threads pylon runs (HAProxy's `MAX_THREADS` with thread groups).
 pub const MAX_THREADS: u64 = 1024;
@@ -35,7 +35,15 @@ pub static TABLE: &[Keyword<Global>] = &[
     kw("tune.bufsize", G, Arity::Exactly(1), "<size>", tune_bufsize),
     kw("tune.maxrewrite", G, Arity::Exactly(1), "<size>", tune_maxrewrite),
     kw("tune.http.maxhdr", G, Arity::Exactly(1), "<number>", tune_http_maxhdr),
-    kw("log", G, Arity::AtLeast(1), "<target> [len <n>] [format <fmt>] <facility> [<level> [<minlevel>]]", log),
+    kw(
+        "log",
+        G,
+        Arity::AtLeast(1),
+        "<target> [len <n>] [format <fmt>] <facility> [<level> [<minlevel>]]",
+        super::log::global_log,
+    ),
+    kw("log-tag", G, Arity::Exactly(1), "<string>", super::log::global_log_tag),
+    kw("log-send-hostname", G, Arity::Between(0, 1), "[<string>]", super::log::log_send_hostname),
     kw("setenv", G, Arity::Exactly(2), "<name> <value>", env_directive),
     kw("presetenv", G, Arity::Exactly(2), "<name> <value>", env_directive),
     kw("unsetenv", G, Arity::AtLeast(1), "<name>...", env_directive),
@@ -67,8 +75,6 @@ pub static TABLE: &[Keyword<Global>] = &[
         g.stats_maxconn = a.uint(0, 1, 100_000)? as u32;
         Ok(())
     }),
-    not_yet("log-send-hostname", G, ANY_ARGS, owner::ADMIN),
-    not_yet("log-tag", G, ANY_ARGS, owner::ADMIN),
     not_yet("node", G, ANY_ARGS, owner::ADMIN),
     not_yet("description", G, ANY_ARGS, owner::ADMIN),
     kw("ssl-default-bind-options", G, Arity::AtLeast(1), "<option>...", ssl_default_options),
@@ -291,84 +297,6 @@ fn cpu_map(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         );
     }
     g.cpu_maps.push(CpuMap { auto, threads, cpus, loc: a.keyword_loc() });
-    Ok(())
-}
-
-const FORMATS: &[(&str, LogFormat)] = &[
-    ("rfc3164", LogFormat::Rfc3164),
-    ("rfc5424", LogFormat::Rfc5424),
-    ("priority", LogFormat::Priority),
-    ("short", LogFormat::Short),
-    ("timed", LogFormat::Timed),
-    ("iso", LogFormat::Iso),
-    ("local", LogFormat::Local),
-    ("raw", LogFormat::Raw),
-];
-
-fn log(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
-    let target = a.word(0)?;
-    let dest = match target.text.as_str() {
-        "stdout" | "fd@1" => LogDest::Stdout,
-        "stderr" | "fd@2" => LogDest::Stderr,
-        "global" => {
-            return Err(Diagnostic::error(
-                target.loc,
-                "'log global' belongs in a proxy or defaults section, not in 'global'",
-            ));
-        }
-        other => {
-            return Err(Diagnostic::error(
-                target.loc,
-                format!(
-                    "log target '{other}' is not supported yet (only stdout and stderr are); syslog targets arrive with {}",
-                    owner::ADMIN
-                ),
-            ));
-        }
-    };
-    let mut t = LogTarget {
-        dest,
-        format: LogFormat::Rfc3164,
-        facility: Facility::User,
-        max_level: None,
-        min_level: None,
-        max_len: None,
-    };
-    let mut i = 1;
-    loop {
-        match a.all().get(i).map(|w| w.text.as_str()).unwrap_or("") {
-            "len" => {
-                t.max_len = Some(a.uint(i + 1, 80, 65535)? as u32);
-                i += 2;
-            }
-            "format" => {
-                t.format = a.choice(i + 1, FORMATS)?;
-                i += 2;
-            }
-            "sample" => {
-                let w = a.word(i)?;
-                return Err(Diagnostic::error(
-                    w.loc,
-                    format!("log 'sample' is not supported yet; it arrives with {}", owner::ADMIN),
-                ));
-            }
-            _ => break,
-        }
-    }
-    let facility_word = a
-        .word(i)
-        .map_err(|_| Diagnostic::error(a.end_loc(), "'log' expects a facility such as local0 after the target"))?;
-    t.facility = super::choose(facility_word, &Facility::ALL, "log")?;
-    if a.len() > i + 1 {
-        t.max_level = Some(a.choice(i + 1, &Level::ALL)?);
-    }
-    if a.len() > i + 2 {
-        t.min_level = Some(a.choice(i + 2, &Level::ALL)?);
-    }
-    if let Some(extra) = a.all().get(i + 3) {
-        return Err(Diagnostic::error(extra.loc, format!("'log' cannot handle unexpected argument '{}'", extra.text)));
-    }
-    g.logs.push(t);
     Ok(())
 }
 

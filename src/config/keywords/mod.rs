@@ -13,6 +13,7 @@
 pub mod bind;
 pub mod check;
 pub mod global;
+pub mod log;
 pub mod proxy;
 pub mod server;
 pub mod server_tls;

@@ -60,7 +60,21 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     kw("maxconn", DF, ONE, "<number>", maxconn),
     kw("retries", DB, ONE, "<number>", retries),
     kw_no("option redispatch", DB, Arity::Between(0, 1), "[<interval>]", redispatch),
-    kw("option tcplog", ALL, Arity::Exactly(0), "", tcplog),
+    kw("option tcplog", ALL, Arity::Exactly(0), "", super::log::option_tcplog),
+    kw("option httplog", DF, Arity::Between(0, 1), "[clf]", super::log::option_httplog),
+    kw("log-format", DF, ONE, "<format string>", super::log::log_format),
+    kw(
+        "log",
+        ALL,
+        Arity::AtLeast(1),
+        "global | <target> [len <n>] [format <fmt>] <facility> [<level> [<minlevel>]]",
+        super::log::proxy_log,
+    ),
+    kw("no log", ALL, Arity::Exactly(0), "", super::log::no_log),
+    kw("log-tag", ALL, ONE, "<string>", super::log::proxy_log_tag),
+    kw_no("option dontlognull", DF, Arity::Exactly(0), "", super::log::log_option),
+    kw_no("option log-separate-errors", DF, Arity::Exactly(0), "", super::log::log_option),
+    kw_no("option dontlog-normal", DF, Arity::Exactly(0), "", super::log::log_option),
     kw("timeout http-request", ALL, ONE, "<time>", timeout),
     kw("timeout http-keep-alive", ALL, ONE, "<time>", timeout),
     kw("http-request", FB, Arity::AtLeast(1), "<action> [options...] [{if|unless} <condition>]", http_request),
@@ -180,18 +194,10 @@ pub static TABLE: &[Keyword<Proxy>] = &[
         ANY_ARGS,
         "only 'tcp-request connection' and 'content' rules are implemented",
     ),
-    not_yet("log", ALL, ANY_ARGS, owner::ADMIN),
-    not_yet("no log", ALL, ANY_ARGS, owner::ADMIN),
-    not_yet("log-format", ALL, ANY_ARGS, owner::ADMIN),
-    not_yet("log-tag", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("unique-id-format", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("unique-id-header", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("capture", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("declare capture", ALL, ANY_ARGS, owner::ADMIN),
-    not_yet("option httplog", ALL, ANY_ARGS, owner::ADMIN),
-    not_yet("option dontlognull", ALL, ANY_ARGS, owner::ADMIN),
-    not_yet("option dontlog-normal", ALL, ANY_ARGS, owner::ADMIN),
-    not_yet("option log-separate-errors", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("option logasap", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("option log-health-checks", ALL, ANY_ARGS, owner::ADMIN),
     not_yet("option socket-stats", ALL, ANY_ARGS, owner::ADMIN),
@@ -680,11 +686,6 @@ fn redispatch(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
         })?,
     };
     p.redispatch = (interval != 0).then_some(Redispatch { interval });
-    Ok(())
-}
-
-fn tcplog(p: &mut Proxy, _: &mut Args<'_>) -> Result<(), Diagnostic> {
-    p.tcplog = true;
     Ok(())
 }
 

@@ -14,6 +14,7 @@
 //! goes idle. A server connection stays attached to the session between requests; it goes to
 //! the worker's pool when the session ends or its next request goes elsewhere.
 
+mod access;
 pub mod cookie;
 pub mod eval;
 
@@ -39,6 +40,7 @@ use super::answers;
 use super::connect::{self, Attempts, ConnectState, GiveUp, Target};
 use super::queue;
 use super::{Ctx, Io, Side, Step, read_into, write_result};
+use access::Timeline;
 use eval::{RequestInput, RequestView, Verdict};
 
 /// The most read/write rounds one run makes before yielding to other sessions.
@@ -189,6 +191,11 @@ struct Exchange {
     request_error: bool,
     /// Answered by pylon itself (`intercepted`).
     intercepted: bool,
+    /// The persistence cookie's status letters for the log (`--` without `cookie`).
+    cookie: [u8; 2],
+    /// Requests ahead of this one when it was queued: in its server's queue, in the
+    /// backend's (`%sq`, `%bq`).
+    queue_positions: (usize, usize),
 }
 
 impl Exchange {
@@ -226,6 +233,8 @@ impl Exchange {
             denied: false,
             request_error: false,
             intercepted: false,
+            cookie: *b"--",
+            queue_positions: (0, 0),
         }
     }
 }
@@ -300,6 +309,10 @@ pub struct HttpSession {
     accepted: Instant,
     /// A stats admin form's head was read but not its whole body yet.
     awaiting_form: bool,
+    /// When the current exchange's steps happened, for its log line.
+    timeline: Timeline,
+    /// What the current request's log line needs from its head.
+    captures: crate::log::format::Captures,
 }
 
 impl HttpSession {
@@ -314,6 +327,11 @@ impl HttpSession {
     ) -> io::Result<Self> {
         let local_addr = crate::proxy::adopt_client(&mut client, tokens.0, ctx)?;
         let proxy_header_pending = client.awaits_proxy_header();
+        let client_tls = client.is_tls();
+        let fe = &ctx.runtime.frontends[frontend];
+        if let Some(log) = &fe.log {
+            log.log_connect(client_addr, local_addr, &fe.name, ctx.dates);
+        }
         Ok(HttpSession {
             frontend,
             client,
@@ -339,6 +357,8 @@ impl HttpSession {
             traffic: Traffic::default(),
             accepted: ctx.now,
             awaiting_form: false,
+            timeline: Timeline::starting(ctx.now, !proxy_header_pending && !client_tls),
+            captures: crate::log::format::Captures::default(),
         })
     }
 
@@ -453,8 +473,12 @@ impl HttpSession {
                 Step::Close
             }
             State::ReadingHead { .. } => {
-                // Nothing received: a silent close, as HAProxy does for an idle connection.
+                // Nothing received: a silent close, as HAProxy does for an idle connection
+                // (logged as a timeout unless `option dontlognull`).
                 if self.req.as_ref().is_none_or(|r| r.is_empty()) {
+                    if self.requests == 0 {
+                        self.termination = *b"cR";
+                    }
                     return Step::Close;
                 }
                 self.termination = *b"cR";
@@ -464,6 +488,8 @@ impl HttpSession {
                 if let (Some(t), Some(b)) = (self.ex.ticket.take(), self.ex.backend) {
                     ctx.runtime.backends[b].queue.remove(t);
                 }
+                // `Tw` is the time spent waiting, though no connect followed.
+                self.timeline.connect_start.get_or_insert(ctx.now);
                 self.termination = *b"sQ";
                 self.send_error(ctx, 503)
             }
@@ -516,6 +542,7 @@ impl HttpSession {
             ctx.runtime.backends[b].queue.remove(t);
         }
         self.account(ctx);
+        self.log_null_connection(ctx);
         self.release_slot(ctx);
         // A server connection left clean between requests goes to the pool.
         let clean = matches!(self.state, State::Idle { .. } | State::ReadingHead { .. } | State::Lingering { .. })
@@ -588,6 +615,11 @@ impl HttpSession {
     /// wait there.
     fn wait_in_queue(&mut self, ctx: &mut Ctx<'_>, backend: usize, server: Option<usize>) -> bool {
         let token = self.server_token.0 - 1;
+        let q = &ctx.runtime.backends[backend].queue;
+        self.ex.queue_positions = match server {
+            Some(s) => (q.server_len(s), 0),
+            None => (0, q.len()),
+        };
         let Some(ticket) = queue::enqueue(ctx, self.frontend, (backend, server), token, self.client_addr, "request")
         else {
             return false;
@@ -677,11 +709,18 @@ impl HttpSession {
                     }
                 }
             }
+            if self.timeline.ready.is_none()
+                && !self.proxy_header_pending
+                && (!self.client.is_tls() || self.client.tls_facts().is_some())
+            {
+                self.timeline.ready = Some(ctx.now);
+            }
             match read {
                 Io::Progress(n) => {
                     self.traffic.from_client += n as u64;
                     if n > 0 {
                         self.client_last = ctx.now;
+                        self.timeline.first_byte.get_or_insert(ctx.now);
                         if let State::Idle { .. } = self.state {
                             self.state = State::ReadingHead { since: ctx.now };
                         }
@@ -720,6 +759,7 @@ impl HttpSession {
         let buf = req.data();
         *self.ex = Exchange::new();
         self.ex.open = true;
+        self.timeline.head_done = Some(ctx.now);
         let info = match request_info(head, buf) {
             Ok(i) => i,
             Err(e) => {
@@ -750,6 +790,21 @@ impl HttpSession {
         }
         let userlists = &rt.userlists;
         let auth = |list: &[u8], group: Option<&[u8]>| crate::auth::check(userlists, list, group, head, buf);
+        // The log line shows the request as it came, before any rule rewrote it.
+        if let Some(log) = fe.log.as_ref().filter(|l| l.template.captures_request()) {
+            let view = RequestView {
+                src: self.client_addr,
+                dst: self.local_addr,
+                head,
+                buf,
+                target: head.target.of(buf),
+                host: authority,
+                auth: &auth,
+                tls: self.client.tls_facts(),
+            };
+            let version: &[u8] = if head.version == Version::Http10 { b"HTTP/1.0" } else { b"HTTP/1.1" };
+            self.captures.capture(&log.template, head.method.of(buf), head.target.of(buf), version, &view);
+        }
         let input = RequestInput {
             src: self.client_addr,
             dst: self.local_addr,
@@ -812,7 +867,16 @@ impl HttpSession {
         if let Some(b) = backend
             && let Some(spec) = &rt.backends[b].cookie
         {
-            self.ex.persist = cookie::find(spec, &rt.backends[b].server_cookies, head, buf).server;
+            let found = cookie::find(spec, &rt.backends[b].server_cookies, head, buf);
+            self.ex.persist = found.server;
+            // HAProxy's letters: no cookie, an invalid one, a valid one (`D` replaces `V`
+            // when its server cannot take the request); nothing set by the response yet.
+            let sent = match (found.present, found.server) {
+                (false, _) => b'N',
+                (true, None) => b'I',
+                (true, Some(_)) => b'V',
+            };
+            self.ex.cookie = [sent, b'N'];
             cookie::edit_request(spec, head, buf, ctx.scratch);
         }
         if let Some(b) = backend
@@ -959,6 +1023,9 @@ impl HttpSession {
         // A persistence cookie naming a usable server wins over the balancer; one naming a
         // server that is down or full is ignored (the client is rebalanced).
         let persisted = self.ex.persist.filter(|&s| ctx.lb.set(backend).persist_usable(s, &be.conns));
+        if self.ex.persist.is_some() && persisted.is_none() {
+            self.ex.cookie[0] = b'D';
+        }
         // Bound to a server that is up but full: wait in that server's own queue (bounded by
         // its `maxqueue`; beyond it, the client is rebalanced).
         if let Some(s) = self.ex.persist.filter(|_| persisted.is_none())
@@ -1009,6 +1076,8 @@ impl HttpSession {
         self.ex.server = Some(server);
         self.ex.slot = Some((backend, server));
         self.ex.attempts.count += 1;
+        self.timeline.connect_start.get_or_insert(ctx.now);
+        self.timeline.connected = Some(ctx.now);
         self.state = State::Exchange;
         self.server_last = ctx.now;
         self.exchange(ctx)
@@ -1061,6 +1130,7 @@ impl HttpSession {
         };
         match connect::connect(ctx, target, &mut self.ex.attempts, failed, chosen) {
             Ok(started) => {
+                self.timeline.connect_start.get_or_insert(ctx.now);
                 self.ex.server = Some(started.server);
                 self.ex.slot = Some((backend, started.server));
                 let sni = sni_for(ctx.runtime, backend, started.server, &self.ex.sni_host).map(Box::from);
@@ -1104,6 +1174,7 @@ impl HttpSession {
             }
             ConnectState::Done => {
                 ctx.runtime.observe_ok(s.backend, s.server, false);
+                self.timeline.connected = Some(ctx.now);
                 self.state = State::Exchange;
                 self.server_last = ctx.now;
                 self.exchange(ctx)
@@ -1455,6 +1526,7 @@ impl HttpSession {
                 };
                 let ex = &mut *self.ex;
                 ex.status = status;
+                self.timeline.response = Some(ctx.now);
                 let switching = status == 101 && ex.upgrade;
                 if status == 101 && !ex.upgrade {
                     self.termination = *b"SH";
@@ -1488,7 +1560,11 @@ impl HttpSession {
                     && let Some(spec) = &rt.backends[b].cookie
                     && let Some(value) = &rt.backends[b].server_cookies[s]
                 {
-                    cookie::edit_response(spec, value, ex.persist == Some(s), head, buf, ctx.scratch);
+                    let kept = ex.persist == Some(s);
+                    cookie::edit_response(spec, value, kept, head, buf, ctx.scratch);
+                    if spec.mode == crate::config::model::CookieMode::Insert && !(kept && spec.indirect) {
+                        ex.cookie[1] = b'I';
+                    }
                 }
                 if let Verdict::Error(code) | Verdict::Answer { status: code, .. } = verdict {
                     self.termination = *b"PH";
@@ -1655,13 +1731,27 @@ impl HttpSession {
     /// Kept out of line: inlined into its three callers it cost 150 more instructions per
     /// request (`../shared/bench/instr.sh`, http-ka-small 9,718 against 9,566).
     #[inline(never)]
-    fn account(&mut self, ctx: &Ctx<'_>) {
-        let ex = &mut *self.ex;
-        if !ex.open {
+    fn account(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.ex.open {
             return;
         }
-        ex.open = false;
+        self.ex.open = false;
         let (bytes_in, bytes_out) = self.traffic.take();
+        self.count(ctx, bytes_in, bytes_out);
+        if let Some(log) = &ctx.runtime.frontends[self.frontend].log {
+            self.write_log(log, ctx, bytes_in, bytes_out);
+        }
+        // The next exchange counts from here; a pipelined request is already here.
+        self.captures.clear();
+        self.timeline = Timeline::starting(ctx.now, true);
+        if self.req.as_ref().is_some_and(|r| !r.is_empty()) {
+            self.timeline.first_byte = Some(ctx.now);
+        }
+    }
+
+    /// Adds the exchange to this worker's counters.
+    fn count(&self, ctx: &Ctx<'_>, bytes_in: u64, bytes_out: u64) {
+        let ex = &*self.ex;
         let c = ctx.counters();
         let fe = &c.frontends[self.frontend];
         fe.requests.bump();

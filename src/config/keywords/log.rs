@@ -1,0 +1,324 @@
+//! The logging keywords: `log` (in `global` and in proxies, where `log global` names the
+//! global targets), `no log`, `log-format`, `option httplog`, `option tcplog`, the options
+//! that filter lines, `log-tag` and `log-send-hostname`.
+//!
+//! A `log-format` string is compiled here, once, so an unknown variable is reported with the
+//! place of the variable itself.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::{Args, owner};
+use crate::config::addr::valid_hostname;
+use crate::config::error::Diagnostic;
+use crate::config::lex::Word;
+use crate::config::model::{
+    AccessFormat, Facility, Global, Level, LogDest, LogFormat, LogTarget, Proxy, ProxyLog, SendHostname,
+};
+use crate::log::format::Template;
+use crate::log::syslog::DEFAULT_MAX_LEN;
+
+/// The syslog port used when a `log` address has none.
+pub const SYSLOG_PORT: u16 = 514;
+
+const FORMATS: &[(&str, LogFormat)] = &[
+    ("rfc3164", LogFormat::Rfc3164),
+    ("rfc5424", LogFormat::Rfc5424),
+    ("priority", LogFormat::Priority),
+    ("short", LogFormat::Short),
+    ("timed", LogFormat::Timed),
+    ("iso", LogFormat::Iso),
+    ("local", LogFormat::Local),
+    ("raw", LogFormat::Raw),
+];
+
+/// `log <target> …` in `global`.
+pub fn global_log(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let target = a.word(0)?;
+    if target.text == "global" {
+        return Err(Diagnostic::error(
+            target.loc,
+            "'log global' belongs in a proxy or defaults section, not in 'global'",
+        ));
+    }
+    g.logs.push(parse_target(a)?);
+    Ok(())
+}
+
+/// `log global` or `log <target> …` in a proxy section.
+pub fn proxy_log(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let target = a.word(0)?;
+    if target.text == "global" {
+        if let Some(extra) = a.all().get(1) {
+            return Err(Diagnostic::error(
+                extra.loc,
+                format!("'log global' takes no other argument, not '{}'", extra.text),
+            ));
+        }
+        p.logs.push(ProxyLog::Global);
+        return Ok(());
+    }
+    p.logs.push(ProxyLog::Target(parse_target(a)?));
+    Ok(())
+}
+
+/// `no log`: forget the `log` lines inherited from `defaults` (and earlier ones).
+pub fn no_log(p: &mut Proxy, _: &mut Args<'_>) -> Result<(), Diagnostic> {
+    p.logs.clear();
+    Ok(())
+}
+
+/// `log-format <string>`.
+pub fn log_format(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let word = a.word(0)?;
+    let template = Template::compile(word)?;
+    p.log_format = Some((AccessFormat::Custom(std::sync::Arc::new(template)), a.keyword_loc()));
+    Ok(())
+}
+
+/// `option httplog [clf]`.
+pub fn option_httplog(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let format = match a.all().first() {
+        None => AccessFormat::Http,
+        Some(w) if w.text == "clf" => AccessFormat::HttpClf,
+        Some(w) => {
+            return Err(Diagnostic::error(w.loc, format!("'option httplog' takes 'clf' or nothing, not '{}'", w.text)));
+        }
+    };
+    p.log_format = Some((format, a.keyword_loc()));
+    Ok(())
+}
+
+/// `option tcplog`.
+pub fn option_tcplog(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    p.log_format = Some((AccessFormat::Tcp, a.keyword_loc()));
+    Ok(())
+}
+
+/// `[no] option dontlognull|log-separate-errors|dontlog-normal`.
+pub fn log_option(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let on = !a.negated;
+    match a.keyword {
+        "option dontlognull" => p.dontlognull = on,
+        "option log-separate-errors" => p.log_separate_errors = on,
+        _ => p.dontlog_normal = on,
+    }
+    Ok(())
+}
+
+/// `log-tag <string>` in a proxy.
+pub fn proxy_log_tag(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    p.log_tag = Some(tag(a.word(0)?)?);
+    Ok(())
+}
+
+/// `log-tag <string>` in `global`.
+pub fn global_log_tag(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    g.log_tag = Some(tag(a.word(0)?)?);
+    Ok(())
+}
+
+/// `log-send-hostname [<string>]`.
+pub fn log_send_hostname(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    g.log_send_hostname = Some(match a.all().first() {
+        None => SendHostname::System,
+        Some(w) => SendHostname::Named(header_word(w, "host name")?.to_string()),
+    });
+    Ok(())
+}
+
+fn tag(w: &Word) -> Result<String, Diagnostic> {
+    Ok(header_word(w, "log tag")?.to_string())
+}
+
+/// A word that goes into syslog headers: not empty, printable, no space.
+fn header_word<'w>(w: &'w Word, what: &str) -> Result<&'w str, Diagnostic> {
+    if w.text.is_empty() || !w.text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Diagnostic::error(
+            w.loc,
+            format!("invalid {what} '{}': it must be printable ASCII without spaces", w.text),
+        ));
+    }
+    Ok(&w.text)
+}
+
+/// `<target> [len <n>] [format <fmt>] <facility> [<level> [<minlevel>]]`.
+fn parse_target(a: &mut Args<'_>) -> Result<LogTarget, Diagnostic> {
+    let target = a.word(0)?;
+    let mut t = LogTarget {
+        dest: parse_dest(target)?,
+        loc: target.loc,
+        format: LogFormat::Rfc3164,
+        facility: Facility::User,
+        max_level: None,
+        min_level: None,
+        max_len: None,
+    };
+    let mut i = 1;
+    loop {
+        match a.all().get(i).map(|w| w.text.as_str()).unwrap_or("") {
+            "len" => {
+                t.max_len = Some(a.uint(i + 1, 80, 65535)? as u32);
+                i += 2;
+            }
+            "format" => {
+                t.format = a.choice(i + 1, FORMATS)?;
+                i += 2;
+            }
+            "sample" => {
+                let w = a.word(i)?;
+                return Err(Diagnostic::error(
+                    w.loc,
+                    format!("log 'sample' is not supported yet; it arrives with {}", owner::ADMIN),
+                ));
+            }
+            _ => break,
+        }
+    }
+    let facility_word = a
+        .word(i)
+        .map_err(|_| Diagnostic::error(a.end_loc(), "'log' expects a facility such as local0 after the target"))?;
+    t.facility = super::choose(facility_word, &Facility::ALL, "log")?;
+    if a.len() > i + 1 {
+        t.max_level = Some(a.choice(i + 1, &Level::ALL)?);
+    }
+    if a.len() > i + 2 {
+        t.min_level = Some(a.choice(i + 2, &Level::ALL)?);
+    }
+    if let Some(extra) = a.all().get(i + 3) {
+        return Err(Diagnostic::error(extra.loc, format!("'log' cannot handle unexpected argument '{}'", extra.text)));
+    }
+    Ok(t)
+}
+
+/// The longest frame a target sends (its `len`, HAProxy's 1024 by default).
+pub fn max_len(t: &LogTarget) -> usize {
+    t.max_len.map_or(DEFAULT_MAX_LEN, |n| n as usize)
+}
+
+/// Reads a `log` target word.
+fn parse_dest(w: &Word) -> Result<LogDest, Diagnostic> {
+    let text = w.text.as_str();
+    match text {
+        "stdout" | "fd@1" => return Ok(LogDest::Stdout),
+        "stderr" | "fd@2" => return Ok(LogDest::Stderr),
+        _ => {}
+    }
+    if text.starts_with('/') {
+        return Ok(LogDest::Unix(text.into()));
+    }
+    let (prefix, rest) = match text.split_once('@') {
+        Some((p, r)) => (Some(p), r),
+        None => (None, text),
+    };
+    let family = match prefix {
+        None | Some("udp") => None,
+        Some("ipv4" | "udp4") => Some(true),
+        Some("ipv6" | "udp6") => Some(false),
+        Some("unix") if !rest.is_empty() => return Ok(LogDest::Unix(rest.into())),
+        Some("ring") => {
+            return Err(Diagnostic::error(w.loc, "log rings ('ring@') are not supported: pylon has no ring sections"));
+        }
+        Some("tcp" | "tcp4" | "tcp6") => {
+            return Err(Diagnostic::error(
+                w.loc,
+                "syslog over TCP is not supported (HAProxy needs a ring section for it); use UDP or a Unix socket",
+            ));
+        }
+        Some("fd") => {
+            return Err(Diagnostic::error(w.loc, "only fd@1 (stdout) and fd@2 (stderr) can be log targets"));
+        }
+        Some(other) => {
+            return Err(Diagnostic::error(
+                w.sub_loc(0, other.len() + 1),
+                format!("unknown address prefix '{other}@'; expected udp@, udp4@, udp6@, ipv4@, ipv6@ or unix@"),
+            ));
+        }
+    };
+    let start = text.len() - rest.len();
+    let bad = |message: String| Diagnostic::error(w.sub_loc(start, text.len()), message);
+    if rest.is_empty() {
+        return Err(bad("missing log server address".to_string()));
+    }
+    // A bare IPv6 address has no port (write [addr]:port for one).
+    let (host, port) = if let Ok(v6) = rest.parse::<std::net::Ipv6Addr>() {
+        (HostPart::Ip(IpAddr::V6(v6)), None)
+    } else if let Some(inner) = rest.strip_prefix('[') {
+        let Some((addr, after)) = inner.split_once(']') else {
+            return Err(bad(format!("missing ']' in '{rest}'")));
+        };
+        let ip = addr.parse::<std::net::Ipv6Addr>().map_err(|_| bad(format!("'{addr}' is not an IPv6 address")))?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or_else(|| bad(format!("unexpected '{p}' after ']'")))?),
+        };
+        (HostPart::Ip(IpAddr::V6(ip)), port)
+    } else {
+        let (h, p) = match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        };
+        match h.parse::<IpAddr>() {
+            Ok(ip) => (HostPart::Ip(ip), p),
+            Err(_) if valid_hostname(h) => (HostPart::Name(h), p),
+            Err(_) => {
+                return Err(bad(format!(
+                    "'{text}' is not a log target: expected stdout, stderr, an absolute Unix socket path, or a syslog address such as 127.0.0.1:514"
+                )));
+            }
+        }
+    };
+    let port = match port {
+        None | Some("") => SYSLOG_PORT,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| bad(format!("invalid port '{p}' in log target '{text}': expected 1 to 65535")))?,
+    };
+    match host {
+        HostPart::Ip(ip) => {
+            if family.is_some_and(|v4| v4 != ip.is_ipv4()) {
+                return Err(bad(format!("'{ip}' is not an address of the family its prefix names")));
+            }
+            Ok(LogDest::Udp(SocketAddr::new(ip, port)))
+        }
+        HostPart::Name(name) => Ok(LogDest::UdpName { host: name.to_string(), port }),
+    }
+}
+
+enum HostPart<'a> {
+    Ip(IpAddr),
+    Name(&'a str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(text: &str) -> Result<LogDest, String> {
+        let w = Word { text: text.to_string(), loc: Default::default(), plain: true, lead: 0 };
+        parse_dest(&w).map_err(|d| d.message)
+    }
+
+    #[test]
+    fn targets() {
+        let udp = |s: &str| Ok(LogDest::Udp(s.parse().unwrap()));
+        assert_eq!(dest("127.0.0.1:514"), udp("127.0.0.1:514"));
+        assert_eq!(dest("127.0.0.1"), udp("127.0.0.1:514"));
+        assert_eq!(dest("udp@10.0.0.1:1514"), udp("10.0.0.1:1514"));
+        assert_eq!(dest("ipv4@10.0.0.1"), udp("10.0.0.1:514"));
+        assert_eq!(dest("[::1]:5514"), udp("[::1]:5514"));
+        assert_eq!(dest("ipv6@::1"), udp("[::1]:514"));
+        assert_eq!(dest("/dev/log"), Ok(LogDest::Unix("/dev/log".into())));
+        assert_eq!(dest("unix@run/log.sock"), Ok(LogDest::Unix("run/log.sock".into())));
+        assert_eq!(dest("fd@2"), Ok(LogDest::Stderr));
+        assert_eq!(dest("syslog.lan:514"), Ok(LogDest::UdpName { host: "syslog.lan".into(), port: 514 }));
+        assert!(dest("ipv4@[::1]:514").unwrap_err().contains("family"));
+        assert!(dest("127.0.0.1:0").unwrap_err().contains("invalid port"));
+        assert!(dest("ring@buf").unwrap_err().contains("ring"));
+        assert!(dest("tcp@127.0.0.1:514").unwrap_err().contains("TCP"));
+        assert!(dest("fd@3").unwrap_err().contains("fd@1"));
+        assert!(dest("bogus@x").unwrap_err().contains("prefix"));
+        assert!(dest("not a host").unwrap_err().contains("not a log target"));
+    }
+}
