@@ -116,6 +116,11 @@ pub struct Frontend {
     pub timeouts: Timeouts,
     /// Access logging (`None`: the frontend writes no line, having no format or no target).
     pub log: Option<crate::log::AccessLog>,
+    /// `unique-id-format` and `unique-id-header` (HTTP requests; TCP lines with `%ID`).
+    pub unique_id: Option<crate::log::unique_id::UniqueIdSpec>,
+    /// Some format of the frontend (its log format, its unique ID's) writes `%rt`: each
+    /// request or connection takes a number of the process's counter.
+    pub numbers_requests: bool,
     /// The HTTP settings (used in `mode http`).
     pub http: HttpProxy,
     /// `tcp-request` rules and the inspection they need.
@@ -497,6 +502,8 @@ impl Runtime {
                         })
                     })
                     .collect();
+                let log = access_log(p, &config.global);
+                let numbers_requests = numbers_requests(p, log.as_ref());
                 Frontend {
                     name: p.name.clone(),
                     mode: p.mode,
@@ -510,7 +517,13 @@ impl Runtime {
                     default_backend,
                     own_backend: if p.kind.has_backend() { backend_index(&p.name) } else { None },
                     timeouts: active(p.timeouts),
-                    log: access_log(p, &config.global),
+                    log,
+                    unique_id: p.unique_id_format.as_ref().map(|(format, _)| crate::log::unique_id::UniqueIdSpec {
+                        format: format.clone(),
+                        header: p.unique_id_header.as_ref().map(|(h, _)| h.as_str().into()),
+                        pid: std::process::id(),
+                    }),
+                    numbers_requests,
                     http: HttpProxy::compile(p),
                     tcp: TcpRules::compile(p),
                     stats: p.stats.enabled.then(|| Arc::new(p.stats.clone())),
@@ -565,6 +578,13 @@ impl Runtime {
     }
 }
 
+/// True when a format of frontend `p` writes `%rt`: its log format (when it logs at all) or
+/// its unique ID's.
+fn numbers_requests(p: &Proxy, log: Option<&crate::log::AccessLog>) -> bool {
+    let logged = log.is_some_and(|l| l.template.reads_request_counter());
+    logged || p.unique_id_format.as_ref().is_some_and(|(f, _)| f.reads_request_counter())
+}
+
 /// A frontend's access logging: its format and its targets (`log global` bringing the global
 /// ones), or `None` when it has no target.
 fn access_log(p: &Proxy, global: &crate::config::model::Global) -> Option<crate::log::AccessLog> {
@@ -590,6 +610,8 @@ fn access_log(p: &Proxy, global: &crate::config::model::Global) -> Option<crate:
         },
         max_level: t.max_level,
         min_level: t.min_level,
+        // A counter of its own for each proxy's copy of the target (see `log::sample`).
+        sample: t.sample.clone().map(crate::log::sample::Sampler::new),
     };
     let list: Vec<Target> = p
         .logs
@@ -615,6 +637,8 @@ fn access_log(p: &Proxy, global: &crate::config::model::Global) -> Option<crate:
         separate_errors: p.log_separate_errors,
         dontlog_normal: p.dontlog_normal,
         at_accept: p.log_format.is_none(),
+        logasap: p.logasap,
+        captures: if p.mode == Mode::Http { p.captures.clone() } else { Default::default() },
     })
 }
 

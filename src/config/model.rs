@@ -260,6 +260,8 @@ pub struct LogTarget {
     pub min_level: Option<Level>,
     /// `len`: the longest line sent, in bytes.
     pub max_len: Option<u32>,
+    /// `sample <ranges>:<size>`: which of the lines are sent.
+    pub sample: Option<crate::log::sample::LogSample>,
 }
 
 /// A log destination.
@@ -545,6 +547,17 @@ pub struct Proxy {
     pub dontlog_normal: bool,
     /// `log-tag`: the program name in this proxy's syslog headers.
     pub log_tag: Option<String>,
+    /// `option logasap`: a line is written as soon as the response head is sent (HTTP) or
+    /// the server is connected (TCP), instead of when the exchange ends.
+    pub logasap: bool,
+    /// `capture request header`, `capture response header` and `capture cookie` (frontend
+    /// and listen only).
+    pub captures: crate::log::capture::CaptureSpec,
+    /// `unique-id-format`: the format of each request's unique ID, with the line's place.
+    pub unique_id_format: Option<(std::sync::Arc<crate::log::format::Template>, Loc)>,
+    /// `unique-id-header`: the request header that carries the unique ID to the server, with
+    /// the line's place.
+    pub unique_id_header: Option<(String, Loc)>,
     /// `stats enable|uri|refresh|auth|realm|admin|…`: the HTML statistics page.
     pub stats: StatsPage,
     /// `balance`: the backend's algorithm; `roundrobin` unless set.
@@ -665,6 +678,10 @@ impl Proxy {
             log_separate_errors: false,
             dontlog_normal: false,
             log_tag: None,
+            logasap: false,
+            captures: crate::log::capture::CaptureSpec::default(),
+            unique_id_format: None,
+            unique_id_header: None,
             stats: StatsPage::default(),
             balance: Balance::default(),
             default_server: ServerOptions::default(),

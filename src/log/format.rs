@@ -43,6 +43,9 @@ pub struct Template {
     fetches: Vec<Fetch>,
     /// Some piece reads the request line (`%r`, `%HM`, `%HU`, …).
     reads_request_line: bool,
+    /// Some piece writes the request counter (`%rt`): sessions then take a number per
+    /// request (one shared atomic counter, which formats without `%rt` do not touch).
+    reads_request_counter: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,8 +112,11 @@ enum Var {
     Query,
     Version,
     RequestHeaders,
+    RequestHeaderList,
     ResponseHeaders,
+    ResponseHeaderList,
     UniqueId,
+    RequestCounter,
     Pid,
     Hostname,
     SslCipher,
@@ -170,9 +176,10 @@ const VARS: &[(&str, Var)] = &[
     ("HV", Var::Version),
     ("hr", Var::RequestHeaders),
     ("hs", Var::ResponseHeaders),
-    ("hrl", Var::RequestHeaders),
-    ("hsl", Var::ResponseHeaders),
+    ("hrl", Var::RequestHeaderList),
+    ("hsl", Var::ResponseHeaderList),
     ("ID", Var::UniqueId),
+    ("rt", Var::RequestCounter),
     ("pid", Var::Pid),
     ("H", Var::Hostname),
     ("sslc", Var::SslCipher),
@@ -184,7 +191,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("bi", "the source address of server connections is not recorded"),
     ("bp", "the source port of server connections is not recorded"),
     ("lc", "per-frontend log counters are not kept"),
-    ("rt", "a process-wide request counter is not kept"),
     ("HPO", "the path-only form is not implemented"),
 ];
 
@@ -228,7 +234,8 @@ impl Template {
                 Piece::Field(Var::RequestLine | Var::Method | Var::Uri | Var::Path | Var::Query | Var::Version, _)
             )
         });
-        Ok(Template { pieces, fetches, reads_request_line })
+        let reads_request_counter = pieces.iter().any(|p| matches!(p, Piece::Field(Var::RequestCounter, _)));
+        Ok(Template { pieces, fetches, reads_request_line, reads_request_counter })
     }
 
     /// Compiles one of the built-in formats ([`HTTPLOG`], [`HTTPLOG_CLF`], [`TCPLOG`]).
@@ -239,12 +246,18 @@ impl Template {
             pieces: Vec::new(),
             fetches: Vec::new(),
             reads_request_line: false,
+            reads_request_counter: false,
         })
     }
 
     /// True when the session must copy facts out of the request head (see [`Captures`]).
     pub fn captures_request(&self) -> bool {
         self.reads_request_line || !self.fetches.is_empty()
+    }
+
+    /// True when the format writes the request counter (`%rt`).
+    pub fn reads_request_counter(&self) -> bool {
+        self.reads_request_counter
     }
 
     /// Appends the line for `record` to `out` (no end of line); `dates` is the worker's
@@ -268,10 +281,17 @@ impl Template {
                     let found = fetch.render(record.source, &mut |b| value.push(b));
                     push_text(out, found.then_some(value.as_bytes()), *flags, true);
                 }
-                Piece::CapturedSample(slot, flags) => {
-                    let value = record.captures.and_then(|c| c.sample(*slot));
-                    push_text(out, value, *flags, true);
-                }
+                Piece::CapturedSample(slot, flags) => match record.captures {
+                    Some(c) => push_text(out, c.sample(*slot), *flags, true),
+                    // No captures: the head is still in its buffer (a unique ID is being
+                    // rendered), or there never was one (the source then has no request).
+                    None => {
+                        let fetch = &self.fetches[*slot];
+                        let mut value = SampleText::default();
+                        let found = fetch.render(record.source, &mut |b| value.push(b));
+                        push_text(out, found.then_some(value.as_bytes()), *flags, true);
+                    }
+                },
             }
             if out.len() > before {
                 after_space = false;
@@ -386,8 +406,20 @@ pub struct Record<'a> {
     pub server_queue: usize,
     /// Requests ahead of this one in the backend's queue when it was queued.
     pub backend_queue: usize,
-    /// What was copied from the request head (`None`: no valid head was read).
+    /// What was copied from the request head (`None`: nothing was copied, and HTTP samples
+    /// are read from `source` as the line is rendered, which is right only while the head is
+    /// in its buffer: for the unique ID).
     pub captures: Option<&'a Captures>,
+    /// The `capture` lines of the frontend and what they captured (`%hr`, `%hs`, `%CC`, …).
+    pub headers: super::capture::CaptureView<'a>,
+    /// The request's number in the process's request counter (`%rt`).
+    pub request_number: u64,
+    /// The request's unique ID (`%ID`; `None`: no `unique-id-format`).
+    pub unique_id: Option<&'a [u8]>,
+    /// `option logasap`: lines may be written before the exchange ends, so `%B`, `%Ta` and
+    /// `%Tt` are written with a `+` before them (on every line of the frontend, as HAProxy
+    /// does).
+    pub logasap: bool,
     /// The connection, for samples read at log time (`%[src]`, `%[ssl_fc_sni]`).
     pub source: &'a dyn SampleSource,
     /// The host's name (`%H`).
@@ -540,14 +572,26 @@ fn render_var(var: Var, flags: Flags, r: &Record<'_>, dates: &mut DateCache, out
         Var::Tw => push_timer(out, t.queue),
         Var::Tc => push_timer(out, t.connect),
         Var::Tr => push_timer(out, t.response),
-        Var::Ta => push_timer(out, t.active),
-        Var::Tt => push_timer(out, t.total),
+        Var::Ta => {
+            plus_if(out, r.logasap);
+            push_timer(out, t.active);
+        }
+        Var::Tt => {
+            plus_if(out, r.logasap);
+            push_timer(out, t.total);
+        }
         Var::Td => push_int(out, t.td().unwrap_or(-1)),
         Var::Tu => push_timer(out, t.tu()),
         Var::Status => push_int(out, r.status.map_or(-1, i64::from)),
-        Var::BytesOut => push_uint(out, r.bytes_out),
+        Var::BytesOut => {
+            plus_if(out, r.logasap);
+            push_uint(out, r.bytes_out);
+        }
         Var::BytesIn => push_uint(out, r.bytes_in),
-        Var::RequestCookie | Var::ResponseCookie | Var::UniqueId => push_text(out, None, flags, false),
+        Var::RequestCookie => push_text(out, r.headers.cookie(false), flags, true),
+        Var::ResponseCookie => push_text(out, r.headers.cookie(true), flags, true),
+        Var::UniqueId => push_text(out, r.unique_id, flags, false),
+        Var::RequestCounter => push_number(out, r.request_number, flags.hex, 4),
         Var::Termination => push_text(out, Some(&r.termination), flags, false),
         Var::TerminationCookie => {
             quoted(out, flags, |out| {
@@ -583,12 +627,73 @@ fn render_var(var: Var, flags: Flags, r: &Record<'_>, dates: &mut DateCache, out
             push_text(out, query, flags, true);
         }
         Var::Version => push_text(out, line.and_then(Captures::version), flags, true),
-        // No `capture` lines yet: HAProxy writes nothing (not even braces) without them.
-        Var::RequestHeaders | Var::ResponseHeaders => {}
+        Var::RequestHeaders => push_header_block(out, &r.headers, false, flags),
+        Var::ResponseHeaders => push_header_block(out, &r.headers, true, flags),
+        Var::RequestHeaderList => push_header_list(out, &r.headers, false, flags),
+        Var::ResponseHeaderList => push_header_list(out, &r.headers, true, flags),
         Var::Pid => push_number(out, u64::from(r.pid), flags.hex, 4),
         Var::Hostname => push_text(out, Some(r.hostname.as_bytes()), flags, false),
         Var::SslCipher => push_text(out, r.tls.map(|t| t.cipher.as_bytes()), flags, false),
         Var::SslVersion => push_text(out, r.tls.map(|t| t.protocol.as_bytes()), flags, false),
+    }
+}
+
+fn plus_if(out: &mut Vec<u8>, partial: bool) {
+    if partial {
+        out.push(b'+');
+    }
+}
+
+/// `%hr` / `%hs`: the captured values in braces, separated by `|` (an absent header leaves
+/// its place empty); nothing at all when the frontend has no such capture, as in HAProxy.
+fn push_header_block(out: &mut Vec<u8>, captures: &super::capture::CaptureView<'_>, response: bool, flags: Flags) {
+    let count = captures.count(response);
+    if count == 0 {
+        return;
+    }
+    quoted(out, flags, |out| {
+        out.push(b'{');
+        for i in 0..count {
+            if i > 0 {
+                out.push(b'|');
+            }
+            if let Some(v) = captures.header(response, i) {
+                push_header_value(out, v, flags);
+            }
+        }
+        out.push(b'}');
+    });
+}
+
+/// `%hrl` / `%hsl`: the captured values separated by spaces, each quoted with `Q`; an
+/// absent header is `-` (nothing between the quotes with `Q`).
+fn push_header_list(out: &mut Vec<u8>, captures: &super::capture::CaptureView<'_>, response: bool, flags: Flags) {
+    for i in 0..captures.count(response) {
+        if i > 0 {
+            out.push(b' ');
+        }
+        quoted(out, flags, |out| match captures.header(response, i) {
+            Some(v) => push_header_value(out, v, flags),
+            None if !flags.quote => out.push(b'-'),
+            None => {}
+        });
+    }
+}
+
+/// A captured header value: HAProxy's header encoding writes `"`, `#`, `{`, `|`, `}`,
+/// control and non-ASCII bytes as `#XX`, so that a value cannot close the block it sits in.
+fn push_header_value(out: &mut Vec<u8>, value: &[u8], flags: Flags) {
+    for &b in value {
+        let class = SPECIAL[usize::from(b)];
+        if class & (ENCODE | HEADER) != 0 {
+            out.push(b'#');
+            push_hex_byte(out, b);
+        } else if flags.escape && class & ESCAPE != 0 {
+            out.push(b'\\');
+            out.push(b);
+        } else {
+            out.push(b);
+        }
     }
 }
 
@@ -717,6 +822,8 @@ fn push_text(out: &mut Vec<u8>, value: Option<&[u8]>, flags: Flags, encode: bool
 const ENCODE: u8 = 1;
 const ESCAPE: u8 = 2;
 const ALWAYS: u8 = 4;
+/// Also written `#XX` in captured header values (`%hr`), whose blocks they delimit.
+const HEADER: u8 = 8;
 static SPECIAL: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
@@ -730,6 +837,9 @@ static SPECIAL: [u8; 256] = {
         }
         if b == b'\n' || b == b'\r' {
             t[i] |= ALWAYS;
+        }
+        if b == b'{' || b == b'|' || b == b'}' {
+            t[i] |= HEADER;
         }
         i += 1;
     }
@@ -832,6 +942,10 @@ mod tests {
             server_queue: 0,
             backend_queue: 0,
             captures,
+            headers: crate::log::capture::CaptureView::none(),
+            request_number: 3,
+            unique_id: None,
+            logasap: false,
             source: &Conn,
             hostname: "lb1",
             pid: 4242,
@@ -972,5 +1086,87 @@ mod tests {
         assert_eq!(e.loc.map(|l| l.col), Some(5));
         assert!(Template::compile(&word("%bi")).unwrap_err().message.contains("not supported yet"));
         assert!(Template::compile(&word("%{+Q}")).is_err());
+    }
+
+    /// A request and response with captures: `Host` and `X-Absent` of the request (the
+    /// first cut to 8 bytes), `Location` of the response, and the `SESS…` cookie.
+    fn captured() -> (crate::log::capture::CaptureSpec, crate::log::capture::Captured) {
+        use crate::log::capture::{CaptureSpec, Captured, CookieCapture, HeaderCapture};
+        let spec = CaptureSpec {
+            request: vec![
+                HeaderCapture { name: "Host".into(), len: 8 },
+                HeaderCapture { name: "X-Absent".into(), len: 8 },
+                HeaderCapture { name: "X-Odd".into(), len: 64 },
+            ],
+            response: vec![HeaderCapture { name: "Location".into(), len: 64 }],
+            cookie: Some(CookieCapture { name: "SESS".into(), exact: false, len: 63 }),
+        };
+        let req =
+            Request::new("GET / HTTP/1.1\r\nHost: www.example.com\r\nX-Odd: a|b{c}\"d#\r\nCookie: SESSION=42\r\n\r\n");
+        let mut c = Captured::default();
+        c.capture_request(&spec, &req.parser.head, &req.buf);
+        let mut p = HeadParser::new(Kind::Response, 101);
+        let rsp = b"HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n";
+        assert_eq!(p.parse(rsp), Ok(Progress::Complete));
+        c.capture_response(&spec, &p.head, rsp);
+        (spec, c)
+    }
+
+    #[test]
+    fn captured_headers_and_cookies() {
+        use crate::log::capture::CaptureView;
+        let (spec, c) = captured();
+        let mut r = record(None);
+        r.headers = CaptureView { spec: &spec, captured: Some(&c) };
+        // `{|}"#` of a value are encoded, so that the block cannot be broken.
+        assert_eq!(
+            render(&template("%hr %hs %CC %CS|%hrl|%{+Q}hsl|%{+Q}hr"), &r),
+            "{www.exam||a#7Cb#7Bc#7D#22d#23} {/x} SESSION=42 -|www.exam - a#7Cb#7Bc#7D#22d#23|\"/x\"|\"{www.exam||a#7Cb#7Bc#7D#22d#23}\""
+        );
+        // The request never came: braces with empty places, and `-` for the cookies.
+        r.headers = CaptureView { spec: &spec, captured: None };
+        assert_eq!(render(&template("%hr %hs %CC %{+Q}CS %hrl"), &r), "{||} {} - \"\" - - -");
+        // No capture lines: nothing at all, and no double space.
+        r.headers = CaptureView::none();
+        assert_eq!(render(&template("a %hr %hs %hrl %hsl b"), &r), "a b");
+    }
+
+    #[test]
+    fn the_httplog_line_places_the_captures_after_the_queues() {
+        use crate::log::capture::CaptureView;
+        let (spec, c) = captured();
+        let req = Request::new("GET /a HTTP/1.1\r\n\r\n");
+        let t = Template::builtin(HTTPLOG);
+        let lines = req.capture(&t);
+        let mut r = record(Some(&lines));
+        r.headers = CaptureView { spec: &spec, captured: Some(&c) };
+        let line = render(&t, &r);
+        assert!(
+            line.ends_with(" SESSION=42 - ---- 1/1/1/1/0 0/0 {www.exam||a#7Cb#7Bc#7D#22d#23} {/x} \"GET /a HTTP/1.1\""),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn request_counter_unique_id_and_logasap() {
+        let mut r = record(None);
+        r.request_number = 26;
+        assert_eq!(render(&template("%rt %{+X}rt %ID"), &r), "26 001A -");
+        r.unique_id = Some(b"C0000207:9D14_0001");
+        r.logasap = true;
+        assert_eq!(render(&template("%ID %B %U %Ta %Tt"), &r), "C0000207:9D14_0001 +2750 80 +109 +119");
+        // HAProxy's typical unique ID format.
+        let t = template("%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid");
+        r.request_number = 3;
+        assert_eq!(render(&t, &r), "C0000207:9D14_7F000001:0050_498C2996_0003:1092");
+    }
+
+    #[test]
+    fn without_captures_http_samples_are_read_live() {
+        // A unique ID is rendered while the head is in its buffer: no `Captures` yet.
+        let req = Request::new("GET / HTTP/1.1\r\nX-Req: abc\r\n\r\n");
+        let mut r = record(None);
+        r.source = &req;
+        assert_eq!(render(&template("%[req.hdr(x-req)]-%[src]"), &r), "abc-192.0.2.7");
     }
 }

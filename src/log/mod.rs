@@ -11,13 +11,20 @@
 //! target ([`syslog`]) and sends it. A full queue drops the line and counts it in
 //! [`sink::DROPPED`].
 //!
+//! Around the line: [`capture`] copies the `capture` lines' headers and cookies out of
+//! message heads, [`unique_id`] numbers requests and renders their unique IDs, and
+//! [`sample`] lets a target send only some of the lines (`log … sample`).
+//!
 //! This module is `crate::log`; the `log::info!` macros used across pylon for its own
 //! messages are the `log` crate's (see `crate::logging`), which still write to standard error.
 
+pub mod capture;
 pub mod format;
+pub mod sample;
 pub mod sink;
 pub mod syslog;
 pub mod time;
+pub mod unique_id;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +49,11 @@ pub struct AccessLog {
     /// No format was chosen: as HAProxy's "default log format", one line is written when a
     /// connection is accepted ([`AccessLog::log_connect`]) and none when it ends.
     pub at_accept: bool,
+    /// `option logasap`: an HTTP exchange's line is written once the response head has been
+    /// sent, a TCP connection's once its server is connected, rather than at the end.
+    pub logasap: bool,
+    /// The frontend's `capture` lines (HTTP only).
+    pub captures: capture::CaptureSpec,
 }
 
 impl AccessLog {
@@ -95,6 +107,10 @@ impl AccessLog {
             server_queue: 0,
             backend_queue: 0,
             captures: None,
+            headers: capture::CaptureView::none(),
+            request_number: 0,
+            unique_id: None,
+            logasap: false,
             source: &Addrs(client, local),
             hostname: "",
             pid: self.targets.pid,
@@ -130,6 +146,8 @@ mod tests {
             separate_errors: false,
             dontlog_normal: false,
             at_accept: true,
+            logasap: false,
+            captures: capture::CaptureSpec::default(),
         };
         // No target: nothing is rendered or sent, and nothing fails.
         log.log_connect(

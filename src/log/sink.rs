@@ -59,6 +59,8 @@ pub struct Target {
     pub max_level: Option<Level>,
     /// Lines more severe than this are sent at this level (`None`: as they are).
     pub min_level: Option<Level>,
+    /// `sample <ranges>:<size>`: only some of the lines the levels let through are sent.
+    pub sample: Option<super::sample::Sampler>,
 }
 
 /// The targets of one proxy, with what their frames carry.
@@ -208,6 +210,10 @@ fn write_lines(lines: Receiver<Line>, free: Sender<Vec<u8>>) {
         let header = Header { tag: &targets.tag, hostname: targets.hostname.as_deref(), pid: targets.pid };
         for target in &targets.list {
             let Some(level) = syslog::level_for(line.level, target.max_level, target.min_level) else { continue };
+            // Sampling counts the lines the target's levels let through, as HAProxy does.
+            if target.sample.as_ref().is_some_and(|s| !s.take()) {
+                continue;
+            }
             frame.clear();
             syslog::frame(&mut frame, &target.framing, level, line.time, &header, &line.text, &mut dates);
             sockets.send(&target.dest, &frame);
@@ -302,6 +308,7 @@ mod tests {
             framing: Framing { format: LogFormat::Raw, facility: Facility::Local0, max_len: 1024 },
             max_level,
             min_level: None,
+            sample: None,
         }
     }
 
@@ -327,6 +334,34 @@ mod tests {
         // A level no target sends is not even rendered.
         let quiet = Arc::new(Targets { list: vec![target(udp, Some(Level::Err))], ..(*targets).clone() });
         assert!(emit(&quiet, Level::Info, SystemTime::now(), |_| panic!("rendered a line nobody wants")));
+    }
+
+    #[test]
+    fn a_sampled_target_sends_one_line_of_each_period() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let dest = LogDest::Udp(socket.local_addr().unwrap());
+        let sample = crate::log::sample::LogSample::parse("2:3").unwrap();
+        // Lines the levels filter out are not counted: the `debug` line below, which another
+        // target takes, does not move the count of the `info` target.
+        let sampled =
+            Target { sample: Some(super::super::sample::Sampler::new(sample)), ..target(dest, Some(Level::Info)) };
+        let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let all = target(LogDest::Udp(other.local_addr().unwrap()), None);
+        let targets = Arc::new(Targets { list: vec![sampled, all], tag: "t".into(), hostname: None, pid: 1 });
+        for (i, level) in
+            [Level::Info, Level::Debug, Level::Info, Level::Info, Level::Info, Level::Info].iter().enumerate()
+        {
+            emit(&targets, *level, SystemTime::now(), |out| out.push(b'0' + i as u8));
+        }
+        let mut buf = [0u8; 16];
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let n = socket.recv(&mut buf).unwrap();
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        // Info lines 0, 2, 3, 4, 5 are counted 1, 2, 3, 1, 2: the second of each three.
+        assert_eq!(got, ["2\n", "5\n"]);
     }
 
     #[test]

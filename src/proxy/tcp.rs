@@ -90,6 +90,11 @@ pub struct TcpSession {
     /// Bytes of the client's forwarded to the server (`bin`).
     bytes_from_client: u64,
     termination: [u8; 2],
+    /// The connection's number in the process's counter (`%rt`), when a format uses it.
+    request_number: u64,
+    /// The log line was written when the server connection was established (`option
+    /// logasap`).
+    logged: bool,
 }
 
 /// What `tcp-request` rules and `use_backend` conditions read in `mode tcp`.
@@ -181,6 +186,8 @@ impl TcpSession {
             bytes_to_client: 0,
             bytes_from_client: 0,
             termination: *b"--",
+            request_number: if fe.numbers_requests { crate::log::unique_id::next_request_number() } else { 0 },
+            logged: false,
         })
     }
 
@@ -416,8 +423,10 @@ impl TcpSession {
         let fe = &rt.frontends[self.frontend];
         fe.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         rt.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        if let Some(log) = &fe.log {
-            self.write_log(log, conns, ctx);
+        if let Some(log) = &fe.log
+            && !self.logged
+        {
+            self.write_log(log, conns, ctx, false);
         }
         let TcpSession { c2s, s2c, .. } = self;
         ctx.buffers.give(c2s);
@@ -440,13 +449,14 @@ impl TcpSession {
     }
 
     /// Writes the connection's access-log line (unless `option dontlognull` skips a
-    /// connection on which the client sent nothing).
-    fn write_log(&self, log: &crate::log::AccessLog, conns: crate::log::format::Conns, ctx: &mut Ctx<'_>) {
+    /// connection on which the client sent nothing); `early` when it is written as the server
+    /// connection is established (`option logasap`), which HAProxy never skips.
+    fn write_log(&self, log: &crate::log::AccessLog, conns: crate::log::format::Conns, ctx: &mut Ctx<'_>, early: bool) {
         use crate::log::format::{Record, Timers};
         let rt = ctx.runtime;
         let fe = &rt.frontends[self.frontend];
         let received = self.bytes_from_client + self.c2s.len() as u64;
-        if log.dontlognull && received == 0 {
+        if log.dontlognull && received == 0 && !early {
             return;
         }
         let be = self.backend.map(|b| &rt.backends[b]);
@@ -494,12 +504,34 @@ impl TcpSession {
             server_queue: 0,
             backend_queue: self.backend_queue,
             captures: None,
+            headers: crate::log::capture::CaptureView::none(),
+            request_number: self.request_number,
+            unique_id: None,
+            logasap: log.logasap,
             source: &source,
             hostname: &rt.node,
             pid: log.targets.pid,
             now: SystemTime::now(),
         };
-        log.log(&record, crate::log::is_failure(self.termination, retries, false, None), ctx.dates);
+        let failed = crate::log::is_failure(self.termination, retries, false, None);
+        let Some(spec) = &fe.unique_id else {
+            log.log(&record, failed, ctx.dates);
+            return;
+        };
+        // `%ID`: rendered from the connection, into the worker's scratch memory.
+        let mut id = std::mem::take(&mut ctx.scratch.tmp);
+        spec.render(&record, ctx.dates, &mut id);
+        log.log(&Record { unique_id: Some(&id), ..record }, failed, ctx.dates);
+        ctx.scratch.tmp = id;
+    }
+
+    /// `option logasap`: writes the line now that the server connection is established, with
+    /// the times and bytes so far; the close then writes none.
+    fn log_early(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(log) = ctx.runtime.frontends[self.frontend].log.as_ref().filter(|l| l.logasap) else { return };
+        self.logged = true;
+        let conns = self.open_conns(ctx.runtime);
+        self.write_log(log, conns, ctx, true);
     }
 
     /// The client's address (the PROXY header's when one was read).
@@ -667,6 +699,7 @@ impl TcpSession {
                 if let Some(since) = self.connect_start {
                     self.connect_time = Some(ctx.now.saturating_duration_since(since));
                 }
+                self.log_early(ctx);
                 self.state = State::Tunnel;
                 self.server_last = ctx.now;
                 self.pump(ctx)

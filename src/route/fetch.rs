@@ -74,6 +74,8 @@ pub enum Fetch {
     ReqSslVer,
     /// `req.len` / `req_len`: bytes waiting in the request buffer.
     ReqLen,
+    /// `unique-id`: the request's unique ID (`unique-id-format`; none without it).
+    UniqueId,
 }
 
 /// What kind of value a fetch gives, which decides how its patterns are read and matched.
@@ -145,6 +147,10 @@ pub trait SampleSource {
     fn payload(&self) -> Option<&[u8]> {
         None
     }
+    /// The HTTP request's unique ID (`unique-id-format`), once rendered.
+    fn unique_id(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl Fetch {
@@ -179,6 +185,7 @@ impl Fetch {
             Fetch::ReqSslHelloType => "req.ssl_hello_type",
             Fetch::ReqSslVer => "req.ssl_ver",
             Fetch::ReqLen => "req.len",
+            Fetch::UniqueId => "unique-id",
         }
     }
 
@@ -195,9 +202,12 @@ impl Fetch {
             Fetch::AlwaysTrue | Fetch::AlwaysFalse | Fetch::HttpAuth(_) | Fetch::SslFc | Fetch::SslFcHasSni => {
                 SampleType::Bool
             }
-            Fetch::SslFcSni | Fetch::SslFcProtocol | Fetch::SslFcCipher | Fetch::SslFcAlpn | Fetch::ReqSslSni => {
-                SampleType::Str
-            }
+            Fetch::SslFcSni
+            | Fetch::SslFcProtocol
+            | Fetch::SslFcCipher
+            | Fetch::SslFcAlpn
+            | Fetch::ReqSslSni
+            | Fetch::UniqueId => SampleType::Str,
             Fetch::Hdr { .. }
             | Fetch::Path
             | Fetch::Url
@@ -281,6 +291,7 @@ impl Fetch {
             Fetch::SslFcProtocol => return source.tls().is_some_and(|t| f(t.protocol.as_bytes())),
             Fetch::SslFcCipher => return source.tls().is_some_and(|t| f(t.cipher.as_bytes())),
             Fetch::SslFcAlpn => return source.tls().and_then(|t| t.alpn).is_some_and(&mut *f),
+            Fetch::UniqueId => return source.unique_id().is_some_and(&mut *f),
             Fetch::ReqSslSni => {
                 let Some(payload) = source.payload() else { return false };
                 return match crate::tls::hello::parse(payload) {
@@ -517,6 +528,7 @@ const SUPPORTED: &[(&str, FetchKind)] = &[
     ("req_ssl_ver", FetchKind::Plain(|| Fetch::ReqSslVer)),
     ("req.len", FetchKind::Plain(|| Fetch::ReqLen)),
     ("req_len", FetchKind::Plain(|| Fetch::ReqLen)),
+    ("unique-id", FetchKind::Plain(|| Fetch::UniqueId)),
 ];
 
 /// The match-method suffixes of HAProxy's derived ACL names (`hdr_beg`, `path_reg`, …).

@@ -39,7 +39,7 @@ pub static TABLE: &[Keyword<Global>] = &[
         "log",
         G,
         Arity::AtLeast(1),
-        "<target> [len <n>] [format <fmt>] <facility> [<level> [<minlevel>]]",
+        "<target> [len <n>] [format <fmt>] [sample <ranges>:<size>] <facility> [<level> [<minlevel>]]",
         super::log::global_log,
     ),
     kw("log-tag", G, Arity::Exactly(1), "<string>", super::log::global_log_tag),

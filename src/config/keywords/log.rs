@@ -1,20 +1,23 @@
 //! The logging keywords: `log` (in `global` and in proxies, where `log global` names the
 //! global targets), `no log`, `log-format`, `option httplog`, `option tcplog`, the options
-//! that filter lines, `log-tag` and `log-send-hostname`.
+//! that filter lines, `log-tag` and `log-send-hostname`; `option logasap`, the `capture`
+//! lines and `unique-id-format` / `unique-id-header`, which decide what goes into lines.
 //!
 //! A `log-format` string is compiled here, once, so an unknown variable is reported with the
 //! place of the variable itself.
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::{Args, owner};
+use super::Args;
 use crate::config::addr::valid_hostname;
 use crate::config::error::Diagnostic;
 use crate::config::lex::Word;
 use crate::config::model::{
     AccessFormat, Facility, Global, Level, LogDest, LogFormat, LogTarget, Proxy, ProxyLog, SendHostname,
 };
+use crate::log::capture::{CookieCapture, HeaderCapture, MAX_CAPTURE_LEN, MAX_COOKIE_LEN, MAX_HEADER_CAPTURES};
 use crate::log::format::Template;
+use crate::log::sample::LogSample;
 use crate::log::syslog::DEFAULT_MAX_LEN;
 
 /// The syslog port used when a `log` address has none.
@@ -94,14 +97,93 @@ pub fn option_tcplog(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> 
     Ok(())
 }
 
-/// `[no] option dontlognull|log-separate-errors|dontlog-normal`.
+/// `[no] option dontlognull|log-separate-errors|dontlog-normal|logasap`.
 pub fn log_option(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     let on = !a.negated;
     match a.keyword {
         "option dontlognull" => p.dontlognull = on,
         "option log-separate-errors" => p.log_separate_errors = on,
+        "option logasap" => p.logasap = on,
         _ => p.dontlog_normal = on,
     }
+    Ok(())
+}
+
+/// `capture request header <name> len <length>` and `capture response header …`.
+pub fn capture_header(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let name = header_name(a.word(0)?)?;
+    let len = capture_len(a, MAX_CAPTURE_LEN)? as usize;
+    let list = if a.keyword == "capture request header" { &mut p.captures.request } else { &mut p.captures.response };
+    if list.len() >= MAX_HEADER_CAPTURES {
+        return Err(Diagnostic::error(
+            a.keyword_loc(),
+            format!("more than {MAX_HEADER_CAPTURES} '{}' lines in one section", a.keyword),
+        ));
+    }
+    list.push(HeaderCapture { name: name.into(), len });
+    Ok(())
+}
+
+/// `capture cookie <name> len <length>`: one per frontend, at most [`MAX_COOKIE_LEN`]
+/// bytes (HAProxy cuts a longer `len` with the same warning).
+pub fn capture_cookie(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let w = a.word(0)?;
+    let (name, exact) = match w.text.strip_suffix('=') {
+        Some(n) => (n, true),
+        None => (w.text.as_str(), false),
+    };
+    if name.is_empty() || !name.bytes().all(|b| crate::http::chars::TOKEN[usize::from(b)]) {
+        return Err(Diagnostic::error(w.loc, format!("'{}' is not a valid cookie name", w.text)));
+    }
+    let mut len = capture_len(a, u64::from(u32::MAX))? as usize;
+    if len > MAX_COOKIE_LEN {
+        a.extra.push(Diagnostic::warning(
+            a.word(2)?.loc,
+            format!("truncating the cookie capture length to {MAX_COOKIE_LEN} bytes"),
+        ));
+        len = MAX_COOKIE_LEN;
+    }
+    if p.captures.cookie.is_some() {
+        a.extra.push(Diagnostic::warning(
+            a.keyword_loc(),
+            "'capture cookie' replaces the earlier one: a frontend captures one cookie",
+        ));
+    }
+    p.captures.cookie = Some(CookieCapture { name: name.into(), exact, len });
+    Ok(())
+}
+
+/// The `len <length>` after a capture's name.
+fn capture_len(a: &Args<'_>, max: u64) -> Result<u64, Diagnostic> {
+    let w = a.word(1)?;
+    if w.text != "len" {
+        return Err(Diagnostic::error(
+            w.loc,
+            format!("'{}' expects 'len' after the name, not '{}'; usage: {} {}", a.keyword, w.text, a.keyword, a.usage),
+        ));
+    }
+    a.uint(2, 0, max)
+}
+
+/// A header name argument: an HTTP token.
+fn header_name(w: &Word) -> Result<&str, Diagnostic> {
+    if w.text.is_empty() || !w.text.bytes().all(|b| crate::http::chars::TOKEN[usize::from(b)]) {
+        return Err(Diagnostic::error(w.loc, format!("'{}' is not a valid header name", w.text)));
+    }
+    Ok(&w.text)
+}
+
+/// `unique-id-format <format string>`.
+pub fn unique_id_format(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let template = Template::compile(a.word(0)?)?;
+    p.unique_id_format = Some((std::sync::Arc::new(template), a.keyword_loc()));
+    Ok(())
+}
+
+/// `unique-id-header <name>`.
+pub fn unique_id_header(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let name = header_name(a.word(0)?)?;
+    p.unique_id_header = Some((name.to_string(), a.keyword_loc()));
     Ok(())
 }
 
@@ -141,7 +223,7 @@ fn header_word<'w>(w: &'w Word, what: &str) -> Result<&'w str, Diagnostic> {
     Ok(&w.text)
 }
 
-/// `<target> [len <n>] [format <fmt>] <facility> [<level> [<minlevel>]]`.
+/// `<target> [len <n>] [format <fmt>] [sample <ranges>:<size>] <facility> [<level> [<minlevel>]]`.
 fn parse_target(a: &mut Args<'_>) -> Result<LogTarget, Diagnostic> {
     let target = a.word(0)?;
     let mut t = LogTarget {
@@ -152,6 +234,7 @@ fn parse_target(a: &mut Args<'_>) -> Result<LogTarget, Diagnostic> {
         max_level: None,
         min_level: None,
         max_len: None,
+        sample: None,
     };
     let mut i = 1;
     loop {
@@ -165,11 +248,11 @@ fn parse_target(a: &mut Args<'_>) -> Result<LogTarget, Diagnostic> {
                 i += 2;
             }
             "sample" => {
-                let w = a.word(i)?;
-                return Err(Diagnostic::error(
-                    w.loc,
-                    format!("log 'sample' is not supported yet; it arrives with {}", owner::ADMIN),
-                ));
+                let w = a.word(i + 1)?;
+                let sample = LogSample::parse(&w.text)
+                    .map_err(|e| Diagnostic::error(w.sub_loc(e.at, (e.at + e.len).min(w.text.len())), e.message))?;
+                t.sample = Some(sample);
+                i += 2;
             }
             _ => break,
         }

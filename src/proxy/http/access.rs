@@ -1,11 +1,18 @@
 //! The HTTP session's access-log line: when each step of an exchange happened, and the
 //! [`crate::log::format::Record`] filled from the session when the exchange ends (or when a
-//! connection ends before its first request, a probe HAProxy logs unless `dontlognull`).
+//! connection ends before its first request, a probe HAProxy logs unless `dontlognull`; or
+//! as soon as the response head is sent, with `option logasap`). The same record, taken
+//! while the request head is complete, renders the request's unique ID.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::{Conn, HttpSession};
+use crate::log::capture::{CaptureSpec, CaptureView};
+use crate::log::format::{Captures, Record};
 use crate::proxy::Ctx;
+use crate::route::SampleSource;
+use crate::runtime::Runtime;
 
 /// When the steps of the current exchange happened, for the log's timers (HAProxy's `Th`,
 /// `Ti`, `TR`, `Tw`, `Tc`, `Tr`, `Ta`, `Tt`). Plain copies of the loop's `now`: recording a
@@ -62,12 +69,35 @@ impl Timeline {
     }
 }
 
+/// What a record needs besides the session: the configuration, the moment, where samples
+/// are read, and the bytes of the exchange.
+pub(super) struct LineInputs<'a> {
+    /// The configuration the exchange runs on.
+    pub(super) rt: &'a Runtime,
+    /// The server's address, as this worker sees it.
+    pub(super) server_addr: Option<SocketAddr>,
+    /// Now.
+    pub(super) now: Instant,
+    /// The connection (and, while the head is in its buffer, the request) for samples.
+    pub(super) source: &'a dyn SampleSource,
+    /// What was copied out of the request head for the log format (`None`: samples are read
+    /// from `source`).
+    pub(super) captures: Option<&'a Captures>,
+    /// The frontend's `capture` lines.
+    pub(super) capture_spec: &'a CaptureSpec,
+    /// Bytes from and to the client for the exchange.
+    pub(super) bytes: (u64, u64),
+    /// The process id.
+    pub(super) pid: u32,
+    /// `option logasap` (`%B`, `%Ta` and `%Tt` get a `+`).
+    pub(super) logasap: bool,
+}
+
 impl HttpSession {
-    /// Writes the exchange's access-log line: `bytes_in` and `bytes_out` moved to and from the
-    /// client for it.
-    pub(super) fn write_log(&self, log: &crate::log::AccessLog, ctx: &mut Ctx<'_>, bytes_in: u64, bytes_out: u64) {
+    /// The exchange as a log line (or a unique ID) sees it at `inputs.now`.
+    pub(super) fn record<'a>(&'a self, inputs: LineInputs<'a>) -> Record<'a> {
         use std::sync::atomic::Ordering::Relaxed;
-        let rt = ctx.runtime;
+        let LineInputs { rt, server_addr, now, source, captures, capture_spec, bytes, pid, logasap } = inputs;
         let fe = &rt.frontends[self.frontend];
         let ex = &*self.ex;
         let be = ex.backend.map(|b| &rt.backends[b]);
@@ -75,29 +105,22 @@ impl HttpSession {
             (Some(b), Some(s)) => Some(&b.servers[s]),
             _ => None,
         };
-        let (wall_now, now) = (std::time::SystemTime::now(), ctx.now);
+        let wall_now = std::time::SystemTime::now();
         let wall = |t: Instant| wall_now.checked_sub(now.saturating_duration_since(t)).unwrap_or(wall_now);
-        let tls = self.client.tls_facts();
-        let source = Conn { src: self.client_addr, dst: self.local_addr, tls };
-        let status = (ex.status != 0).then_some(ex.status);
-        let retries = ex.attempts.retries();
-        let record = crate::log::format::Record {
+        Record {
             client: Some(self.client_addr),
             local: Some(self.local_addr),
             accepted: wall(self.accepted),
             request_start: wall(self.timeline.first_byte.unwrap_or(self.timeline.start)),
             frontend: &fe.name,
-            tls,
+            tls: self.client.tls_facts(),
             backend: be.map_or(fe.name.as_str(), |b| b.name.as_str()),
             server: server.map(|s| s.name.as_str()),
-            server_addr: match (ex.backend, ex.server) {
-                (Some(b), Some(s)) => ctx.lb.addr(b, s).and_then(|a| a.for_port(self.local_addr.port())),
-                _ => None,
-            },
-            timers: self.timeline.timers(ctx.now),
-            status,
-            bytes_out,
-            bytes_in,
+            server_addr,
+            timers: self.timeline.timers(now),
+            status: (ex.status != 0).then_some(ex.status),
+            bytes_out: bytes.1,
+            bytes_in: bytes.0,
             termination: self.termination,
             cookie: ex.cookie,
             conns: crate::log::format::Conns {
@@ -109,17 +132,107 @@ impl HttpSession {
                     _ => 0,
                 },
             },
-            retries,
+            retries: ex.attempts.retries(),
             redispatched: false,
             server_queue: ex.queue_positions.0,
             backend_queue: ex.queue_positions.1,
-            captures: Some(&self.captures),
-            source: &source,
+            captures,
+            headers: CaptureView { spec: capture_spec, captured: Some(&self.header_captures) },
+            request_number: ex.request_number.unwrap_or(0),
+            unique_id: ex.has_unique_id.then_some(self.unique_id.as_slice()),
+            logasap,
+            source,
             hostname: &rt.node,
-            pid: log.targets.pid,
+            pid,
             now: wall_now,
+        }
+    }
+
+    /// The server's address for the log, as this worker sees it.
+    pub(super) fn server_addr(&self, ctx: &Ctx<'_>) -> Option<SocketAddr> {
+        match (self.ex.backend, self.ex.server) {
+            (Some(b), Some(s)) => ctx.lb.addr(b, s).and_then(|a| a.for_port(self.local_addr.port())),
+            _ => None,
+        }
+    }
+
+    /// Writes the exchange's access-log line: `bytes_in` and `bytes_out` moved to and from the
+    /// client for it.
+    pub(super) fn write_log(&self, log: &crate::log::AccessLog, ctx: &mut Ctx<'_>, bytes_in: u64, bytes_out: u64) {
+        let tls = self.client.tls_facts();
+        let source = Conn { src: self.client_addr, dst: self.local_addr, tls };
+        let inputs = LineInputs {
+            rt: ctx.runtime,
+            server_addr: self.server_addr(ctx),
+            now: ctx.now,
+            source: &source,
+            captures: Some(&self.captures),
+            capture_spec: &log.captures,
+            bytes: (bytes_in, bytes_out),
+            pid: log.targets.pid,
+            logasap: log.logasap,
         };
-        log.log(&record, crate::log::is_failure(self.termination, retries, false, status), ctx.dates);
+        let record = self.record(inputs);
+        let failed = crate::log::is_failure(self.termination, record.retries, false, record.status);
+        log.log(&record, failed, ctx.dates);
+    }
+
+    /// Gives the exchange what its log line (or its rules) need of its identity and has not
+    /// got yet: a number of the request counter, when some format of the frontend writes
+    /// `%rt`, and a unique ID (from the connection alone: for a request that failed before
+    /// its head was complete, as HAProxy renders it at log time).
+    pub(super) fn ensure_identity(&mut self, ctx: &mut Ctx<'_>) {
+        let rt = ctx.runtime;
+        let fe = &rt.frontends[self.frontend];
+        if fe.numbers_requests && self.ex.request_number.is_none() {
+            self.ex.request_number = Some(crate::log::unique_id::next_request_number());
+        }
+        let Some(spec) = &fe.unique_id else { return };
+        if self.ex.has_unique_id {
+            return;
+        }
+        let source = Conn { src: self.client_addr, dst: self.local_addr, tls: self.client.tls_facts() };
+        let mut id = std::mem::take(&mut self.unique_id);
+        let record = self.record(self.identity_inputs(rt, self.server_addr(ctx), ctx.now, &source));
+        spec.render(&record, ctx.dates, &mut id);
+        self.unique_id = id;
+        self.ex.has_unique_id = true;
+    }
+
+    /// The inputs of a unique ID rendered at `now` from `source`.
+    pub(super) fn identity_inputs<'s>(
+        &'s self,
+        rt: &'s Runtime,
+        server_addr: Option<SocketAddr>,
+        now: Instant,
+        source: &'s dyn SampleSource,
+    ) -> LineInputs<'s> {
+        let fe = &rt.frontends[self.frontend];
+        LineInputs {
+            rt,
+            server_addr,
+            now,
+            source,
+            captures: None,
+            capture_spec: fe.log.as_ref().map_or(CaptureSpec::none(), |l| &l.captures),
+            bytes: self.traffic.peek(),
+            pid: fe.unique_id.as_ref().map_or(0, |u| u.pid),
+            logasap: false,
+        }
+    }
+
+    /// `option logasap`: writes the exchange's line now that the response head has been
+    /// sent, with the bytes and times so far; the end of the exchange then writes none.
+    pub(super) fn log_early(&mut self, ctx: &mut Ctx<'_>) {
+        self.ex.log_asap = false;
+        let Some(log) = &ctx.runtime.frontends[self.frontend].log else { return };
+        if self.ex.logged || !self.ex.open {
+            return;
+        }
+        self.ex.logged = true;
+        self.ensure_identity(ctx);
+        let (bytes_in, bytes_out) = self.traffic.peek();
+        self.write_log(log, ctx, bytes_in, bytes_out);
     }
 
     /// Logs a connection that ends before its first request began: unless the frontend has
@@ -134,6 +247,8 @@ impl HttpSession {
             self.termination = *b"CR";
         }
         self.captures.clear();
+        self.header_captures.clear();
+        self.ensure_identity(ctx);
         let (bytes_in, bytes_out) = self.traffic.take();
         self.write_log(log, ctx, bytes_in, bytes_out);
     }

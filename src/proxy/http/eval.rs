@@ -99,6 +99,8 @@ pub struct RequestView<'a> {
     pub auth: &'a AuthCheck<'a>,
     /// The client connection's TLS facts (`ssl_fc`, …).
     pub tls: Option<crate::tls::TlsFacts<'a>>,
+    /// The request's unique ID (`unique-id`), when the frontend renders one.
+    pub unique_id: Option<&'a [u8]>,
 }
 
 impl SampleSource for RequestView<'_> {
@@ -119,6 +121,9 @@ impl SampleSource for RequestView<'_> {
     }
     fn tls(&self) -> Option<crate::tls::TlsFacts<'_>> {
         self.tls
+    }
+    fn unique_id(&self) -> Option<&[u8]> {
+        self.unique_id
     }
 }
 
@@ -158,6 +163,8 @@ pub struct RequestInput<'a> {
     pub auth: &'a AuthCheck<'a>,
     /// The client connection's TLS facts.
     pub tls: Option<crate::tls::TlsFacts<'a>>,
+    /// The request's unique ID, when the frontend renders one.
+    pub unique_id: Option<&'a [u8]>,
 }
 
 /// True when `cond` holds (or there is none) for `view`.
@@ -184,6 +191,7 @@ pub fn eval_request(rules: &[HttpRule], acls: &[Acl], input: &RequestInput<'_>, 
             host: input.host,
             auth: input.auth,
             tls: input.tls,
+            unique_id: input.unique_id,
         };
         if !holds(&rule.cond, acls, &view) {
             continue;

@@ -196,6 +196,14 @@ struct Exchange {
     /// Requests ahead of this one when it was queued: in its server's queue, in the
     /// backend's (`%sq`, `%bq`).
     queue_positions: (usize, usize),
+    /// The request's number in the process's counter (`%rt`), once taken.
+    request_number: Option<u64>,
+    /// The session's `unique_id` holds this request's ID.
+    has_unique_id: bool,
+    /// `option logasap`: the line is to be written once the response head is sent.
+    log_asap: bool,
+    /// The log line was written already (`option logasap`).
+    logged: bool,
 }
 
 impl Exchange {
@@ -235,6 +243,10 @@ impl Exchange {
             intercepted: false,
             cookie: *b"--",
             queue_positions: (0, 0),
+            request_number: None,
+            has_unique_id: false,
+            log_asap: false,
+            logged: false,
         }
     }
 }
@@ -250,6 +262,11 @@ struct Traffic {
 }
 
 impl Traffic {
+    /// The bytes each way since the last [`Traffic::take`], which they stay counted for.
+    fn peek(&self) -> (u64, u64) {
+        (self.from_client - self.counted_from, self.to_client - self.counted_to)
+    }
+
     /// The bytes each way since the last call.
     fn take(&mut self) -> (u64, u64) {
         let d = (self.from_client - self.counted_from, self.to_client - self.counted_to);
@@ -313,6 +330,10 @@ pub struct HttpSession {
     timeline: Timeline,
     /// What the current request's log line needs from its head.
     captures: crate::log::format::Captures,
+    /// What the frontend's `capture` lines took from the current exchange's heads.
+    header_captures: crate::log::capture::Captured,
+    /// The current request's unique ID (valid while `ex.has_unique_id`); reused.
+    unique_id: Vec<u8>,
 }
 
 impl HttpSession {
@@ -359,6 +380,8 @@ impl HttpSession {
             awaiting_form: false,
             timeline: Timeline::starting(ctx.now, !proxy_header_pending && !client_tls),
             captures: crate::log::format::Captures::default(),
+            header_captures: crate::log::capture::Captured::default(),
+            unique_id: Vec::new(),
         })
     }
 
@@ -790,8 +813,12 @@ impl HttpSession {
         }
         let userlists = &rt.userlists;
         let auth = |list: &[u8], group: Option<&[u8]>| crate::auth::check(userlists, list, group, head, buf);
-        // The log line shows the request as it came, before any rule rewrote it.
-        if let Some(log) = fe.log.as_ref().filter(|l| l.template.captures_request()) {
+        // The request's identity, from the request as it came: its number (`%rt`) and its
+        // unique ID, rendered once while the head is in its buffer.
+        if fe.numbers_requests {
+            self.ex.request_number = Some(crate::log::unique_id::next_request_number());
+        }
+        if let Some(spec) = &fe.unique_id {
             let view = RequestView {
                 src: self.client_addr,
                 dst: self.local_addr,
@@ -801,9 +828,38 @@ impl HttpSession {
                 host: authority,
                 auth: &auth,
                 tls: self.client.tls_facts(),
+                unique_id: None,
             };
-            let version: &[u8] = if head.version == Version::Http10 { b"HTTP/1.0" } else { b"HTTP/1.1" };
-            self.captures.capture(&log.template, head.method.of(buf), head.target.of(buf), version, &view);
+            let mut id = std::mem::take(&mut self.unique_id);
+            {
+                let record = self.record(self.identity_inputs(rt, None, ctx.now, &view));
+                spec.render(&record, ctx.dates, &mut id);
+            }
+            self.unique_id = id;
+            self.ex.has_unique_id = true;
+        }
+        let unique_id = self.ex.has_unique_id.then_some(self.unique_id.as_slice());
+        // The log line shows the request as it came, before any rule rewrote it.
+        if let Some(log) = &fe.log {
+            self.ex.log_asap = log.logasap;
+            if log.template.captures_request() {
+                let view = RequestView {
+                    src: self.client_addr,
+                    dst: self.local_addr,
+                    head,
+                    buf,
+                    target: head.target.of(buf),
+                    host: authority,
+                    auth: &auth,
+                    tls: self.client.tls_facts(),
+                    unique_id,
+                };
+                let version: &[u8] = if head.version == Version::Http10 { b"HTTP/1.0" } else { b"HTTP/1.1" };
+                self.captures.capture(&log.template, head.method.of(buf), head.target.of(buf), version, &view);
+            }
+            if !log.captures.is_empty() {
+                self.header_captures.capture_request(&log.captures, head, buf);
+            }
         }
         let input = RequestInput {
             src: self.client_addr,
@@ -814,6 +870,7 @@ impl HttpSession {
             proxy: &fe.name,
             auth: &auth,
             tls: self.client.tls_facts(),
+            unique_id,
         };
         // The request as it came, for `tcp-request content` rules and `stats admin`.
         let (src, dst) = (self.client_addr, self.local_addr);
@@ -826,6 +883,7 @@ impl HttpSession {
             host: authority,
             auth: &auth,
             tls: input.tls,
+            unique_id,
         };
         // `tcp-request content` rules run before the HTTP rules; a reject closes silently.
         if !fe.tcp.content.is_empty() && !TcpRules::accepts(&fe.tcp.content, &fe.acls, &as_received()) {
@@ -845,6 +903,7 @@ impl HttpSession {
                 host: authority,
                 auth: &auth,
                 tls: input.tls,
+                unique_id,
             };
             backend =
                 fe.rules.iter().find(|(_, c)| eval::holds(c, &fe.acls, &view)).map(|(b, _)| *b).or(fe.default_backend);
@@ -977,6 +1036,11 @@ impl HttpSession {
             std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(self.client_addr.ip(), std::net::IpAddr::V4),
             ip => ip,
         };
+        // `unique-id-header`: added after the rules, as HAProxy does (a client's own header of
+        // that name stays).
+        if let (Some(id), Some(name)) = (unique_id, fe.unique_id.as_ref().and_then(|u| u.header.as_deref())) {
+            ctx.scratch.push_op(crate::http::write::OpKind::Add, name.as_bytes(), |out| out.extend_from_slice(id));
+        }
         let edits = RequestEdits {
             close: self.ex.server_close,
             upgrade: self.ex.upgrade,
@@ -1412,11 +1476,18 @@ impl HttpSession {
             }
             if ex.switching && out.is_empty() {
                 self.state = State::Tunnel;
+                if self.ex.log_asap {
+                    self.log_early(ctx);
+                }
                 return self.tunnel(ctx);
             }
             // The end of the exchange.
             if ex.rsp_started && ex.rsp_body.is_done() && ex.rsp_pending == 0 && out.is_empty() {
                 return self.finish(ctx);
+            }
+            // `option logasap`: the response head has been sent, the body is still on its way.
+            if ex.log_asap && ex.rsp_started && ex.head_len == 0 && out.is_empty() {
+                self.log_early(ctx);
             }
             if !progress {
                 return Step::Wait;
@@ -1524,6 +1595,10 @@ impl HttpSession {
                         return Some(self.bad_response(ctx));
                     }
                 };
+                if let Some(log) = rt.frontends[self.frontend].log.as_ref().filter(|l| !l.captures.is_empty()) {
+                    // Before `http-response` rules, as the server sent it.
+                    self.header_captures.capture_response(&log.captures, head, buf);
+                }
                 let ex = &mut *self.ex;
                 ex.status = status;
                 self.timeline.response = Some(ctx.now);
@@ -1738,11 +1813,15 @@ impl HttpSession {
         self.ex.open = false;
         let (bytes_in, bytes_out) = self.traffic.take();
         self.count(ctx, bytes_in, bytes_out);
-        if let Some(log) = &ctx.runtime.frontends[self.frontend].log {
+        if let Some(log) = &ctx.runtime.frontends[self.frontend].log
+            && !self.ex.logged
+        {
+            self.ensure_identity(ctx);
             self.write_log(log, ctx, bytes_in, bytes_out);
         }
         // The next exchange counts from here; a pipelined request is already here.
         self.captures.clear();
+        self.header_captures.clear();
         self.timeline = Timeline::starting(ctx.now, true);
         if self.req.as_ref().is_some_and(|r| !r.is_empty()) {
             self.timeline.first_byte = Some(ctx.now);
