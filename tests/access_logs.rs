@@ -441,3 +441,245 @@ fn without_a_format_a_line_is_written_at_accept() {
     // One line per connection, none per request or at the end.
     assert_eq!(syslog.received.all().len(), 2, "{:#?}", syslog.received.all());
 }
+
+/// An origin on 127.0.0.1 that answers each request head it reads with what `respond`
+/// writes (for answers the shared origin does not give: a `Set-Cookie`, a body held back).
+/// Connections are kept for further requests. Returns its port.
+fn raw_origin(respond: impl Fn(&str, &mut TcpStream) + Send + Sync + 'static) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind origin");
+    let port = listener.local_addr().expect("addr").port();
+    let respond = Arc::new(respond);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let respond = respond.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while let Ok(1) = conn.read(&mut byte) {
+                    head.push(byte[0]);
+                    if head.ends_with(b"\r\n\r\n") {
+                        respond(&String::from_utf8_lossy(&head), &mut conn);
+                        head.clear();
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn capture_lines_fill_the_httplog_braces_and_the_cookie_fields() {
+    let syslog = UdpSyslog::start();
+    let origin = raw_origin(|head, conn| {
+        let cookie = if head.contains("/login") { "Set-Cookie: SESSIONID=fresh0123456789; Path=/\r\n" } else { "" };
+        let reply = format!("HTTP/1.1 200 OK\r\nX-Server: app|1\r\n{cookie}Content-Length: 2\r\n\r\nok");
+        let _ = conn.write_all(reply.as_bytes());
+    });
+    let port = free_port();
+    let config = format!(
+        "global\n    log 127.0.0.1:{} format raw local0\ndefaults\n    mode http\n    log global\n    option httplog\n{TIMEOUTS}\
+         frontend fe\n    bind 127.0.0.1:{port}\n    capture request header Host len 5\n\
+         \x20   capture request header X-Absent len 5\n    capture request header User-Agent len 64\n\
+         \x20   capture response header X-Server len 10\n    capture response header Content-Length len 9\n\
+         \x20   capture cookie SESSION len 12\n    http-request set-header Host rewritten.example\n\
+         \x20   http-response del-header X-Server\n    http-request deny if {{ path_beg /denied }}\n\
+         \x20   default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{origin}\n",
+        syslog.port,
+    );
+    let _pylon = Pylon::start(&config);
+    let mut c = Client::connect(port);
+    let request = "GET /login HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: curl/8 {x}\r\n\
+                   Cookie: lang=en; SESSIONID=abcdef0123456789\r\n\r\n";
+    let response = c.request(request);
+    assert_eq!((response.status, response.header("x-server")), (200, None), "the rule removed it after the capture");
+    // The values as the client and the server sent them (before the rules), cut to their
+    // `len`, in braces after the queue positions; `{`, `|` and `}` of a value are encoded;
+    // the cookies cut to 12 bytes in the %CC and %CS fields.
+    let line = syslog.received.wait_for(&["/login"]);
+    assert!(line.contains(" 200 ") && line.contains(" SESSIONID=ab SESSIONID=fr ---- "), "{line:?}");
+    assert!(line.ends_with(" 0/0 {shop.||curl/8 #7Bx#7D} {app#7C1|2} \"GET /login HTTP/1.1\"\n"), "{line:?}");
+    // A request without the headers or the cookie: empty places, `-` for the cookies.
+    let (status, _) = fetch_closing(port, "GET /plain HTTP/1.0\r\n\r\n");
+    assert!(status.contains(" 200 "), "{status}");
+    let line = syslog.received.wait_for(&["/plain"]);
+    assert!(line.contains(" - - ---- "), "{line:?}");
+    assert!(line.ends_with(" 0/0 {||} {app#7C1|2} \"GET /plain HTTP/1.0\"\n"), "{line:?}");
+    // pylon's own answer has no server response: an empty response block.
+    assert_eq!(c.request(&get("/denied", "x")).status, 403);
+    let line = syslog.received.wait_for(&["/denied"]);
+    assert!(line.ends_with(" {x||} {|} \"GET /denied HTTP/1.1\"\n"), "{line:?}");
+    // A request that could not be read has no values either.
+    let (status, _) = fetch_closing(port, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n");
+    assert!(status.contains(" 400 "), "{status}");
+    let line = syslog.received.wait_for(&[" 400 "]);
+    assert!(line.ends_with(" {||} {|} \"<BADREQ>\"\n"), "{line:?}");
+}
+
+#[test]
+fn unique_ids_reach_the_server_the_rules_and_the_log() {
+    let syslog = UdpSyslog::start();
+    let origin = Origin::start("o1");
+    let port = free_port();
+    let config = format!(
+        "global\n    log 127.0.0.1:{} format raw local0\ndefaults\n    mode http\n    log global\n{TIMEOUTS}\
+         frontend fe\n    bind 127.0.0.1:{port}\n    unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid\n\
+         \x20   unique-id-header X-Unique-ID\n    http-request set-header X-Copy %[unique-id]\n\
+         \x20   log-format \"%ID %rt %{{+Q}}r\"\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{}\n",
+        syslog.port,
+        origin.port()
+    );
+    let pylon = Pylon::start(&config);
+    let mut c = Client::connect(port);
+    let client_port = c.stream.local_addr().expect("addr").port();
+    assert_eq!(c.request(&get("/one", "a")).status, 200);
+    assert_eq!(c.request(&get("/two", "a")).status, 200);
+    let seen = origin.requests();
+    let mut numbers = Vec::new();
+    for (i, path) in ["/one", "/two"].iter().enumerate() {
+        let line = syslog.received.wait_for(&[path]);
+        let (id, rest) = line.split_once(' ').expect("an ID");
+        let (rt, _) = rest.split_once(' ').expect("%rt");
+        // The server got the ID in the header, and the rule's copy read the same one.
+        assert_eq!(seen[i].header("x-unique-id"), [id], "{line:?}");
+        assert_eq!(seen[i].header("x-copy"), [id], "{line:?}");
+        // 7F000001:<client port>_7F000001:<pylon port>_<accept time>_<%rt>:<pid>, in hex.
+        let parts: Vec<&str> = id.split(['_', ':']).collect();
+        let hex = |s: &str| u64::from_str_radix(s, 16).expect("hex");
+        assert_eq!(parts.len(), 7, "{id}");
+        assert_eq!(
+            (parts[0], hex(parts[1]), parts[2], hex(parts[3])),
+            ("7F000001", u64::from(client_port), "7F000001", u64::from(port))
+        );
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+        assert!(hex(parts[4]) <= now && now - hex(parts[4]) < 60, "{id}");
+        assert_eq!(hex(parts[5]), rt.parse::<u64>().expect("%rt"), "the same number in the ID and in %rt");
+        assert_eq!(hex(parts[6]), u64::from(pylon.pid()), "{id}");
+        numbers.push(hex(parts[5]));
+    }
+    assert_eq!(numbers[1], numbers[0] + 1, "one number per request");
+    // A request that fails before its head is complete gets its ID when it is logged.
+    let (status, _) = fetch_closing(port, "BAD\0 / HTTP/1.1\r\n\r\n");
+    assert!(status.contains(" 400 "), "{status}");
+    let line = syslog.received.wait_for(&["<BADREQ>"]);
+    assert!(line.starts_with("7F000001:") && line.contains(&format!(":{:04X} ", pylon.pid())), "{line:?}");
+}
+
+#[test]
+fn logasap_writes_the_line_once_the_response_head_is_sent() {
+    let syslog = UdpSyslog::start();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = Mutex::new(held);
+    let origin = raw_origin(move |head, conn| {
+        if head.contains("/big") {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+            let _ = conn.write_all(&[b'a'; 100]);
+            // The rest only once the test has seen the line.
+            let _ = held.lock().map(|h| h.recv());
+            let _ = conn.write_all(&[b'b'; 900]);
+        } else {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+    });
+    let tcp_origin = Origin::start("t1");
+    let (port, tcp_port) = (free_port(), free_port());
+    let config = format!(
+        "global\n    log 127.0.0.1:{} format raw local0\ndefaults\n    log global\n    option logasap\n{TIMEOUTS}\
+         frontend fe\n    mode http\n    option httplog\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         frontend tcpfe\n    mode tcp\n    option tcplog\n    bind 127.0.0.1:{tcp_port}\n    default_backend tcpbe\n\
+         backend be\n    mode http\n    server s1 127.0.0.1:{origin}\n\
+         backend tcpbe\n    mode tcp\n    server s1 127.0.0.1:{}\n",
+        syslog.port,
+        tcp_origin.port()
+    );
+    let _pylon = Pylon::start(&config);
+    let mut c = Client::connect(port);
+    c.send(get("/big", "a").as_bytes());
+    // The line comes while the server holds 900 bytes of the body back: `+` before the bytes
+    // sent so far (the head, and maybe the first 100 bytes) and before Ta.
+    let line = parse_httplog_raw(&syslog.received.wait_for(&["/big"]));
+    assert!(line.bytes.starts_with('+'), "{line:?}");
+    let sent: u64 = line.bytes[1..].parse().expect("bytes");
+    assert!((30..=200).contains(&sent), "{line:?}");
+    let timers: Vec<&str> = line.timers.split('/').collect();
+    assert!(timers.len() == 5 && timers[4].starts_with('+'), "{line:?}");
+    assert_eq!(line.termination, "----");
+    release.send(()).expect("release the body");
+    let response = c.read_response(false).expect("the response");
+    assert_eq!(response.body.len(), 1000);
+    // The end of the exchange writes no second line; a later request gets its own.
+    assert_eq!(c.request(&get("/after", "a")).status, 200);
+    syslog.received.wait_for(&["/after"]);
+    assert_eq!(syslog.received.with("/big").len(), 1, "{:#?}", syslog.received.all());
+
+    // TCP: the line comes once the server is connected, before the client sent anything.
+    let mut s = TcpStream::connect(local(tcp_port)).expect("connect");
+    let client = format!("127.0.0.1:{} ", s.local_addr().expect("addr").port());
+    let line = syslog.received.wait_for(&[&client, " tcpfe tcpbe/s1 "]);
+    let f: Vec<&str> = line.trim_end().split(' ').collect();
+    // client [date] tcpfe tcpbe/s1 Tw/Tc/+Tt +bytes -- …
+    assert!(f[4].split('/').nth(2).is_some_and(|tt| tt.starts_with('+')), "{line:?}");
+    assert_eq!((f[5], f[6]), ("+0", "--"), "{line:?}");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.write_all(b"GET /tcp HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").expect("send");
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200"));
+    drop(s);
+    // The close writes no second line (nothing signals the close: a short wait, as for the
+    // other lines that must not come).
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(syslog.received.with(&client).len(), 1, "{:#?}", syslog.received.all());
+}
+
+/// The raw fields of an httplog line in `format raw`: timers, bytes and termination as
+/// written (with their `+` under `option logasap`).
+#[derive(Debug)]
+struct RawHttpLine {
+    timers: String,
+    bytes: String,
+    termination: String,
+}
+
+fn parse_httplog_raw(line: &str) -> RawHttpLine {
+    let f: Vec<&str> = line.split(' ').collect();
+    // client [date] fe be/srv timers status bytes cc cs tsc …
+    RawHttpLine { timers: f[4].to_string(), bytes: f[6].to_string(), termination: f[9].to_string() }
+}
+
+#[test]
+fn log_sampling_spreads_the_lines_over_the_targets() {
+    let (first, rest) = (UdpSyslog::start(), UdpSyslog::start());
+    let origin = Origin::start("o1");
+    let port = free_port();
+    let config = format!(
+        "defaults\n    mode http\n    option httplog\n{TIMEOUTS}\
+         frontend fe\n    bind 127.0.0.1:{port}\n    log 127.0.0.1:{} sample 1:3 format raw local0\n\
+         \x20   log 127.0.0.1:{} format raw sample 2-3:3 local0\n    default_backend be\n\
+         backend be\n    server s1 127.0.0.1:{}\n",
+        first.port,
+        rest.port,
+        origin.port()
+    );
+    let _pylon = Pylon::start(&config);
+    // One connection: its requests are logged in order.
+    let mut c = Client::connect(port);
+    for i in 1..=8 {
+        assert_eq!(c.request(&get(&format!("/r{i}/"), "a")).status, 200);
+    }
+    // Lines 1, 4 and 7 go to the first target; 2, 3, 5, 6 and 8 to the other. Each target's
+    // last line arrives after its earlier ones, so once it is in, the lists are whole.
+    first.received.wait_for(&["/r7/"]);
+    rest.received.wait_for(&["/r8/"]);
+    let paths = |r: &Received| -> Vec<String> {
+        r.all()
+            .iter()
+            .filter_map(|l| l.split('"').nth(1).map(|q| q.split(' ').nth(1).unwrap_or("").to_string()))
+            .collect()
+    };
+    assert_eq!(paths(&first.received), ["/r1/", "/r4/", "/r7/"]);
+    assert_eq!(paths(&rest.received), ["/r2/", "/r3/", "/r5/", "/r6/", "/r8/"]);
+}
