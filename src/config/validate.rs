@@ -33,6 +33,7 @@ pub fn validate(built: &Built, diags: &mut Vec<Diagnostic>) {
         userlist_refs(p, built, diags);
         tcp_request_fetches(p, diags);
         log_settings(p, diags);
+        log_extras(p, diags);
     }
     bind_conflicts(built, diags);
     if !built.proxies.iter().any(|p| p.kind.has_frontend() && !p.binds.is_empty()) {
@@ -188,6 +189,30 @@ fn log_settings(p: &Proxy, diags: &mut Vec<Diagnostic>) {
             *loc,
             format!(
                 "log format ignored for {} '{}' since it has no log address (add 'log global' or a 'log' line)",
+                p.kind.keyword(),
+                p.name
+            ),
+        ));
+    }
+}
+
+/// Warns about settings of a frontend's lines that cannot act: `capture` lines in `mode tcp`
+/// (they read HTTP heads) and a `unique-id-header` without a `unique-id-format` to fill it.
+fn log_extras(p: &Proxy, diags: &mut Vec<Diagnostic>) {
+    if !p.kind.has_frontend() {
+        return;
+    }
+    if let Some(loc) = p.captures.loc.filter(|_| p.mode != Mode::Http) {
+        diags.push(Diagnostic::warning(
+            loc,
+            format!("'capture' lines are ignored in {} '{}': it is in mode tcp", p.kind.keyword(), p.name),
+        ));
+    }
+    if let (Some((_, loc)), None) = (&p.unique_id_header, &p.unique_id_format) {
+        diags.push(Diagnostic::warning(
+            *loc,
+            format!(
+                "'unique-id-header' has no effect in {} '{}' without a 'unique-id-format'",
                 p.kind.keyword(),
                 p.name
             ),

@@ -37,10 +37,12 @@ pub struct CaptureSpec {
     pub response: Vec<HeaderCapture>,
     /// `capture cookie` (one per frontend; a later line replaces an earlier one).
     pub cookie: Option<CookieCapture>,
+    /// Where the first `capture` line is written, for warnings about the section.
+    pub loc: Option<crate::config::error::Loc>,
 }
 
 /// No capture lines.
-static NO_CAPTURES: CaptureSpec = CaptureSpec { request: Vec::new(), response: Vec::new(), cookie: None };
+static NO_CAPTURES: CaptureSpec = CaptureSpec { request: Vec::new(), response: Vec::new(), cookie: None, loc: None };
 
 impl CaptureSpec {
     /// No capture: what TCP lines and a frontend without `capture` lines read.
@@ -241,6 +243,7 @@ mod tests {
             request: vec![header("Host", 8), header("X-Absent", 10), header("user-agent", 100)],
             response: vec![header("Content-Length", 9), header("Location", 5)],
             cookie: Some(CookieCapture { name: "SESS".into(), exact: false, len: 12 }),
+            loc: None,
         }
     }
 

@@ -1100,6 +1100,7 @@ mod tests {
             ],
             response: vec![HeaderCapture { name: "Location".into(), len: 64 }],
             cookie: Some(CookieCapture { name: "SESS".into(), exact: false, len: 63 }),
+            loc: None,
         };
         let req =
             Request::new("GET / HTTP/1.1\r\nHost: www.example.com\r\nX-Odd: a|b{c}\"d#\r\nCookie: SESSION=42\r\n\r\n");

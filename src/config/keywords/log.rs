@@ -121,6 +121,7 @@ pub fn capture_header(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic>
         ));
     }
     list.push(HeaderCapture { name: name.into(), len });
+    p.captures.loc.get_or_insert(a.keyword_loc());
     Ok(())
 }
 
@@ -150,6 +151,7 @@ pub fn capture_cookie(p: &mut Proxy, a: &mut Args<'_>) -> Result<(), Diagnostic>
         ));
     }
     p.captures.cookie = Some(CookieCapture { name: name.into(), exact, len });
+    p.captures.loc.get_or_insert(a.keyword_loc());
     Ok(())
 }
 
