@@ -25,8 +25,10 @@ pub const MAX_CAPTURE_LEN: u64 = 65_535;
 /// The longest cookie capture: HAProxy cuts `capture cookie … len` to `tune.http.cookielen`
 /// (63 by default) with a warning, and pylon to this.
 pub const MAX_COOKIE_LEN: usize = 63;
-/// A capture buffer grown beyond this by a huge head is not kept for the next request.
-const MAX_KEPT: usize = 16 * 1024;
+/// A capture buffer grown beyond this by large values is not kept for the next request: a
+/// kept-alive connection holds its buffer between requests, and the usual captures (a host
+/// name, a user agent, a length) need far less.
+const MAX_KEPT: usize = 4 * 1024;
 
 /// A frontend's `capture` lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -286,9 +286,9 @@ impl Template {
                     // No captures: the head is still in its buffer (a unique ID is being
                     // rendered), or there never was one (the source then has no request).
                     None => {
-                        let fetch = &self.fetches[*slot];
                         let mut value = SampleText::default();
-                        let found = fetch.render(record.source, &mut |b| value.push(b));
+                        let found =
+                            self.fetches.get(*slot).is_some_and(|f| f.render(record.source, &mut |b| value.push(b)));
                         push_text(out, found.then_some(value.as_bytes()), *flags, true);
                     }
                 },

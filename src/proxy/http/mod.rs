@@ -202,6 +202,8 @@ struct Exchange {
     has_unique_id: bool,
     /// `option logasap`: the line is to be written once the response head is sent.
     log_asap: bool,
+    /// The frontend captures response headers or cookies (`capture` lines).
+    capture_response: bool,
     /// The log line was written already (`option logasap`).
     logged: bool,
 }
@@ -246,6 +248,7 @@ impl Exchange {
             request_number: None,
             has_unique_id: false,
             log_asap: false,
+            capture_response: false,
             logged: false,
         }
     }
@@ -859,6 +862,7 @@ impl HttpSession {
             }
             if !log.captures.is_empty() {
                 self.header_captures.capture_request(&log.captures, head, buf);
+                self.ex.capture_response = true;
             }
         }
         let input = RequestInput {
@@ -1038,7 +1042,9 @@ impl HttpSession {
         };
         // `unique-id-header`: added after the rules, as HAProxy does (a client's own header of
         // that name stays).
-        if let (Some(id), Some(name)) = (unique_id, fe.unique_id.as_ref().and_then(|u| u.header.as_deref())) {
+        if let Some(id) = unique_id
+            && let Some(name) = fe.unique_id.as_ref().and_then(|u| u.header.as_deref())
+        {
             ctx.scratch.push_op(crate::http::write::OpKind::Add, name.as_bytes(), |out| out.extend_from_slice(id));
         }
         let edits = RequestEdits {
@@ -1595,7 +1601,9 @@ impl HttpSession {
                         return Some(self.bad_response(ctx));
                     }
                 };
-                if let Some(log) = rt.frontends[self.frontend].log.as_ref().filter(|l| !l.captures.is_empty()) {
+                if self.ex.capture_response
+                    && let Some(log) = &rt.frontends[self.frontend].log
+                {
                     // Before `http-response` rules, as the server sent it.
                     self.header_captures.capture_response(&log.captures, head, buf);
                 }
@@ -1813,15 +1821,16 @@ impl HttpSession {
         self.ex.open = false;
         let (bytes_in, bytes_out) = self.traffic.take();
         self.count(ctx, bytes_in, bytes_out);
-        if let Some(log) = &ctx.runtime.frontends[self.frontend].log
-            && !self.ex.logged
-        {
-            self.ensure_identity(ctx);
-            self.write_log(log, ctx, bytes_in, bytes_out);
+        if let Some(log) = &ctx.runtime.frontends[self.frontend].log {
+            if !self.ex.logged {
+                self.ensure_identity(ctx);
+                self.write_log(log, ctx, bytes_in, bytes_out);
+            }
+            // Only a frontend that logs captures headers.
+            self.header_captures.clear();
         }
         // The next exchange counts from here; a pipelined request is already here.
         self.captures.clear();
-        self.header_captures.clear();
         self.timeline = Timeline::starting(ctx.now, true);
         if self.req.as_ref().is_some_and(|r| !r.is_empty()) {
             self.timeline.first_byte = Some(ctx.now);
