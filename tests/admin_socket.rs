@@ -498,3 +498,35 @@ fn set_server_addr_moves_new_traffic_to_the_new_address() {
     assert!(state.contains(" 127.0.0.1 ") && state.contains(&format!(" {} ", new.port())), "{state}");
     assert!(cli(&sock, "set server app/s1 addr nonsense").starts_with("Invalid addr."));
 }
+
+#[test]
+fn ids_names_descriptions_and_listener_rows() {
+    let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
+    let dir = TempDir::new();
+    let port = free_port();
+    let sock = dir.path().join("admin.sock");
+    let config = format!(
+        "global\n    stats socket {} level admin\n    node edge-1\n    description home lab\n{DEFAULTS}\
+         frontend web\n    id 10\n    option socket-stats\n    bind 127.0.0.1:{port} name public id 5\n    default_backend app\n\
+         backend app\n    id 20\n    description the app\n    server s1 127.0.0.1:{} id 7\n    server s2 127.0.0.1:{}\n",
+        sock.display(),
+        s1.port(),
+        s2.port()
+    );
+    let _pylon = Pylon::start(&config);
+    assert_eq!(Client::connect(port).request(&get("/", "app")).status, 200);
+    let rows = settled(&sock, |rows| rows.iter().any(|r| r["svname"] == "public" && r["stot"] == "1"));
+    let listener = row(&rows, "web", "public");
+    assert_eq!((listener["type"].as_str(), listener["sid"].as_str(), listener["iid"].as_str()), ("3", "5", "10"));
+    assert_eq!(listener["stot"], "1");
+    assert_eq!(listener["addr"], format!("127.0.0.1:{port}"));
+    assert_eq!(row(&rows, "web", "FRONTEND")["iid"], "10");
+    assert_eq!(row(&rows, "app", "BACKEND")["iid"], "20");
+    assert_eq!((row(&rows, "app", "s1")["sid"].as_str(), row(&rows, "app", "s2")["sid"].as_str()), ("7", "1"));
+    assert_eq!(cli(&sock, "get weight #20/#7"), "1 (initial 1)\n\n");
+    // Only listeners: type 8.
+    let only = cli(&sock, "show stat -1 8 -1");
+    assert_eq!(only.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count(), 1, "{only}");
+    let info = cli(&sock, "show info");
+    assert!(info.contains("\nnode: edge-1\ndescription: home lab\n"), "{info}");
+}
