@@ -530,3 +530,45 @@ fn ids_names_descriptions_and_listener_rows() {
     let info = cli(&sock, "show info");
     assert!(info.contains("\nnode: edge-1\ndescription: home lab\n"), "{info}");
 }
+
+#[test]
+fn health_checks_paused_and_resumed_help_version_and_clearing_maximums() {
+    let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
+    let dir = TempDir::new();
+    let port = free_port();
+    let sock = dir.path().join("admin.sock");
+    let config = format!(
+        "global\n    stats socket {} level admin\n{DEFAULTS}\
+         frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\n\
+         backend app\n    option httpchk GET /healthz\n    server s1 127.0.0.1:{} check inter 50ms fall 1 rise 1\n    server s2 127.0.0.1:{}\n",
+        sock.display(),
+        s1.port(),
+        s2.port()
+    );
+    let pylon = Pylon::start(&config);
+    // Checks paused: a failing health endpoint does not take s1 down.
+    assert_eq!(cli(&sock, "disable health app/s1"), "\n");
+    pylon.wait_for_line("Health checks of server app/s1 disabled", 0, Duration::from_secs(5)).expect("logged");
+    let checks_before = s1.requests().iter().filter(|r| r.target == "/healthz").count();
+    s1.health.store(500, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(spread(port, 6).get("s1"), Some(&3), "s1 still takes traffic");
+    assert_eq!(row(&show_stat(&sock), "app", "s1")["status"], "no check");
+    assert!(s1.requests().iter().filter(|r| r.target == "/healthz").count() <= checks_before + 1, "checks stopped");
+    // Resumed: the next check takes s1 down.
+    assert_eq!(cli(&sock, "enable health app/s1"), "\n");
+    pylon.wait_for_line("Server app/s1 is DOWN", 0, Duration::from_secs(5)).expect("s1 down once checked");
+    assert_eq!(cli(&sock, "disable health app/s2"), "Server is not checked.\n\n");
+    // help and help <words>, show version.
+    let help = cli(&sock, "help");
+    assert!(help.starts_with("The following commands are valid at this level:\n  abort ssl cert "), "{help}");
+    assert_eq!(cli(&sock, "help show stat").lines().count(), 2 + 1, "header, one command, empty line");
+    assert!(cli(&sock, "show version").starts_with(env!("CARGO_PKG_VERSION")));
+    // clear counters resets the maximums, not the totals.
+    let before = show_stat(&sock);
+    assert!(num(row(&before, "web", "FRONTEND"), "smax") >= 1);
+    assert_eq!(cli(&sock, "clear counters"), "\n");
+    let after = show_stat(&sock);
+    assert_eq!(num(row(&after, "web", "FRONTEND"), "smax"), 0);
+    assert_eq!(num(row(&after, "web", "FRONTEND"), "stot"), num(row(&before, "web", "FRONTEND"), "stot"));
+    assert_eq!(cli(&sock, "clear counters all"), "\n");
+}
