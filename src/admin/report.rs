@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, UNIX_EPOCH};
 
 use super::command::StatQuery;
 use super::csv::{self, STATIC_COLUMNS};
@@ -851,11 +851,6 @@ pub fn show_backend(rt: &Runtime, out: &mut String) {
 pub fn show_version(out: &mut String) {
     out.push_str(env!("CARGO_PKG_VERSION"));
     out.push('\n');
-}
-
-/// Seconds since the Unix epoch now (for replies that stamp a date).
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
