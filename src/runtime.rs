@@ -69,8 +69,10 @@ pub struct Runtime {
     /// The rates sampled each second and the `clear counters` baseline, which the admin
     /// socket, the stats page and the metrics read (never the request path).
     pub monitor: std::sync::Mutex<crate::admin::report::Monitor>,
-    /// The host's name (`show info`'s `node`).
+    /// `node`, or the host's name (`show info`'s `node`).
     pub node: String,
+    /// `description` of `global` (`show info`, the statistics page).
+    pub description: Option<String>,
     /// The TLS settings binds serve now (`commit ssl cert` changes them).
     pub tls_live: crate::tls::live::LiveTls,
 }
@@ -129,6 +131,10 @@ pub struct Frontend {
     pub stats: Option<Arc<crate::config::model::StatsPage>>,
     /// The last malformed message it received (`show errors`).
     pub last_error: crate::admin::errors::LastError,
+    /// `description`, for the statistics page.
+    pub description: Option<String>,
+    /// `option socket-stats`: `show stat` has a row per listener.
+    pub socket_stats: bool,
 }
 
 /// A frontend's `tcp-request` rules.
@@ -226,6 +232,12 @@ pub struct ListenerSpec {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// `accept-proxy`: each connection starts with a PROXY header.
     pub accept_proxy: bool,
+    /// `name`: its name in `show stat` (`sock-N` by default).
+    pub name: Option<String>,
+    /// `id`: its id in `show stat` (its place in the frontend from 1 by default).
+    pub id: Option<u32>,
+    /// `maxconn` of the bind.
+    pub maxconn: Option<u32>,
 }
 
 /// TLS to a server (`server … ssl`).
@@ -298,6 +310,10 @@ pub struct Backend {
     pub stats: Option<Arc<crate::config::model::StatsPage>>,
     /// The last malformed message it received (`show errors`).
     pub last_error: crate::admin::errors::LastError,
+    /// `description`, for the statistics page.
+    pub description: Option<String>,
+    /// `option log-health-checks`.
+    pub log_health_checks: bool,
 }
 
 impl Backend {
@@ -338,6 +354,8 @@ impl Backend {
 pub struct Server {
     /// The server's name.
     pub name: String,
+    /// Its `sid`: its place in the backend from 1, or its `id` option.
+    pub id: u32,
     /// The address resolved at start-up (`None`: no address, the server is in maintenance).
     pub ip: Option<IpAddr>,
     /// The port, fixed or relative to the client's destination port.
@@ -499,6 +517,9 @@ impl Runtime {
                             v6only: b.options.v6only,
                             tls: tls.clone(),
                             accept_proxy,
+                            name: b.options.name.clone(),
+                            id: b.options.id,
+                            maxconn: b.options.maxconn,
                         })
                     })
                     .collect();
@@ -528,6 +549,8 @@ impl Runtime {
                     tcp: TcpRules::compile(p),
                     stats: p.stats.enabled.then(|| Arc::new(p.stats.clone())),
                     last_error: Default::default(),
+                    description: p.description.clone(),
+                    socket_stats: p.socket_stats,
                 }
             })
             .collect();
@@ -552,7 +575,10 @@ impl Runtime {
             nbthread,
             cpu_maps: config.global.cpu_maps.clone(),
             maxconn: AtomicUsize::new(config.global.maxconn.map_or(default_maxconn, |m| m as usize)),
-            stats: (0..nbthread).map(|_| WorkerStats::new(frontends.len(), &shape)).collect(),
+            stats: {
+                let listeners: Vec<usize> = frontends.iter().map(|f| f.listeners.len()).collect();
+                (0..nbthread).map(|_| WorkerStats::new(&listeners, &shape)).collect()
+            },
             peak_conns: Peak::default(),
             started: (std::time::Instant::now(), std::time::SystemTime::now()),
             admin: AdminSettings {
@@ -560,7 +586,8 @@ impl Runtime {
                 timeout: config.global.stats_timeout,
                 maxconn: config.global.stats_maxconn as usize,
             },
-            node: hostname(),
+            node: config.global.node.clone().unwrap_or_else(hostname),
+            description: config.global.description.clone(),
             tls_live,
             monitor: std::sync::Mutex::new(crate::admin::report::Monitor::default()),
             bufsize: config.global.tune_bufsize as usize,
@@ -648,6 +675,7 @@ fn compile_backend(p: &Proxy) -> Backend {
         .iter()
         .map(|s| Server {
             name: s.name.clone(),
+            id: s.id,
             ip: s.addr.resolved,
             port: s.addr.port,
             pool_max_conn: s.options.pool_max_conn.map(|m| m as usize),
@@ -747,6 +775,8 @@ fn compile_backend(p: &Proxy) -> Backend {
         server_cookies: p.servers.iter().map(|s| s.options.cookie.clone()).collect(),
         stats: p.stats.enabled.then(|| Arc::new(p.stats.clone())),
         last_error: Default::default(),
+        description: p.description.clone(),
+        log_health_checks: p.log_health_checks,
         sni_from_host: p
             .servers
             .iter()

@@ -170,16 +170,20 @@ pub struct WorkerStats {
     pub backends: Vec<ProxyCounters>,
     /// By backend, then server index.
     pub servers: Vec<Vec<ProxyCounters>>,
+    /// Connections accepted, by frontend, then listener (`option socket-stats`).
+    pub listeners: Vec<Vec<Counter>>,
 }
 
 impl WorkerStats {
-    /// Zeroed counters for `frontends` frontends and backends of `servers[b]` servers each.
-    pub fn new(frontends: usize, servers: &[usize]) -> WorkerStats {
+    /// Zeroed counters for frontends of `listeners[f]` listeners each and backends of
+    /// `servers[b]` servers each.
+    pub fn new(listeners: &[usize], servers: &[usize]) -> WorkerStats {
         let zeroed = |n: usize| (0..n).map(|_| ProxyCounters::default()).collect::<Vec<_>>();
         WorkerStats {
-            frontends: zeroed(frontends),
+            frontends: zeroed(listeners.len()),
             backends: zeroed(servers.len()),
             servers: servers.iter().map(|&n| zeroed(n)).collect(),
+            listeners: listeners.iter().map(|&n| (0..n).map(|_| Counter::default()).collect()).collect(),
         }
     }
 }
@@ -284,6 +288,8 @@ pub struct Totals {
     pub backends: Vec<Sums>,
     /// By backend, then server index.
     pub servers: Vec<Vec<Sums>>,
+    /// Connections accepted, by frontend, then listener.
+    pub listeners: Vec<Vec<u64>>,
 }
 
 impl Totals {
@@ -294,6 +300,7 @@ impl Totals {
             frontends: vec![Sums::default(); first.frontends.len()],
             backends: vec![Sums::default(); first.backends.len()],
             servers: first.servers.iter().map(|s| vec![Sums::default(); s.len()]).collect(),
+            listeners: first.listeners.iter().map(|l| vec![0; l.len()]).collect(),
         };
         for w in workers {
             for (s, c) in t.frontends.iter_mut().zip(&w.frontends) {
@@ -305,6 +312,11 @@ impl Totals {
             for (ss, cs) in t.servers.iter_mut().zip(&w.servers) {
                 for (s, c) in ss.iter_mut().zip(cs) {
                     s.add(c);
+                }
+            }
+            for (ls, cs) in t.listeners.iter_mut().zip(&w.listeners) {
+                for (l, c) in ls.iter_mut().zip(cs) {
+                    *l += c.get();
                 }
             }
         }
@@ -325,6 +337,18 @@ impl Totals {
                 .iter()
                 .enumerate()
                 .map(|(b, ss)| less(ss, base.servers.get(b).map_or(&[][..], |v| v.as_slice())))
+                .collect(),
+            listeners: self
+                .listeners
+                .iter()
+                .enumerate()
+                .map(|(f, ls)| {
+                    let before = base.listeners.get(f);
+                    ls.iter()
+                        .enumerate()
+                        .map(|(l, n)| n.saturating_sub(before.and_then(|b| b.get(l)).copied().unwrap_or(0)))
+                        .collect()
+                })
                 .collect(),
         }
     }
@@ -351,7 +375,8 @@ mod tests {
         let loaded = crate::config::load_str("t.cfg", text, crate::config::LoadOptions::isolated());
         let rt = crate::runtime::Runtime::compile(&loaded.config.expect("valid"), 100);
         let shape: Vec<usize> = rt.backends.iter().map(|b| b.servers.len()).collect();
-        let workers: Vec<_> = (0..3).map(|_| WorkerStats::new(rt.frontends.len(), &shape)).collect();
+        let listeners: Vec<usize> = rt.frontends.iter().map(|f| f.listeners.len()).collect();
+        let workers: Vec<_> = (0..3).map(|_| WorkerStats::new(&listeners, &shape)).collect();
         for (i, w) in workers.iter().enumerate() {
             w.frontends[0].requests.add(10 * (i as u64 + 1));
             w.servers[0][1].response(200);

@@ -498,3 +498,77 @@ fn set_server_addr_moves_new_traffic_to_the_new_address() {
     assert!(state.contains(" 127.0.0.1 ") && state.contains(&format!(" {} ", new.port())), "{state}");
     assert!(cli(&sock, "set server app/s1 addr nonsense").starts_with("Invalid addr."));
 }
+
+#[test]
+fn ids_names_descriptions_and_listener_rows() {
+    let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
+    let dir = TempDir::new();
+    let port = free_port();
+    let sock = dir.path().join("admin.sock");
+    let config = format!(
+        "global\n    stats socket {} level admin\n    node edge-1\n    description home lab\n{DEFAULTS}\
+         frontend web\n    id 10\n    option socket-stats\n    bind 127.0.0.1:{port} name public id 5\n    default_backend app\n\
+         backend app\n    id 20\n    description the app\n    server s1 127.0.0.1:{} id 7\n    server s2 127.0.0.1:{}\n",
+        sock.display(),
+        s1.port(),
+        s2.port()
+    );
+    let _pylon = Pylon::start(&config);
+    assert_eq!(Client::connect(port).request(&get("/", "app")).status, 200);
+    let rows = settled(&sock, |rows| rows.iter().any(|r| r["svname"] == "public" && r["stot"] == "1"));
+    let listener = row(&rows, "web", "public");
+    assert_eq!((listener["type"].as_str(), listener["sid"].as_str(), listener["iid"].as_str()), ("3", "5", "10"));
+    assert_eq!(listener["stot"], "1");
+    assert_eq!(listener["addr"], format!("127.0.0.1:{port}"));
+    assert_eq!(row(&rows, "web", "FRONTEND")["iid"], "10");
+    assert_eq!(row(&rows, "app", "BACKEND")["iid"], "20");
+    assert_eq!((row(&rows, "app", "s1")["sid"].as_str(), row(&rows, "app", "s2")["sid"].as_str()), ("7", "1"));
+    assert_eq!(cli(&sock, "get weight #20/#7"), "1 (initial 1)\n\n");
+    // Only listeners: type 8.
+    let only = cli(&sock, "show stat -1 8 -1");
+    assert_eq!(only.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).count(), 1, "{only}");
+    let info = cli(&sock, "show info");
+    assert!(info.contains("\nnode: edge-1\ndescription: home lab\n"), "{info}");
+}
+
+#[test]
+fn health_checks_paused_and_resumed_help_version_and_clearing_maximums() {
+    let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
+    let dir = TempDir::new();
+    let port = free_port();
+    let sock = dir.path().join("admin.sock");
+    let config = format!(
+        "global\n    stats socket {} level admin\n{DEFAULTS}\
+         frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\n\
+         backend app\n    option httpchk GET /healthz\n    server s1 127.0.0.1:{} check inter 50ms fall 1 rise 1\n    server s2 127.0.0.1:{}\n",
+        sock.display(),
+        s1.port(),
+        s2.port()
+    );
+    let pylon = Pylon::start(&config);
+    // Checks paused: a failing health endpoint does not take s1 down.
+    assert_eq!(cli(&sock, "disable health app/s1"), "\n");
+    pylon.wait_for_line("Health checks of server app/s1 disabled", 0, Duration::from_secs(5)).expect("logged");
+    let checks_before = s1.requests().iter().filter(|r| r.target == "/healthz").count();
+    s1.health.store(500, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(spread(port, 6).get("s1"), Some(&3), "s1 still takes traffic");
+    assert_eq!(row(&show_stat(&sock), "app", "s1")["status"], "no check");
+    assert!(s1.requests().iter().filter(|r| r.target == "/healthz").count() <= checks_before + 1, "checks stopped");
+    // Resumed: the next check takes s1 down.
+    assert_eq!(cli(&sock, "enable health app/s1"), "\n");
+    pylon.wait_for_line("Server app/s1 is DOWN", 0, Duration::from_secs(5)).expect("s1 down once checked");
+    assert_eq!(cli(&sock, "disable health app/s2"), "Server is not checked.\n\n");
+    // help and help <words>, show version.
+    let help = cli(&sock, "help");
+    assert!(help.starts_with("The following commands are valid at this level:\n  abort ssl cert "), "{help}");
+    assert_eq!(cli(&sock, "help show stat").lines().count(), 2 + 1, "header, one command, empty line");
+    assert!(cli(&sock, "show version").starts_with(env!("CARGO_PKG_VERSION")));
+    // clear counters resets the maximums, not the totals.
+    let before = show_stat(&sock);
+    assert!(num(row(&before, "web", "FRONTEND"), "smax") >= 1);
+    assert_eq!(cli(&sock, "clear counters"), "\n");
+    let after = show_stat(&sock);
+    assert_eq!(num(row(&after, "web", "FRONTEND"), "smax"), 0);
+    assert_eq!(num(row(&after, "web", "FRONTEND"), "stot"), num(row(&before, "web", "FRONTEND"), "stot"));
+    assert_eq!(cli(&sock, "clear counters all"), "\n");
+}

@@ -774,6 +774,11 @@ static CASES: &[Case] = &[
         ],
     ),
     case!(
+        proxy_ids_clash,
+        ["frontend a", "    id 3", "backend b", "    id 3"],
+        [(4, 8, E, "proxy 'b' has the same ID (3) as proxy 'a'")],
+    ),
+    case!(
         capture_lines_are_checked,
         [
             "defaults",

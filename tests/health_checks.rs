@@ -380,3 +380,30 @@ fn sighup_dumps_every_servers_state_to_the_log() {
         .unwrap_or_else(|| panic!("{}", pylon.stderr()));
     assert!(pylon.stderr().contains("SIGHUP: Server be/s1 is UP. Conn: 0 act, 0 pend, 0 tot."), "{}", pylon.stderr());
 }
+
+#[test]
+fn log_health_checks_logs_result_changes_while_the_server_stays_up() {
+    let s1 = Origin::start("s1");
+    let port = free_port();
+    let config = format!(
+        "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+         backend be\n    option httpchk GET /healthz\n    option log-health-checks\n\
+         \x20   server s1 127.0.0.1:{} check inter 100ms rise 2 fall 3 init-state fully-up\n",
+        s1.port()
+    );
+    let pylon = Pylon::start(&config);
+    s1.health.store(500, Ordering::SeqCst);
+    // The first failure leaves the server up (3 failures take it down): logged as a check.
+    let at = pylon
+        .wait_for_line("Health check for server be/s1 failed, reason: Layer7 wrong status", 0, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("{}", pylon.stderr()));
+    assert!(pylon.stderr().contains("status: 2/3 UP."), "{}", pylon.stderr());
+    s1.health.store(200, Ordering::SeqCst);
+    pylon
+        .wait_for_line(
+            "Health check for server be/s1 succeeded, reason: Layer7 check passed",
+            at,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|| panic!("{}", pylon.stderr()));
+}

@@ -114,7 +114,8 @@ pub enum Weight {
 pub struct StatQuery {
     /// A proxy id (or name) to restrict to (`None`: every proxy).
     pub proxy: Option<String>,
-    /// Row types: 1 frontends, 2 backends, 4 servers (HAProxy's bit mask; -1 all).
+    /// Row types: 1 frontends, 2 backends, 4 servers, 8 listeners (HAProxy's bit mask; -1
+    /// all).
     pub types: u32,
     /// A server id to restrict to (`None`: every server).
     pub server_id: Option<u32>,
@@ -447,14 +448,14 @@ fn weight(word: &str) -> Result<Weight, Refusal> {
 }
 
 fn stat_query(args: &[&str]) -> Result<StatQuery, Refusal> {
-    let mut q = StatQuery { proxy: None, types: 7, server_id: None, typed: false, only_up: false, no_maint: false };
+    let mut q = StatQuery { proxy: None, types: 15, server_id: None, typed: false, only_up: false, no_maint: false };
     let mut rest = args;
     // `<iid>|<proxy> <type> <sid>` come first when given.
     if rest.len() >= 3 && !matches!(rest[0], "typed" | "json" | "desc" | "up" | "no-maint") {
         q.proxy = (rest[0] != "-1").then(|| rest[0].to_string());
         let bad = || Refusal::Usage("Require a valid type and server id.\n".into());
         let types: i64 = rest[1].parse().map_err(|_| bad())?;
-        q.types = if types < 0 { 7 } else { types as u32 & 7 };
+        q.types = if types < 0 { 15 } else { types as u32 & 15 };
         let sid: i64 = rest[2].parse().map_err(|_| bad())?;
         q.server_id = (sid >= 0).then_some(sid as u32);
         rest = &rest[3..];

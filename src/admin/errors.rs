@@ -104,8 +104,9 @@ pub fn show(rt: &Runtime, proxy: Option<&str>, dir: Direction, out: &mut String)
         for be in rt.backends.iter().filter(|b| wanted(&b.name, b.id)) {
             let Some(c) = be.last_error.get() else { continue };
             let fe = c.peer_proxy.and_then(|f| rt.frontends.get(f));
-            let (srv, sid) =
-                c.server.map_or(("<NONE>".to_string(), -1), |s| (be.servers[s].name.clone(), s as i64 + 1));
+            let (srv, sid) = c
+                .server
+                .map_or(("<NONE>".to_string(), -1), |s| (be.servers[s].name.clone(), i64::from(be.servers[s].id)));
             let _ = write!(
                 out,
                 "\n[{}] backend {} (#{}): invalid response\n  frontend {} (#{}), server {srv} (#{sid}), event #{}, src {}\n",

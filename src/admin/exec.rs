@@ -258,8 +258,7 @@ impl Admin {
             return;
         };
         let be = &rt.backends[b];
-        let Some(s) = find(be.servers.iter().enumerate().map(|(i, s)| (s.name.as_str(), i as u32 + 1)), &r.server)
-        else {
+        let Some(s) = find(be.servers.iter().map(|s| (s.name.as_str(), s.id)), &r.server) else {
             out.push_str("No such server.\n");
             return;
         };

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, UNIX_EPOCH};
 
 use super::command::StatQuery;
 use super::csv::{self, STATIC_COLUMNS};
@@ -220,6 +220,7 @@ pub fn show_info(v: &View<'_>, typed: bool, out: &mut String) {
         ("CompressBpsOut", "MRP", "u32", "0".into()),
         ("CompressBpsRateLim", "CLP", "u32", "0".into()),
         ("node", "COS", "str", rt.node.clone()),
+        ("description", "COS", "str", rt.description.clone().unwrap_or_default()),
         ("Stopping", "MGP", "u32", "0".into()),
         ("Jobs", "MGP", "u32", (curr + listeners).to_string()),
         ("Listeners", "MGP", "u32", listeners.to_string()),
@@ -229,6 +230,8 @@ pub fn show_info(v: &View<'_>, typed: bool, out: &mut String) {
         ("Start_time_sec", "MDP", "u32", start.to_string()),
         ("Tainted", "SGP", "str", "0".into()),
     ];
+    // HAProxy prints `description` only when one is set.
+    let fields: Vec<_> = fields.into_iter().filter(|f| f.0 != "description" || !f.3.is_empty()).collect();
     for (i, (name, tags, ty, value)) in fields.iter().enumerate() {
         if typed {
             let _ = writeln!(out, "{i}.{name}.1:{tags}:{ty}:{value}");
@@ -448,10 +451,20 @@ pub fn show_stat(v: &View<'_>, q: &StatQuery, out: &mut String) {
         {
             frontend_row(v, f).write(q.typed, (id, 0, 'F'), out);
         }
+        if let Some(f) = fe
+            && q.types & 8 != 0
+            && rt.frontends[f].socket_stats
+        {
+            for l in 0..rt.frontends[f].listeners.len() {
+                let row = listener_row(v, f, l);
+                let sid = row.get("sid").and_then(|s| s.parse().ok()).unwrap_or(0);
+                row.write(q.typed, (id, sid, 'L'), out);
+            }
+        }
         let Some(b) = be else { continue };
         if q.types & 4 != 0 {
             for s in 0..rt.backends[b].servers.len() {
-                let sid = s as u32 + 1;
+                let sid = rt.backends[b].servers[s].id;
                 if q.server_id.is_some_and(|want| want != sid) {
                     continue;
                 }
@@ -541,6 +554,23 @@ fn backend_sessions(be: &Backend) -> u64 {
     (0..be.servers.len()).map(|s| u64::from(be.conns.get(s))).sum()
 }
 
+/// A listener's row (`option socket-stats`): pylon counts the connections each listener
+/// accepted; the other traffic counts are the frontend's only.
+pub fn listener_row(v: &View<'_>, f: usize, l: usize) -> Row {
+    let fe = &v.rt.frontends[f];
+    let spec = &fe.listeners[l];
+    let mut r = Row::new();
+    let name = spec.name.clone().unwrap_or_else(|| format!("sock-{}", l + 1));
+    common(&mut r, &fe.name, &name, fe.id, spec.id.unwrap_or(l as u32 + 1), 3, fe.mode);
+    r.set("stot", v.totals.listeners.get(f).and_then(|ls| ls.get(l)).copied().unwrap_or(0));
+    if let Some(m) = spec.maxconn {
+        r.set("slim", m);
+    }
+    r.set("status", "OPEN");
+    r.set("addr", spec.addr);
+    r
+}
+
 /// True when server `s` of `be` takes traffic by its health (maintenance aside).
 fn server_up(be: &Backend, s: usize) -> bool {
     be.live[s].is_up() && be.live[s].addr().ip.is_some()
@@ -587,7 +617,7 @@ pub fn server_row(v: &View<'_>, b: usize, s: usize) -> Row {
     let live = &be.live[s];
     let c = v.totals.servers.get(b).and_then(|ss| ss.get(s)).cloned().unwrap_or_default();
     let mut r = Row::new();
-    common(&mut r, &be.name, &srv.name, be.id, s as u32 + 1, 2, be.mode);
+    common(&mut r, &be.name, &srv.name, be.id, srv.id, 2, be.mode);
     r.set("qcur", be.queue.server_len(s));
     r.set("qmax", be.queue.server_peak(s));
     r.set("scur", be.conns.get(s));
@@ -780,7 +810,7 @@ pub fn servers_state(v: &View<'_>, backend: Option<&str>, out: &mut String) -> R
                 "{} {} {} {} {addr} {op} {admin} {} {iweight} {since} {status} {result} {health} {state} 0 0 0 - {port} - {ssl} {check_port} - - 0",
                 be.id,
                 be.name,
-                s + 1,
+                srv.id,
                 srv.name,
                 live.user_weight(),
             );
@@ -823,11 +853,6 @@ pub fn show_version(out: &mut String) {
     out.push('\n');
 }
 
-/// Seconds since the Unix epoch now (for replies that stamp a date).
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -841,7 +866,7 @@ mod tests {
     #[test]
     fn rates_are_per_second_deltas_with_maximums() {
         let mut rates = Rates::default();
-        let mut t = Totals { frontends: vec![Sums::default()], backends: vec![], servers: vec![] };
+        let mut t = Totals { frontends: vec![Sums::default()], ..Totals::default() };
         rates.sample(&t);
         t.frontends[0].sessions = 7;
         rates.sample(&t);

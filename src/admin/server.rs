@@ -128,10 +128,9 @@ pub fn bind(sockets: &[StatsSocket]) -> io::Result<Vec<Listener>> {
     Ok(out)
 }
 
-/// Starts the admin thread over `listeners` (none: no thread).
-pub fn spawn(mut admin: Admin, mut listeners: Vec<Listener>) -> io::Result<Option<JoinHandle<()>>> {
-    // Without a socket the thread still samples the rates that the stats page and the
-    // metrics report.
+/// Starts the admin thread over `listeners`. Without a socket it still runs, to sample the
+/// rates that the statistics page and the metrics report.
+pub fn spawn(mut admin: Admin, mut listeners: Vec<Listener>) -> io::Result<JoinHandle<()>> {
     let poll = Poll::new()?;
     for (i, l) in listeners.iter_mut().enumerate() {
         let source: &mut dyn mio::event::Source = match &mut l.socket {
@@ -143,7 +142,7 @@ pub fn spawn(mut admin: Admin, mut listeners: Vec<Listener>) -> io::Result<Optio
     let handle = std::thread::Builder::new().name("pylon-admin".into()).spawn(move || {
         run(&mut admin, poll, listeners);
     })?;
-    Ok(Some(handle))
+    Ok(handle)
 }
 
 fn run(admin: &mut Admin, mut poll: Poll, listeners: Vec<Listener>) {

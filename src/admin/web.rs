@@ -94,7 +94,7 @@ pub fn stats(rt: &Runtime, spec: &StatsPage, head: &Head, buf: &[u8], admin: boo
     let view = snapshot.view(rt);
     if contains(rest, b";csv") {
         let mut body = String::new();
-        let q = StatQuery { proxy: None, types: 7, server_id: None, typed: false, only_up: false, no_maint: false };
+        let q = StatQuery { proxy: None, types: 15, server_id: None, typed: false, only_up: false, no_maint: false };
         report::show_stat(&view, &q, &mut body);
         return respond(200, "text/plain", &[], body.as_bytes(), head_only);
     }
@@ -351,7 +351,9 @@ fn html(
         let node = if node.is_empty() { rt.node.as_str() } else { node.as_str() };
         let _ = write!(out, "<td>node = {}</td>", esc(node));
     }
+    // `stats show-desc` without text shows the global `description`.
     if let Some(desc) = &spec.show_desc {
+        let desc = if desc.is_empty() { rt.description.as_deref().unwrap_or("") } else { desc.as_str() };
         let _ = write!(out, "<td>{}</td>", esc(desc));
     }
     out.push_str("</tr></table>");
@@ -363,14 +365,18 @@ fn html(
     }
     let _ = write!(out, "<p><a href=\"{};csv\">CSV export</a></p>", esc(&spec.uri));
     for report::Proxy { name, frontend: fe, backend: be, .. } in report::proxies(rt) {
+        let description = fe
+            .and_then(|f| rt.frontends[f].description.as_deref())
+            .or_else(|| be.and_then(|b| rt.backends[b].description.as_deref()));
         let form = admin && be.is_some();
         if form {
             let _ = write!(out, "<form method=\"post\" action=\"{}\">", esc(&spec.uri));
         }
         let _ = write!(
             out,
-            "<table class=\"px\" id=\"{0}\"><tr><th class=\"pxname\" colspan=\"31\">{0}</th></tr>",
-            esc(name)
+            "<table class=\"px\" id=\"{0}\"><tr><th class=\"pxname\" colspan=\"31\">{0}{1}</th></tr>",
+            esc(name),
+            description.map(|d| format!(" ({})", esc(d))).unwrap_or_default()
         );
         out.push_str("<tr><th rowspan=\"2\"></th><th rowspan=\"2\"></th><th colspan=\"3\">Queue</th><th colspan=\"3\">Session rate</th><th colspan=\"6\">Sessions</th><th colspan=\"2\">Bytes</th><th colspan=\"2\">Denied</th><th colspan=\"3\">Errors</th><th colspan=\"2\">Warnings</th><th colspan=\"8\">Server</th></tr>");
         out.push_str("<tr><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th><th>Cur</th><th>Max</th><th>Limit</th><th>Total</th><th>LbTot</th><th>Last</th><th>In</th><th>Out</th><th>Req</th><th>Resp</th><th>Req</th><th>Conn</th><th>Resp</th><th>Retr</th><th>Redis</th><th>Status</th><th>LastChk</th><th>Wght</th><th>Act</th><th>Bck</th><th>Chk</th><th>Dwn</th><th>Dwntme</th></tr>");

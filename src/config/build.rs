@@ -105,7 +105,68 @@ pub fn build(sections: &[Section], diags: &mut Vec<Diagnostic>) -> Built {
             built.proxies.push(p);
         }
     }
+    assign_ids(&mut built.proxies, diags);
     built
+}
+
+/// HAProxy's ids: a proxy's `id` (a server's `id` option) is kept; the others get the
+/// smallest ids left free, in declaration order. Two proxies (two servers of a backend)
+/// with one forced id are an error.
+fn assign_ids(proxies: &mut [Proxy], diags: &mut Vec<Diagnostic>) {
+    let mut taken: Vec<(u32, usize)> = Vec::new();
+    for (i, p) in proxies.iter().enumerate() {
+        let Some((id, loc)) = p.forced_id else { continue };
+        if let Some(&(_, other)) = taken.iter().find(|(t, _)| *t == id) {
+            diags.push(
+                Diagnostic::error(
+                    loc,
+                    format!("proxy '{}' has the same ID ({id}) as proxy '{}'", p.name, proxies[other].name),
+                )
+                .with_related(proxies[other].loc, "declared here"),
+            );
+            continue;
+        }
+        taken.push((id, i));
+    }
+    let mut used: Vec<u32> = taken.iter().map(|(id, _)| *id).collect();
+    let mut next = 1;
+    for p in proxies.iter_mut() {
+        if let Some((id, _)) = p.forced_id {
+            p.id = id;
+        } else {
+            while used.contains(&next) {
+                next += 1;
+            }
+            p.id = next;
+            used.push(next);
+        }
+        let forced: Vec<u32> = p.servers.iter().filter_map(|s| s.options.id).collect();
+        let mut seen: Vec<u32> = Vec::new();
+        for s in &p.servers {
+            if let Some(id) = s.options.id {
+                if seen.contains(&id) {
+                    diags.push(Diagnostic::error(
+                        s.loc,
+                        format!("server '{}' of '{}' has the same ID ({id}) as another server", s.name, p.name),
+                    ));
+                }
+                seen.push(id);
+            }
+        }
+        let mut next_sid = 1;
+        for s in p.servers.iter_mut() {
+            s.id = match s.options.id {
+                Some(id) => id,
+                None => {
+                    while forced.contains(&next_sid) {
+                        next_sid += 1;
+                    }
+                    next_sid += 1;
+                    next_sid - 1
+                }
+            };
+        }
+    }
 }
 
 fn proxy_kind(kind: SectionKind) -> ProxyKind {

@@ -81,6 +81,11 @@ pub struct Global {
     pub tls: super::tls::GlobalTls,
     /// `tune.ssl.cachesize`: TLS sessions each bind keeps for resumption by session ID.
     pub tune_ssl_cachesize: u32,
+    /// `node`: the name `show info` and the statistics page give this process (the host's
+    /// name by default).
+    pub node: Option<String>,
+    /// `description`: text for `show info` and the statistics page.
+    pub description: Option<String>,
     /// `stats socket` lines: where the admin socket listens (none by default).
     pub stats_sockets: Vec<StatsSocket>,
     /// `stats timeout`: how long an idle admin connection stays open (10 s, as HAProxy).
@@ -105,6 +110,8 @@ impl Default for Global {
             spread_checks: 0,
             tls: super::tls::GlobalTls::default(),
             tune_ssl_cachesize: crate::tls::SESSION_CACHE_SIZE as u32,
+            node: None,
+            description: None,
             stats_sockets: Vec::new(),
             stats_timeout: std::time::Duration::from_secs(10),
             stats_maxconn: 10,
@@ -545,6 +552,15 @@ pub struct Proxy {
     pub log_separate_errors: bool,
     /// `option dontlog-normal`: only lines of failed requests are sent.
     pub dontlog_normal: bool,
+    /// `option log-health-checks`: every change of a server's check result is logged, not
+    /// only its going up or down.
+    pub log_health_checks: bool,
+    /// `option socket-stats`: `show stat` has a row per listener.
+    pub socket_stats: bool,
+    /// `id`: the proxy's forced `iid` (stats, `#id` on the admin socket), with its place.
+    pub forced_id: Option<(u32, Loc)>,
+    /// `description`: text for the statistics page.
+    pub description: Option<String>,
     /// `log-tag`: the program name in this proxy's syslog headers.
     pub log_tag: Option<String>,
     /// `option logasap`: a line is written as soon as the response head is sent (HTTP) or
@@ -677,6 +693,10 @@ impl Proxy {
             dontlognull: false,
             log_separate_errors: false,
             dontlog_normal: false,
+            log_health_checks: false,
+            socket_stats: false,
+            forced_id: None,
+            description: None,
             log_tag: None,
             logasap: false,
             captures: crate::log::capture::CaptureSpec::default(),
@@ -953,6 +973,8 @@ pub struct BindAddr {
 pub struct BindOptions {
     /// `name`: the listener's name in statistics.
     pub name: Option<String>,
+    /// `id`: the listener's forced id in statistics.
+    pub id: Option<u32>,
     /// `backlog`: the listen queue length (default: the frontend's `maxconn`).
     pub backlog: Option<u32>,
     /// `maxconn`: connections accepted at once on this bind.
@@ -1049,6 +1071,8 @@ pub enum PortSpec {
 /// The options of a `server` or `default-server` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
+    /// `id`: the server's forced `sid` within its backend.
+    pub id: Option<u32>,
     /// `weight`: 0 to 256; 0 takes the server out of load balancing.
     pub weight: u16,
     /// `maxconn`: concurrent connections to this server (`None`: no limit).
@@ -1134,6 +1158,7 @@ pub const MAX_WEIGHT: u16 = 256;
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
+            id: None,
             weight: DEFAULT_WEIGHT,
             maxconn: None,
             backup: false,

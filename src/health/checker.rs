@@ -33,6 +33,8 @@ struct Check {
     target: SocketAddr,
     /// The target follows the server's address (`set server … addr`): its IP, its port.
     follows: (bool, bool),
+    /// Whether the last check passed (`option log-health-checks` logs changes).
+    last_passed: Option<bool>,
     health: Health,
     inter: Duration,
     fastinter: Option<Duration>,
@@ -84,6 +86,7 @@ fn build(rt: &Runtime, now: Instant) -> Vec<Check> {
                 transport: Arc::new(server.check_transport()),
                 target,
                 follows: (spec.follows_ip, spec.follows_port),
+                last_passed: None,
                 health: {
                     let health = Health::new(spec.rise, spec.fall, spec.init_state);
                     be.live[s].with_report(|r| {
@@ -234,12 +237,37 @@ fn finish(rt: &Runtime, poll: &Poll, c: &mut Check, outcome: Outcome, now: Insta
             r.failed += 1;
         }
     });
+    // `option log-health-checks`: a change of the check's result is logged even when the
+    // server stays up or down (going up or down is always logged).
+    let passed = outcome.status.passed();
+    if transition == Transition::None && rt.backends[c.backend].log_health_checks && c.last_passed != Some(passed) {
+        log::warn!("{}", check_line(rt, c, &outcome, duration));
+    }
+    c.last_passed = Some(passed);
     match transition {
         Transition::None => {}
         Transition::Up => mark(rt, c, true, &outcome, duration, now),
         Transition::Down => mark(rt, c, false, &outcome, duration, now),
     }
     c.next = jitter.apply(now + c.health.next_interval(c.inter, c.fastinter, c.downinter), now);
+}
+
+/// HAProxy's line for a check whose result changed while the server stayed up or down:
+/// `Health check for server be/s failed, reason: …, check duration: 1ms, status: 2/3 UP.`
+fn check_line(rt: &Runtime, c: &Check, o: &Outcome, duration: Duration) -> String {
+    let be = &rt.backends[c.backend];
+    let (health, rise, fall) = be.live[c.server].with_report(|r| (r.health, r.rise.max(1), r.fall.max(1)));
+    let up = c.health.is_up();
+    let status = if up { format!("{}/{} UP", health + 1 - rise, fall) } else { format!("{health}/{rise} DOWN") };
+    let info = o.info.as_ref().map(|i| format!(", info: \"{i}\"")).unwrap_or_default();
+    format!(
+        "Health check for server {}/{} {}, reason: {}{info}, check duration: {}ms, status: {status}.",
+        be.name,
+        be.servers[c.server].name,
+        if o.status.passed() { "succeeded" } else { "failed" },
+        o.status.describe(),
+        duration.as_millis()
+    )
 }
 
 /// Traffic errors reached the server's `error-limit`: do what `on-error` says.

@@ -424,6 +424,7 @@ impl Worker {
         rt.peak_conns.note(rt.current_conns.load(Ordering::Relaxed) as u64);
         fe.peak_conns.note(fe.current_conns.load(Ordering::Relaxed) as u64);
         rt.stats[self.id].frontends[frontend].sessions.bump();
+        rt.stats[self.id].listeners[frontend][self.listeners[listener].spec].bump();
         let accept_proxy = self.runtime.frontends[frontend].listeners[spec].accept_proxy;
         let stream = match Stream::accepted(tcp, self.listeners[listener].tls.as_ref(), accept_proxy) {
             Ok(s) => s,

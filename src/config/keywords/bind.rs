@@ -82,7 +82,10 @@ pub static TABLE: &[Keyword<BindOptions>] = &[
     not_yet("gid", S, ONE, owner::OPS),
     not_yet("mode", S, ONE, owner::OPS),
     not_yet("expose-fd", S, ONE, owner::OPS),
-    not_yet("id", S, ONE, owner::ADMIN),
+    kw("id", S, ONE, "<number>", |o, a| {
+        o.id = Some(a.uint(0, 1, i32::MAX as u64)? as u32);
+        Ok(())
+    }),
     unsupported("process", S, ONE, "there is one process, and every worker thread accepts on every bind"),
     unsupported("thread", S, ONE, "every worker thread accepts on every bind"),
     unsupported("interface", S, ONE, "binding to an interface is not implemented"),

@@ -75,8 +75,14 @@ pub static TABLE: &[Keyword<Global>] = &[
         g.stats_maxconn = a.uint(0, 1, 100_000)? as u32;
         Ok(())
     }),
-    not_yet("node", G, ANY_ARGS, owner::ADMIN),
-    not_yet("description", G, ANY_ARGS, owner::ADMIN),
+    kw("node", G, Arity::Exactly(1), "<name>", |g, a| {
+        g.node = Some(a.text(0)?.to_string());
+        Ok(())
+    }),
+    kw("description", G, Arity::AtLeast(1), "<text>", |g, a| {
+        g.description = Some(a.all().iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "));
+        Ok(())
+    }),
     kw("ssl-default-bind-options", G, Arity::AtLeast(1), "<option>...", ssl_default_options),
     kw("ssl-default-server-options", G, Arity::AtLeast(1), "<option>...", ssl_default_options),
     kw("ssl-default-bind-ciphers", G, Arity::Exactly(1), "<cipher list>", ssl_default_text),

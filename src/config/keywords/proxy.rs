@@ -206,8 +206,14 @@ pub static TABLE: &[Keyword<Proxy>] = &[
         "capture slots are filled by 'http-request capture' and 'http-response capture', which pylon does not implement; use 'capture request header', 'capture response header' or a %[fetch] in log-format",
     ),
     kw_no("option logasap", DF, Arity::Exactly(0), "", super::log::log_option),
-    not_yet("option log-health-checks", ALL, ANY_ARGS, owner::ADMIN),
-    not_yet("option socket-stats", ALL, ANY_ARGS, owner::ADMIN),
+    kw_no("option log-health-checks", DB, Arity::Exactly(0), "", |p, a| {
+        p.log_health_checks = !a.negated;
+        Ok(())
+    }),
+    kw_no("option socket-stats", DF, Arity::Exactly(0), "", |p, a| {
+        p.socket_stats = !a.negated;
+        Ok(())
+    }),
     kw("stats enable", ALL, Arity::Exactly(0), "", |p, _| {
         p.stats.enabled = true;
         Ok(())
@@ -265,8 +271,14 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     unsupported("stats scope", ALL, ANY_ARGS, "the statistics page shows every proxy"),
     unsupported("stats http-request", ALL, ANY_ARGS, "use 'stats auth' and 'stats admin' to guard the statistics page"),
     unsupported("stats bind-process", ALL, ANY_ARGS, "pylon has one process"),
-    not_yet("description", ALL, ANY_ARGS, owner::ADMIN),
-    not_yet("id", ALL, ANY_ARGS, owner::ADMIN),
+    kw("description", FB, Arity::AtLeast(1), "<text>", |p, a| {
+        p.description = Some(a.all().iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" "));
+        Ok(())
+    }),
+    kw("id", FB, ONE, "<number>", |p, a| {
+        p.forced_id = Some((a.uint(0, 1, i32::MAX as u64)? as u32, a.word(0)?.loc));
+        Ok(())
+    }),
     not_yet("option tcpka", ALL, ANY_ARGS, owner::RUNTIME),
     not_yet("option clitcpka", ALL, ANY_ARGS, owner::RUNTIME),
     not_yet("option srvtcpka", ALL, ANY_ARGS, owner::RUNTIME),

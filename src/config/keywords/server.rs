@@ -90,7 +90,10 @@ pub static TABLE: &[Keyword<ServerOptions>] = &[
     kw("pool-max-conn", S, ONE, "<number>|-1", pool_max_conn),
     kw("pool-purge-delay", S, ONE, "<time>", pool_purge_delay),
     not_yet("pool-low-conn", S, ONE, owner::HTTP),
-    not_yet("id", S, ONE, owner::ADMIN),
+    kw("id", S, ONE, "<number>", |o, a| {
+        o.id = Some(a.uint(0, 1, i32::MAX as u64)? as u32);
+        Ok(())
+    }),
     unsupported("resolvers", S, ONE, "addresses are resolved once at start-up with the system resolver"),
     unsupported("resolve-prefer", S, ONE, "addresses are resolved once at start-up with the system resolver"),
     unsupported("resolve-opts", S, ONE, "addresses are resolved once at start-up with the system resolver"),
