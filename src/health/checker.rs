@@ -224,6 +224,11 @@ fn finish(rt: &Runtime, poll: &Poll, c: &mut Check, outcome: Outcome, now: Insta
         p.close(poll.registry());
         d
     });
+    // A check that was under way when `disable health` or maintenance came is not applied.
+    if rt.backends[c.backend].live[c.server].checks_paused() {
+        c.next = now + c.inter;
+        return;
+    }
     let was_up = c.health.is_up();
     let transition = if outcome.status.passed() { c.health.success() } else { c.health.failure() };
     let health = c.health.value();

@@ -536,7 +536,11 @@ const DERIVED: &[&str] = &["beg", "end", "sub", "dir", "dom", "reg", "len"];
 /// The fetches that have derived ACL names.
 const DERIVABLE: &[&str] = &["hdr", "path", "url", "base", "url_param", "urlp"];
 
-use crate::config::keywords::owner::{ADMIN as OWNER_STATE, HTTP as OWNER_HTTP};
+use crate::config::keywords::owner::HTTP as OWNER_HTTP;
+
+/// Why the fetches of live server state are refused.
+const SERVER_STATE: &str =
+    "fetches of live server state are not implemented (show stat and the metrics report that state)";
 
 /// Families of HAProxy fetch names pylon does not implement, by prefix, and why.
 const UNSUPPORTED: &[(&str, &str)] = &[
@@ -549,6 +553,12 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ),
     ("req.ssl_", "pylon's ClientHello fetches are req.ssl_sni, req.ssl_hello_type and req.ssl_ver"),
     ("req_ssl_", "pylon's ClientHello fetches are req_ssl_sni, req_ssl_hello_type and req_ssl_ver"),
+    ("nbsrv", SERVER_STATE),
+    ("srv_", SERVER_STATE),
+    ("be_", SERVER_STATE),
+    ("queue", SERVER_STATE),
+    ("avg_queue", SERVER_STATE),
+    ("connslots", SERVER_STATE),
 ];
 
 /// Families of HAProxy fetch names, by prefix, and the issue that brings them.
@@ -562,12 +572,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("shdr", OWNER_HTTP),
     ("http_", OWNER_HTTP),
     ("capture.", OWNER_HTTP),
-    ("nbsrv", OWNER_STATE),
-    ("srv_", OWNER_STATE),
-    ("be_", OWNER_STATE),
-    ("queue", OWNER_STATE),
-    ("avg_queue", OWNER_STATE),
-    ("connslots", OWNER_STATE),
 ];
 
 /// Looks up a fetch by name (without arguments or converters).
