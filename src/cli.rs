@@ -67,6 +67,8 @@ pub struct Options {
     pub zero_warning: bool,
     /// `-p`: where to write the process id once started.
     pub pidfile: Option<PathBuf>,
+    /// `-D`: run in the background.
+    pub daemon: bool,
     /// `--probe`: report dangling routes (backends no server of which accepts a connection,
     /// server names that do not resolve).
     pub probe: bool,
@@ -108,7 +110,6 @@ impl fmt::Display for UsageError {
 
 /// HAProxy options that later issues bring.
 const NOT_YET: &[(&str, &str)] = &[
-    ("-D", config::keywords::owner::OPS),
     ("-W", config::keywords::owner::OPS),
     ("-Ws", config::keywords::owner::OPS),
     ("-sf", config::keywords::owner::OPS),
@@ -135,6 +136,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, U
             "-f" => options.files.push(PathBuf::from(args.next().ok_or(UsageError::MissingValue("-f"))?)),
             "-p" => options.pidfile = Some(PathBuf::from(args.next().ok_or(UsageError::MissingValue("-p"))?)),
             "-c" => options.check = true,
+            "-D" => options.daemon = true,
             "-d" => options.debug = true,
             "-q" => options.quiet = true,
             "-V" => options.verbose = true,
@@ -176,6 +178,8 @@ Options:
   --probe        connect to every server and report dangling routes (backends none of whose
                  servers accepts a connection, names that do not resolve); with -c, exit 3 if any
   -p <pidfile>   write the process id to this file once started
+  -D             run in the background once started (the command exits 0 when pylon
+                 listens, 1 when it failed); standard streams go to /dev/null unless -d
   -v, -vv        print the version (and build details) and exit
   -h, --help     print this help and exit
 
@@ -258,7 +262,16 @@ fn run(options: &Options) -> i32 {
         }
         return EXIT_OK;
     }
-    crate::master::run(&config)
+    let startup = crate::master::Startup {
+        pidfile: options.pidfile.clone().or_else(|| config.global.pidfile.clone()),
+        ready: None,
+    };
+    if options.daemon || config.global.daemon {
+        return crate::daemon::run_in_background(options.debug, startup, |startup| {
+            crate::master::run(&config, startup)
+        });
+    }
+    crate::master::run(&config, startup)
 }
 
 /// The exit code of `-c --probe` when the configuration is valid but routes dangle.
@@ -311,7 +324,7 @@ mod tests {
         assert_eq!(parse(&["-v"]), Ok(Command::Version { verbose: false }));
         assert_eq!(parse(&["-f"]), Err(UsageError::MissingValue("-f")));
         assert_eq!(parse(&["-z"]), Err(UsageError::UnknownOption("-z".into())));
-        assert!(matches!(parse(&["-D"]), Err(UsageError::NotYet { .. })));
+        assert!(matches!(parse(&["-W"]), Err(UsageError::NotYet { .. })));
         let Ok(Command::Run(o)) = parse(&["-q", "-V"]) else { panic!() };
         assert!(!o.quiet);
     }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod balance;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod health;
 pub mod http;
 pub mod log;

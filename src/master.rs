@@ -23,8 +23,18 @@ use crate::worker::{self, Control, Worker};
 /// File descriptors kept aside from `maxconn` for listeners, logs and the like.
 const RESERVED_FDS: u64 = 100;
 
+/// What the process does once every listener is bound and every worker started.
+#[derive(Debug, Default)]
+pub struct Startup {
+    /// `-p` / `pidfile`: write the process id there.
+    pub pidfile: Option<std::path::PathBuf>,
+    /// `-D` / `daemon`: the pipe to the parent waiting in the foreground; one byte on it says
+    /// pylon is up, its closing without one that it failed.
+    pub ready: Option<std::fs::File>,
+}
+
 /// Runs the proxy until it is stopped; returns the process exit code.
-pub fn run(config: &Config) -> i32 {
+pub fn run(config: &Config, startup: Startup) -> i32 {
     let default_maxconn = raise_fd_limit();
     let runtime = Arc::new(Runtime::compile(config, default_maxconn));
     let signals = match block_signals() {
@@ -134,6 +144,17 @@ pub fn run(config: &Config) -> i32 {
         runtime.maxconn.load(std::sync::atomic::Ordering::Relaxed),
         if addrs.is_empty() { "nothing".to_string() } else { addrs.join(" ") }
     );
+    if let Some(path) = &startup.pidfile
+        && let Err(e) = std::fs::write(path, format!("{}\n", std::process::id()))
+    {
+        log::error!("cannot write the pidfile {}: {e}", path.display());
+        return 1;
+    }
+    if let Some(mut ready) = startup.ready {
+        use std::io::Write;
+        // The parent exits 0 on this byte; nothing more to do if it is gone.
+        let _ = ready.write_all(b"1");
+    }
     let code = wait_for_signals(&signals, &workers, &runtime);
     // The last sessions' access-log lines are queued: give the writer a moment to send them.
     crate::log::sink::flush(Duration::from_millis(500));

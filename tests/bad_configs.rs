@@ -912,9 +912,9 @@ static CASES: &[Case] = &[
         [(2, 18, E, "'abns@' stats sockets are not supported (use a path, unix@PATH, or ADDR:PORT)")],
     ),
     case!(
-        daemon_is_not_yet,
-        ["global", "    daemon"],
-        [(2, 5, E, "'daemon' is not supported yet; it arrives with operations…(issue #8)")],
+        chroot_is_not_yet,
+        ["global", "    chroot /var/empty"],
+        [(2, 5, E, "'chroot' is not supported yet; it arrives with operations…(issue #8)")],
     ),
     case!(
         http_request_in_defaults,
@@ -950,12 +950,12 @@ static CASES: &[Case] = &[
     // ---- several errors in one file, all reported in one run ----------------------------
     case!(
         several_errors_in_global,
-        ["global", "    maxcon 100", "    nbthread 0", "    tune.bufsize 512", "    daemon", "    cpu-map 2 0"],
+        ["global", "    maxcon 100", "    nbthread 0", "    tune.bufsize 512", "    chroot /x", "    cpu-map 2 0"],
         [
             (2, 5, E, "unknown keyword 'maxcon' in global; did you mean 'maxconn'?"),
             (3, 14, E, "invalid value '0' for 'nbthread': expected a value from 1 to 1024"),
             (4, 18, E, "invalid value '512' for 'tune.bufsize': expected a value from 1024 to 16777216"),
-            (5, 5, E, "'daemon' is not supported yet; it arrives with operations"),
+            (5, 5, E, "'chroot' is not supported yet; it arrives with operations"),
             (6, 13, E, "'2' does not include process (or thread group) 1"),
         ],
     ),

@@ -68,7 +68,7 @@ fn every_unsupported_keyword_of_a_file_is_named_in_one_run() {
     let r = run(&["-c", "-f", support::root().join("tests/configs/homelab.cfg").to_str().expect("path")]);
     assert_eq!(r.code, 1);
     for needle in [
-        "homelab.cfg:12:5: error: 'daemon' is not supported yet; it arrives with operations: reload, privileges and daemon mode (issue #8)",
+        "homelab.cfg:7:5: error: 'chroot' is not supported yet; it arrives with operations: reload, privileges and daemon mode (issue #8)",
         "homelab.cfg:36:24: error: cannot read '/etc/haproxy/certs/example.home.pem': No such file or directory",
     ] {
         assert!(r.stderr.contains(needle), "missing {needle:?} in:\n{}", r.stderr);
@@ -105,7 +105,7 @@ fn warnings_do_not_fail_the_check_unless_zero_warning_mode() {
 
 #[test]
 fn command_line_errors_exit_2() {
-    for args in [&["-c"][..], &["-z"], &["-f"], &["-D", "-f", "x.cfg"]] {
+    for args in [&["-c"][..], &["-z"], &["-f"], &["-W", "-f", "x.cfg"]] {
         let r = run(args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         assert!(r.stderr.starts_with("pylon: "), "{args:?}: {}", r.stderr);

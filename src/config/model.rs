@@ -69,6 +69,10 @@ pub struct Global {
     /// `hard-stop-after`: how long a soft stop (SIGUSR1) may wait for live sessions before
     /// they are cut (`None`: as long as they last).
     pub hard_stop_after: Option<std::time::Duration>,
+    /// `daemon`: run in the background, as `-D` does.
+    pub daemon: bool,
+    /// `pidfile`: where the process id is written once pylon started, as `-p` does.
+    pub pidfile: Option<std::path::PathBuf>,
     /// `tune.maxrewrite`: room kept free in a buffer for the headers rules add, so an HTTP
     /// head may use at most `tune.bufsize` less this.
     pub tune_maxrewrite: u32,
@@ -105,6 +109,8 @@ impl Default for Global {
             log_tag: None,
             log_send_hostname: None,
             hard_stop_after: None,
+            daemon: false,
+            pidfile: None,
             tune_maxrewrite: DEFAULT_MAXREWRITE,
             tune_http_maxhdr: DEFAULT_MAXHDR,
             spread_checks: 0,

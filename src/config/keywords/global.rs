@@ -49,14 +49,20 @@ pub static TABLE: &[Keyword<Global>] = &[
     kw("unsetenv", G, Arity::AtLeast(1), "<name>...", env_directive),
     kw("resetenv", G, ANY_ARGS, "[<name>...]", env_directive),
     kw("hard-stop-after", G, Arity::Exactly(1), "<time>", hard_stop_after),
-    not_yet("daemon", G, ANY_ARGS, owner::OPS),
+    kw("daemon", G, Arity::Exactly(0), "", |g, _| {
+        g.daemon = true;
+        Ok(())
+    }),
     not_yet("master-worker", G, ANY_ARGS, owner::OPS),
     not_yet("user", G, ANY_ARGS, owner::OPS),
     not_yet("group", G, ANY_ARGS, owner::OPS),
     not_yet("uid", G, ANY_ARGS, owner::OPS),
     not_yet("gid", G, ANY_ARGS, owner::OPS),
     not_yet("chroot", G, ANY_ARGS, owner::OPS),
-    not_yet("pidfile", G, ANY_ARGS, owner::OPS),
+    kw("pidfile", G, Arity::Exactly(1), "<file>", |g, a| {
+        g.pidfile = Some(a.text(0)?.into());
+        Ok(())
+    }),
     not_yet("ulimit-n", G, ANY_ARGS, owner::OPS),
     not_yet("server-state-file", G, ANY_ARGS, owner::OPS),
     not_yet("server-state-base", G, ANY_ARGS, owner::OPS),

@@ -1,0 +1,75 @@
+//! `-D` / `daemon` and `-p` / `pidfile`: the command returns once pylon listens in the
+//! background, the pidfile names the running process, and a start that fails says so by
+//! its exit code.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::http::{Client, Origin, get};
+use support::{TempDir, free_port, pylon};
+
+/// Stops the background pylon named by `pidfile` (a process this test started) and waits
+/// for it to be gone.
+fn stop(pid: i32) {
+    // SAFETY: kill() with the PID of the daemon this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // SAFETY: signal 0 only asks whether the process exists.
+    while unsafe { libc::kill(pid, 0) } == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn daemon_mode_returns_once_listening_and_writes_the_pidfile() {
+    let origin = Origin::start("s1");
+    let dir = TempDir::new();
+    for (flags, global) in [(&["-D"][..], ""), (&[][..], "    daemon\n")] {
+        let port = free_port();
+        let pidfile = dir.path().join(format!("pylon-{port}.pid"));
+        let pid_line = if flags.is_empty() { format!("    pidfile {}\n", pidfile.display()) } else { String::new() };
+        let config = format!(
+            "global\n{global}{pid_line}defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\nbackend app\n    server s1 127.0.0.1:{}\n",
+            origin.port()
+        );
+        let cfg = dir.write(&format!("d-{port}.cfg"), &config);
+        let mut command = pylon();
+        command.args(flags).arg("-f").arg(&cfg);
+        if !flags.is_empty() {
+            command.arg("-p").arg(&pidfile);
+        }
+        let started = Instant::now();
+        let out = command.output().expect("run pylon -D");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let pid: i32 = std::fs::read_to_string(&pidfile).expect("pidfile").trim().parse().expect("a pid");
+        // The command has returned: the pid is the background process, alive, and it serves.
+        assert_ne!(pid as u32, std::process::id());
+        // SAFETY: signal 0 only asks whether the process exists.
+        assert_eq!(unsafe { libc::kill(pid, 0) }, 0, "the background pylon runs");
+        assert_eq!(Client::connect(port).request(&get("/", "app")).status, 200);
+        stop(pid);
+        // SAFETY: signal 0 only asks whether the process exists.
+        assert_ne!(unsafe { libc::kill(pid, 0) }, 0, "pylon stopped on SIGTERM");
+    }
+}
+
+#[test]
+fn a_daemon_that_cannot_start_makes_the_command_fail() {
+    let dir = TempDir::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let cfg = dir.write(
+        "busy.cfg",
+        &format!(
+            "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\nbackend app\n    server s1 127.0.0.1:1\n"
+        ),
+    );
+    let out = pylon().arg("-D").arg("-f").arg(&cfg).output().expect("run pylon -D");
+    assert_eq!(out.status.code(), Some(1));
+}
