@@ -35,7 +35,7 @@ pub struct Startup {
 
 /// Runs the proxy until it is stopped; returns the process exit code.
 pub fn run(config: &Config, startup: Startup) -> i32 {
-    let default_maxconn = raise_fd_limit();
+    let default_maxconn = raise_fd_limit(config.global.maxconn.map(u64::from), config.global.ulimit_n);
     let runtime = Arc::new(Runtime::compile(config, default_maxconn));
     let signals = match block_signals() {
         Ok(s) => s,
@@ -252,21 +252,59 @@ fn wait_signal(signals: &libc::sigset_t, timeout: Duration) -> Option<i32> {
     (sig > 0).then_some(sig)
 }
 
-/// Raises the soft file-descriptor limit to the hard one and returns the `maxconn` it allows
-/// (two descriptors per proxied connection, as HAProxy computes it).
-fn raise_fd_limit() -> usize {
+/// Sets the open-file limit and returns the `maxconn` it allows (two descriptors per
+/// proxied connection, as HAProxy counts, and [`RESERVED_FDS`] aside).
+///
+/// With `ulimit-n`, the limit is that (the hard limit too, which only root may raise);
+/// otherwise the soft limit is raised to what `maxconn` needs, or to the hard limit when
+/// `maxconn` is unset. A limit below what `maxconn` needs is a warning: connections past it
+/// would fail to open.
+fn raise_fd_limit(maxconn: Option<u64>, ulimit_n: Option<u64>) -> usize {
+    let needed = maxconn.map(fds_for);
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit read and write the struct passed, nothing else.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim = raised;
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            let want = match (ulimit_n, needed) {
+                (Some(n), _) => n,
+                (None, Some(n)) => n.max(lim.rlim_cur).min(lim.rlim_max),
+                (None, None) => lim.rlim_max,
+            };
+            let raised = libc::rlimit { rlim_cur: want, rlim_max: lim.rlim_max.max(want) };
+            if want != lim.rlim_cur {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    lim = raised;
+                } else {
+                    log::warn!(
+                        "cannot set the open-file limit to {want} (ulimit-n; the hard limit is {}): {}",
+                        lim.rlim_max,
+                        std::io::Error::last_os_error()
+                    );
+                }
             }
         }
     }
-    let fds = lim.rlim_cur.min(1 << 24);
-    (fds.saturating_sub(RESERVED_FDS) / 2).max(1) as usize
+    if let (Some(m), Some(n)) = (maxconn, needed)
+        && lim.rlim_cur < n
+    {
+        log::warn!(
+            "maxconn {m} needs {n} open files but the limit is {}: connections past {} will fail \
+             (raise the hard limit, or set ulimit-n as root)",
+            lim.rlim_cur,
+            conns_for(lim.rlim_cur)
+        );
+    }
+    conns_for(lim.rlim_cur.min(1 << 24)).max(1) as usize
+}
+
+/// Open files `maxconn` connections need.
+pub fn fds_for(maxconn: u64) -> u64 {
+    maxconn.saturating_mul(2).saturating_add(RESERVED_FDS)
+}
+
+/// Connections `fds` open files allow.
+fn conns_for(fds: u64) -> u64 {
+    fds.saturating_sub(RESERVED_FDS) / 2
 }
 
 /// The CPUs worker `thread` (1-based) may run on, from the last `cpu-map` line naming it.

@@ -69,6 +69,9 @@ pub struct Global {
     /// `hard-stop-after`: how long a soft stop (SIGUSR1) may wait for live sessions before
     /// they are cut (`None`: as long as they last).
     pub hard_stop_after: Option<std::time::Duration>,
+    /// `ulimit-n`: the open-file limit to set at start (`None`: raised to what `maxconn`
+    /// needs, within the hard limit).
+    pub ulimit_n: Option<u64>,
     /// `daemon`: run in the background, as `-D` does.
     pub daemon: bool,
     /// `pidfile`: where the process id is written once pylon started, as `-p` does.
@@ -109,6 +112,7 @@ impl Default for Global {
             log_tag: None,
             log_send_hostname: None,
             hard_stop_after: None,
+            ulimit_n: None,
             daemon: false,
             pidfile: None,
             tune_maxrewrite: DEFAULT_MAXREWRITE,

@@ -63,7 +63,10 @@ pub static TABLE: &[Keyword<Global>] = &[
         g.pidfile = Some(a.text(0)?.into());
         Ok(())
     }),
-    not_yet("ulimit-n", G, ANY_ARGS, owner::OPS),
+    kw("ulimit-n", G, Arity::Exactly(1), "<number>", |g, a| {
+        g.ulimit_n = Some(a.uint(0, 16, 1 << 30)?);
+        Ok(())
+    }),
     not_yet("server-state-file", G, ANY_ARGS, owner::OPS),
     not_yet("server-state-base", G, ANY_ARGS, owner::OPS),
     kw(

@@ -1,6 +1,7 @@
-//! `-D` / `daemon` and `-p` / `pidfile`: the command returns once pylon listens in the
-//! background, the pidfile names the running process, and a start that fails says so by
-//! its exit code.
+//! Running pylon as a service: `-D` / `daemon` and `-p` / `pidfile` (the command returns
+//! once pylon listens in the background, the pidfile names the running process, a start
+//! that fails says so by its exit code), and the open-file limit (`ulimit-n`, raised to fit
+//! `maxconn`, a warning when it cannot).
 
 mod support;
 
@@ -72,4 +73,59 @@ fn a_daemon_that_cannot_start_makes_the_command_fail() {
     );
     let out = pylon().arg("-D").arg("-f").arg(&cfg).output().expect("run pylon -D");
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// Starts pylon with its hard open-file limit lowered to `hard` (as a service manager's
+/// `LimitNOFILE` would set it).
+fn start_with_fd_limit(config: &str, hard: u64) -> support::Pylon {
+    use std::os::unix::process::CommandExt;
+    support::Pylon::start_with(config, move |c| {
+        // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+        unsafe {
+            c.pre_exec(move || {
+                let lim = libc::rlimit { rlim_cur: hard, rlim_max: hard };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    })
+}
+
+/// The soft open-file limit of process `pid`, from `/proc/PID/limits`.
+fn open_file_limit(pid: u32) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("open files line");
+    line.split_whitespace().nth(3).and_then(|v| v.parse().ok()).expect("a number")
+}
+
+#[test]
+fn the_open_file_limit_fits_maxconn_or_a_warning_says_why_not() {
+    let defaults = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n";
+    let proxy = |port: u16| {
+        format!(
+            "frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\nbackend app\n    server s1 127.0.0.1:1\n"
+        )
+    };
+    // maxconn 500 needs 1,100 files: within a hard limit of 4,096, the soft limit is raised.
+    let port = free_port();
+    let p = start_with_fd_limit(&format!("global\n    maxconn 500\n{defaults}{}", proxy(port)), 4096);
+    assert!(open_file_limit(p.pid()) >= 1100, "{}", open_file_limit(p.pid()));
+    assert!(!p.stderr().contains("open files but the limit"), "{}", p.stderr());
+    drop(p);
+    // maxconn 10000 needs 20,100: a hard limit of 2,048 cannot hold it.
+    let port = free_port();
+    let p = start_with_fd_limit(&format!("global\n    maxconn 10000\n{defaults}{}", proxy(port)), 2048);
+    assert!(
+        p.stderr()
+            .contains("maxconn 10000 needs 20100 open files but the limit is 2048: connections past 974 will fail"),
+        "{}",
+        p.stderr()
+    );
+    drop(p);
+    // ulimit-n sets the limit itself.
+    let port = free_port();
+    let p = start_with_fd_limit(&format!("global\n    ulimit-n 1500\n{defaults}{}", proxy(port)), 4096);
+    assert_eq!(open_file_limit(p.pid()), 1500);
 }
