@@ -816,23 +816,19 @@ impl HttpSession {
         }
         let userlists = &rt.userlists;
         let auth = |list: &[u8], group: Option<&[u8]>| crate::auth::check(userlists, list, group, head, buf);
+        // The request as it came (before any rule rewrote it), for the unique ID, the log's
+        // captures, `tcp-request content` rules and `stats admin`.
+        let (src, dst, tls) = (self.client_addr, self.local_addr, self.client.tls_facts());
+        let target = head.target.of(buf);
+        let as_received =
+            |unique_id| RequestView { src, dst, head, buf, target, host: authority, auth: &auth, tls, unique_id };
         // The request's identity, from the request as it came: its number (`%rt`) and its
         // unique ID, rendered once while the head is in its buffer.
         if fe.numbers_requests {
             self.ex.request_number = Some(crate::log::unique_id::next_request_number());
         }
         if let Some(spec) = &fe.unique_id {
-            let view = RequestView {
-                src: self.client_addr,
-                dst: self.local_addr,
-                head,
-                buf,
-                target: head.target.of(buf),
-                host: authority,
-                auth: &auth,
-                tls: self.client.tls_facts(),
-                unique_id: None,
-            };
+            let view = as_received(None);
             let mut id = std::mem::take(&mut self.unique_id);
             {
                 let record = self.record(self.identity_inputs(rt, None, ctx.now, &view));
@@ -846,17 +842,7 @@ impl HttpSession {
         if let Some(log) = &fe.log {
             self.ex.log_asap = log.logasap;
             if log.template.captures_request() {
-                let view = RequestView {
-                    src: self.client_addr,
-                    dst: self.local_addr,
-                    head,
-                    buf,
-                    target: head.target.of(buf),
-                    host: authority,
-                    auth: &auth,
-                    tls: self.client.tls_facts(),
-                    unique_id,
-                };
+                let view = as_received(unique_id);
                 let version: &[u8] = if head.version == Version::Http10 { b"HTTP/1.0" } else { b"HTTP/1.1" };
                 self.captures.capture(&log.template, head.method.of(buf), head.target.of(buf), version, &view);
             }
@@ -865,32 +851,9 @@ impl HttpSession {
                 self.ex.capture_response = true;
             }
         }
-        let input = RequestInput {
-            src: self.client_addr,
-            dst: self.local_addr,
-            head,
-            buf,
-            host: authority,
-            proxy: &fe.name,
-            auth: &auth,
-            tls: self.client.tls_facts(),
-            unique_id,
-        };
-        // The request as it came, for `tcp-request content` rules and `stats admin`.
-        let (src, dst) = (self.client_addr, self.local_addr);
-        let as_received = || RequestView {
-            src,
-            dst,
-            head,
-            buf,
-            target: head.target.of(buf),
-            host: authority,
-            auth: &auth,
-            tls: input.tls,
-            unique_id,
-        };
+        let input = RequestInput { src, dst, head, buf, host: authority, proxy: &fe.name, auth: &auth, tls, unique_id };
         // `tcp-request content` rules run before the HTTP rules; a reject closes silently.
-        if !fe.tcp.content.is_empty() && !TcpRules::accepts(&fe.tcp.content, &fe.acls, &as_received()) {
+        if !fe.tcp.content.is_empty() && !TcpRules::accepts(&fe.tcp.content, &fe.acls, &as_received(unique_id)) {
             self.termination = *b"PR";
             self.ex.denied = true;
             return Step::Close;
@@ -898,17 +861,8 @@ impl HttpSession {
         let mut verdict = eval::eval_request(&fe.http.request_rules, &fe.acls, &input, ctx.scratch);
         let mut backend = None;
         if verdict == Verdict::Continue {
-            let view = RequestView {
-                src: self.client_addr,
-                dst: self.local_addr,
-                head,
-                buf,
-                target: eval::current_target(ctx.scratch, &input),
-                host: authority,
-                auth: &auth,
-                tls: input.tls,
-                unique_id,
-            };
+            // `use_backend` sees the target as the rules left it.
+            let view = RequestView { target: eval::current_target(ctx.scratch, &input), ..as_received(unique_id) };
             backend =
                 fe.rules.iter().find(|(_, c)| eval::holds(c, &fe.acls, &view)).map(|(b, _)| *b).or(fe.default_backend);
             match backend {
@@ -997,7 +951,7 @@ impl HttpSession {
         if let Some(spec) = stats
             && crate::admin::web::wants_stats(spec, head.target.of(buf))
         {
-            let admin = spec.admin.as_ref().is_some_and(|c| c.matches(&fe.acls, &as_received()));
+            let admin = spec.admin.as_ref().is_some_and(|c| c.matches(&fe.acls, &as_received(unique_id)));
             return match crate::admin::web::answer(rt, spec, head, buf, info.framing, admin, &fe.name) {
                 crate::admin::web::Answer::Page(page, consumed) => {
                     self.ex.req_body = Body::Done;
