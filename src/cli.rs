@@ -265,6 +265,7 @@ fn run(options: &Options) -> i32 {
     let startup = crate::master::Startup {
         pidfile: options.pidfile.clone().or_else(|| config.global.pidfile.clone()),
         ready: None,
+        reload: Some(reloader(options)),
     };
     if options.daemon || config.global.daemon {
         return crate::daemon::run_in_background(options.debug, startup, |startup| {
@@ -272,6 +273,38 @@ fn run(options: &Options) -> i32 {
         });
     }
     crate::master::run(&config, startup)
+}
+
+/// How a reload reads the configuration: the same files with the same options, checked
+/// whole. Its warnings are logged; its errors come back as `-c` prints them.
+fn reloader(options: &Options) -> crate::master::Reloader {
+    let files = options.files.clone();
+    let verify_none = options.no_server_verify;
+    let zero_warning = options.zero_warning;
+    Box::new(move || {
+        let loaded =
+            config::load_paths(&files, LoadOptions { server_verify_none: verify_none, ..LoadOptions::system() });
+        let rendered: String = loaded
+            .report
+            .diagnostics
+            .iter()
+            .take(MAX_DIAGNOSTICS_SHOWN)
+            .map(|d| d.render(&loaded.report.sources))
+            .collect();
+        let (errors, warnings) = (loaded.report.error_count(), loaded.report.warning_count());
+        match loaded.config {
+            Some(_) if zero_warning && warnings > 0 => {
+                Err(format!("{rendered}{} and zero-warning mode (-dW) is on", counts(0, warnings)))
+            }
+            Some(config) => {
+                for d in loaded.report.diagnostics.iter().take(MAX_DIAGNOSTICS_SHOWN) {
+                    log::warn!("reload: {}", d.render(&loaded.report.sources).trim_end());
+                }
+                Ok(config)
+            }
+            None => Err(format!("{rendered}fatal errors found in configuration ({})", counts(errors, warnings))),
+        }
+    })
 }
 
 /// The exit code of `-c --probe` when the configuration is valid but routes dangle.

@@ -75,6 +75,39 @@ pub struct Runtime {
     pub description: Option<String>,
     /// The TLS settings binds serve now (`commit ssl cert` changes them).
     pub tls_live: crate::tls::live::LiveTls,
+    /// Counts of the configurations that reloads replaced (see [`Carried`]).
+    pub carried: std::sync::Mutex<Carried>,
+    /// A reload replaced this configuration: its health-check thread stops.
+    pub retired: std::sync::atomic::AtomicBool,
+}
+
+/// What the configurations before a reload counted, by this configuration's indices
+/// (proxies and servers matched by name: `master::carry`).
+#[derive(Debug, Default)]
+pub struct Carried {
+    /// Counted and done with.
+    pub totals: crate::stats::Totals,
+    /// Retired configurations whose workers still finish exchanges, each with its own
+    /// workers' totals when it was carried: what they count since is added live.
+    pub pending: Vec<(Arc<Runtime>, crate::stats::Totals)>,
+}
+
+impl Runtime {
+    /// The counts since start: every worker's, and those carried over reloads (off the
+    /// request path: the admin socket, the stats page, the metrics read it).
+    pub fn totals(&self) -> crate::stats::Totals {
+        let carried = self.carried.lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = self.own_totals().plus(&carried.totals);
+        for (old, before) in &carried.pending {
+            t = t.plus(&crate::master::carry::by_name(old, &old.own_totals().since(before), self));
+        }
+        t
+    }
+
+    /// What this configuration's own workers counted.
+    pub fn own_totals(&self) -> crate::stats::Totals {
+        crate::stats::Totals::sum(&self.stats)
+    }
 }
 
 /// The admin socket's settings.
@@ -358,6 +391,9 @@ pub struct Server {
     pub id: u32,
     /// The address resolved at start-up (`None`: no address, the server is in maintenance).
     pub ip: Option<IpAddr>,
+    /// `disabled`: it starts in maintenance (a reload does not carry that maintenance over
+    /// when the new file drops the word).
+    pub disabled: bool,
     /// The port, fixed or relative to the client's destination port.
     pub port: PortSpec,
     /// `pool-max-conn` (`None`: no limit).
@@ -589,6 +625,8 @@ impl Runtime {
             node: config.global.node.clone().unwrap_or_else(hostname),
             description: config.global.description.clone(),
             tls_live,
+            carried: Default::default(),
+            retired: Default::default(),
             monitor: std::sync::Mutex::new(crate::admin::report::Monitor::default()),
             bufsize: config.global.tune_bufsize as usize,
             maxrewrite: config.global.tune_maxrewrite as usize,
@@ -677,6 +715,7 @@ fn compile_backend(p: &Proxy) -> Backend {
             name: s.name.clone(),
             id: s.id,
             ip: s.addr.resolved,
+            disabled: s.options.disabled,
             port: s.addr.port,
             pool_max_conn: s.options.pool_max_conn.map(|m| m as usize),
             pool_purge_delay: s.options.pool_purge_delay,

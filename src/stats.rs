@@ -252,29 +252,37 @@ impl Sums {
 
     /// These counts less `base` (a `clear counters` baseline), never below zero.
     pub fn since(&self, base: &Sums) -> Sums {
-        let d = |a: u64, b: u64| a.saturating_sub(b);
+        self.zip_with(base, u64::saturating_sub)
+    }
+
+    /// These counts plus `more` (counts a reload carried over).
+    pub fn plus(&self, more: &Sums) -> Sums {
+        self.zip_with(more, u64::saturating_add)
+    }
+
+    fn zip_with(&self, o: &Sums, f: impl Fn(u64, u64) -> u64) -> Sums {
         let mut responses = [0; STATUS_CLASSES];
         for (i, r) in responses.iter_mut().enumerate() {
-            *r = d(self.responses[i], base.responses[i]);
+            *r = f(self.responses[i], o.responses[i]);
         }
         Sums {
-            sessions: d(self.sessions, base.sessions),
-            bytes_in: d(self.bytes_in, base.bytes_in),
-            bytes_out: d(self.bytes_out, base.bytes_out),
-            requests: d(self.requests, base.requests),
+            sessions: f(self.sessions, o.sessions),
+            bytes_in: f(self.bytes_in, o.bytes_in),
+            bytes_out: f(self.bytes_out, o.bytes_out),
+            requests: f(self.requests, o.requests),
             responses,
-            denied_requests: d(self.denied_requests, base.denied_requests),
-            request_errors: d(self.request_errors, base.request_errors),
-            connect_errors: d(self.connect_errors, base.connect_errors),
-            response_errors: d(self.response_errors, base.response_errors),
-            retries: d(self.retries, base.retries),
-            redispatches: d(self.redispatches, base.redispatches),
-            picked: d(self.picked, base.picked),
-            client_aborts: d(self.client_aborts, base.client_aborts),
-            server_aborts: d(self.server_aborts, base.server_aborts),
-            intercepted: d(self.intercepted, base.intercepted),
-            connects: d(self.connects, base.connects),
-            reuses: d(self.reuses, base.reuses),
+            denied_requests: f(self.denied_requests, o.denied_requests),
+            request_errors: f(self.request_errors, o.request_errors),
+            connect_errors: f(self.connect_errors, o.connect_errors),
+            response_errors: f(self.response_errors, o.response_errors),
+            retries: f(self.retries, o.retries),
+            redispatches: f(self.redispatches, o.redispatches),
+            picked: f(self.picked, o.picked),
+            client_aborts: f(self.client_aborts, o.client_aborts),
+            server_aborts: f(self.server_aborts, o.server_aborts),
+            intercepted: f(self.intercepted, o.intercepted),
+            connects: f(self.connects, o.connects),
+            reuses: f(self.reuses, o.reuses),
         }
     }
 }
@@ -325,28 +333,39 @@ impl Totals {
 
     /// These totals less `base` (see [`Sums::since`]); `base` may be empty (no baseline).
     pub fn since(&self, base: &Totals) -> Totals {
+        self.zip_with(base, Sums::since, u64::saturating_sub)
+    }
+
+    /// These totals plus `more` (what a reload carried over; see `master::carry`); `more`
+    /// may be empty.
+    pub fn plus(&self, more: &Totals) -> Totals {
+        self.zip_with(more, Sums::plus, u64::saturating_add)
+    }
+
+    /// Combines these totals with `o` entry by entry; entries `o` lacks count as zero.
+    fn zip_with(&self, o: &Totals, sums: fn(&Sums, &Sums) -> Sums, count: fn(u64, u64) -> u64) -> Totals {
         let zero = Sums::default();
-        let less = |now: &[Sums], base: &[Sums]| -> Vec<Sums> {
-            now.iter().enumerate().map(|(i, s)| s.since(base.get(i).unwrap_or(&zero))).collect()
+        let each = |now: &[Sums], o: &[Sums]| -> Vec<Sums> {
+            now.iter().enumerate().map(|(i, s)| sums(s, o.get(i).unwrap_or(&zero))).collect()
         };
         Totals {
-            frontends: less(&self.frontends, &base.frontends),
-            backends: less(&self.backends, &base.backends),
+            frontends: each(&self.frontends, &o.frontends),
+            backends: each(&self.backends, &o.backends),
             servers: self
                 .servers
                 .iter()
                 .enumerate()
-                .map(|(b, ss)| less(ss, base.servers.get(b).map_or(&[][..], |v| v.as_slice())))
+                .map(|(b, ss)| each(ss, o.servers.get(b).map_or(&[][..], |v| v.as_slice())))
                 .collect(),
             listeners: self
                 .listeners
                 .iter()
                 .enumerate()
                 .map(|(f, ls)| {
-                    let before = base.listeners.get(f);
+                    let other = o.listeners.get(f);
                     ls.iter()
                         .enumerate()
-                        .map(|(l, n)| n.saturating_sub(before.and_then(|b| b.get(l)).copied().unwrap_or(0)))
+                        .map(|(l, n)| count(*n, other.and_then(|b| b.get(l)).copied().unwrap_or(0)))
                         .collect()
                 })
                 .collect(),

@@ -17,6 +17,10 @@ pub enum Command {
     Prompt,
     /// `quit`.
     Quit,
+    /// `reload`: read the configuration files again and run them (HAProxy's master CLI
+    /// command, answered as HAProxy 2.7+ does: `Success=1` or `Success=0`, `--`, then the
+    /// messages).
+    Reload,
     /// `operator` / `user`: lowers the connection's level.
     Lower(AccessLevel),
     /// `show cli level`.
@@ -176,6 +180,11 @@ pub static COMMANDS: &[CommandInfo] = &[
         "operator                                : lower the level of the current CLI session to operator",
     ),
     cmd(
+        &["reload"],
+        Admin,
+        "reload                                  : reload the configuration files (errors keep the running one)",
+    ),
+    cmd(
         &["set", "maxconn", "frontend"],
         Admin,
         "set maxconn frontend <frontend> <value> : change a frontend's maxconn setting",
@@ -271,6 +280,7 @@ pub fn parse(line: &str, level: AccessLevel) -> Result<Command, Refusal> {
         ["help"] => Ok(Command::Help(args.iter().map(|a| a.to_string()).collect())),
         ["prompt"] => Ok(Command::Prompt),
         ["quit"] => Ok(Command::Quit),
+        ["reload"] => Ok(Command::Reload),
         ["operator"] => Ok(Command::Lower(Operator)),
         ["user"] => Ok(Command::Lower(User)),
         ["show", "cli", "level"] => Ok(Command::ShowCliLevel),

@@ -23,10 +23,14 @@ pub type WorkerLink = (Sender<Control>, Arc<mio::Waker>);
 
 /// What the admin thread keeps between commands.
 pub struct Admin {
-    /// The running configuration.
+    /// The running configuration (the newest: taken from `current` before each command).
     pub rt: Arc<Runtime>,
     /// Every worker, for commands they must carry out themselves.
     workers: Vec<WorkerLink>,
+    /// What the control plane runs now; a reload replaces it.
+    current: crate::master::Shared,
+    /// Where `reload` asks the control plane.
+    reloads: Sender<crate::master::ReloadRequest>,
     /// The certificate of an open `set ssl cert` transaction, not committed yet.
     ssl_transaction: Option<LoadedCert>,
 }
@@ -45,20 +49,57 @@ pub struct Session {
 }
 
 impl Admin {
-    /// The admin state of `rt`, reaching `workers`.
-    pub fn new(rt: Arc<Runtime>, workers: Vec<WorkerLink>) -> Admin {
-        Admin { rt, workers, ssl_transaction: None }
+    /// The admin state of what `current` runs; `reload` asks on `reloads`.
+    pub fn new(current: crate::master::Shared, reloads: Sender<crate::master::ReloadRequest>) -> Admin {
+        let (rt, workers) = {
+            let c = current.lock().unwrap_or_else(|p| p.into_inner());
+            (c.runtime.clone(), c.workers.clone())
+        };
+        Admin { rt, workers, current, reloads, ssl_transaction: None }
+    }
+
+    /// Takes the newest configuration, if a reload replaced the one held.
+    fn refresh(&mut self) {
+        let c = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if !Arc::ptr_eq(&c.runtime, &self.rt) {
+            self.rt = c.runtime.clone();
+            self.workers = c.workers.clone();
+        }
+    }
+
+    /// `reload`: asks the control plane and waits for the outcome (the admin thread serves
+    /// nothing meanwhile; a reload takes milliseconds, and [`RELOAD_TIMEOUT`] bounds it).
+    ///
+    /// [`RELOAD_TIMEOUT`]: crate::master::RELOAD_TIMEOUT
+    fn reload(&mut self, out: &mut String) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let outcome = match self.reloads.try_send(tx) {
+            Ok(()) => rx
+                .recv_timeout(crate::master::RELOAD_TIMEOUT)
+                .unwrap_or_else(|_| Err("no answer from the control plane".to_string())),
+            Err(_) => Err("a reload is already under way".to_string()),
+        };
+        let (success, text) = match outcome {
+            Ok(t) => (1, t),
+            Err(t) => (0, t),
+        };
+        let _ = write!(out, "Success={success}\n--\n{}", text.trim_end());
+        out.push('\n');
+        self.refresh();
     }
 
     /// Samples the rates (once a second).
     pub fn tick(&mut self) {
+        self.refresh();
         report::tick(&self.rt);
     }
 
     /// Runs `cmd` for connection `session`, writing the reply (without its final empty line).
     pub fn execute(&mut self, cmd: Command, session: &mut Session, out: &mut String) {
+        self.refresh();
         let rt = Arc::clone(&self.rt);
         match cmd {
+            Command::Reload => self.reload(out),
             Command::Help(words) => super::command::help(session.level, &words, out),
             Command::Prompt => session.prompt = !session.prompt,
             Command::Quit => session.quit = true,

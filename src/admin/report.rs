@@ -120,7 +120,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Takes the picture of `rt` now.
     pub fn take(rt: &Runtime) -> Snapshot {
-        let now = Totals::sum(&rt.stats);
+        let now = rt.totals();
         let mut m = rt.monitor.lock().unwrap_or_else(|p| p.into_inner());
         m.rates.note_backends(rt);
         Snapshot { totals: now.since(&m.baseline), rates: m.rates.clone() }
@@ -134,7 +134,7 @@ impl Snapshot {
 
 /// Takes a rate sample of `rt` (once a second, from the admin thread).
 pub fn tick(rt: &Runtime) {
-    let now = Totals::sum(&rt.stats);
+    let now = rt.totals();
     let mut m = rt.monitor.lock().unwrap_or_else(|p| p.into_inner());
     let totals = now.since(&m.baseline);
     m.rates.sample(&totals);
@@ -157,7 +157,7 @@ pub fn clear_counters(rt: &Runtime, all: bool) {
         m.rates.clear_max();
         return;
     }
-    m.baseline = Totals::sum(&rt.stats);
+    m.baseline = rt.totals();
     m.rates.clear_all();
     drop(m);
     for live in rt.backends.iter().flat_map(|b| &b.live) {

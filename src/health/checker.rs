@@ -56,7 +56,8 @@ struct Check {
 const WAKER: Token = Token(usize::MAX);
 
 /// Starts the checker if any server has `check`; `None` when none has.
-pub fn spawn(rt: Arc<Runtime>) -> std::io::Result<Option<JoinHandle<()>>> {
+/// `setup` runs first in the thread (it drops root privileges: checks talk to servers).
+pub fn spawn(rt: Arc<Runtime>, setup: crate::master::ThreadSetup) -> std::io::Result<Option<JoinHandle<()>>> {
     let now = Instant::now();
     let checks = build(&rt, now);
     if checks.is_empty() {
@@ -65,7 +66,10 @@ pub fn spawn(rt: Arc<Runtime>) -> std::io::Result<Option<JoinHandle<()>>> {
     let poll = Poll::new()?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
     let _ = rt.health_waker.set(waker);
-    let handle = std::thread::Builder::new().name("pylon-health".into()).spawn(move || run(rt, poll, checks))?;
+    let handle = std::thread::Builder::new().name("pylon-health".into()).spawn(move || match setup() {
+        Ok(()) => run(rt, poll, checks),
+        Err(e) => log::error!("health checks cannot start: {e}"),
+    })?;
     Ok(Some(handle))
 }
 
@@ -114,6 +118,10 @@ fn run(rt: Arc<Runtime>, mut poll: Poll, mut checks: Vec<Check>) {
     let mut events = Events::with_capacity(256);
     let mut jitter = Jitter::new(rt.spread_checks);
     loop {
+        // A reload replaced this configuration: the new one has its own checker.
+        if rt.retired.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         let now = Instant::now();
         let wake = checks.iter().map(|c| c.probe.as_ref().map_or(c.next, Probe::deadline)).min();
         let mut timeout = wake.map(|w| w.saturating_duration_since(now));

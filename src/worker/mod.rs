@@ -26,8 +26,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::net::buffer::BufferPool;
-use crate::proxy::http::HttpSession;
 use crate::proxy::http::eval::Scratch;
+use crate::proxy::http::{Handover, HttpSession};
 use crate::proxy::pool::{self, Pool};
 use crate::proxy::queue::{self, Grant, Peers};
 use crate::proxy::tcp::TcpSession;
@@ -52,6 +52,29 @@ pub enum Control {
     },
     /// `show sess`: send back one line per session.
     ShowSess(crossbeam_channel::Sender<String>),
+    /// A reload replaced the configuration: stop accepting (the successor accepts on the same
+    /// sockets), hand kept-alive clients over to the successor between two requests, finish
+    /// the exchanges in flight, then exit.
+    Retire(Option<Successor>),
+}
+
+/// The worker of the new configuration that a retiring worker hands its idle clients to.
+#[derive(Debug, Clone)]
+pub struct Successor {
+    /// Its configuration: a client moves only if its frontend's name is still there.
+    pub runtime: Arc<Runtime>,
+    /// Where handed-over clients go.
+    pub handovers: crossbeam_channel::Sender<Handover>,
+    /// Wakes it.
+    pub waker: Arc<Waker>,
+}
+
+impl Successor {
+    /// The index in the new configuration of the frontend named `name`, if it has one of the
+    /// same mode.
+    fn frontend(&self, name: &str) -> Option<usize> {
+        self.runtime.frontends.iter().position(|f| f.name == name && f.mode == crate::config::model::Mode::Http)
+    }
 }
 
 const WAKER: Token = Token(0);
@@ -130,6 +153,10 @@ pub struct Worker {
     grants: Receiver<Grant>,
     /// Every worker's grant channel.
     peers: Arc<Peers>,
+    /// Clients that a retired worker handed over to this one.
+    handovers: Receiver<Handover>,
+    /// Set once retired by a reload: where idle clients go.
+    successor: Option<Successor>,
     stopping: bool,
     /// Accepting on every listener is paused until this time: the global `maxconn` was
     /// reached, or the process ran out of file descriptors.
@@ -147,6 +174,7 @@ impl Worker {
         sockets: Vec<(std::net::TcpListener, usize, usize)>,
         control: Receiver<Control>,
         grants: Receiver<Grant>,
+        handovers: Receiver<Handover>,
     ) -> std::io::Result<(Worker, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -178,6 +206,8 @@ impl Worker {
             control,
             grants,
             peers: Arc::new(Peers::default()),
+            handovers,
+            successor: None,
             stopping: false,
             accept_paused_until: None,
             tls_epoch: 0,
@@ -223,6 +253,7 @@ impl Worker {
                             return;
                         }
                         self.take_grants();
+                        self.take_handovers();
                     }
                     Token(t) if t < FIRST_SESSION => self.accept_on(t - FIRST_LISTENER),
                     Token(t) => {
@@ -275,20 +306,85 @@ impl Worker {
                     }
                     let _ = reply.try_send(lines);
                 }
-                Control::SoftStop => {
-                    // Connections already in the kernel's accept queues are taken first: closing
-                    // a listener would reset them.
-                    for i in 0..self.listeners.len() {
-                        self.accept_on(i);
-                    }
-                    self.stopping = true;
-                    for mut l in self.listeners.drain(..) {
-                        let _ = self.poll.registry().deregister(&mut l.socket);
-                    }
+                Control::SoftStop => self.stop_accepting(),
+                Control::Retire(successor) => {
+                    self.stop_accepting();
+                    self.successor = successor;
+                    let keys: Vec<usize> = self.sessions.iter().map(|(k, _)| k).collect();
+                    let moved = keys.into_iter().filter(|&k| self.hand_over(k)).count();
+                    log::debug!("[w{}] retired by a reload: {moved} idle clients handed over", self.id);
                 }
             }
         }
         self.stopping && self.sessions.is_empty()
+    }
+
+    /// Stops accepting for good. Connections already in the kernel's accept queues are taken
+    /// first: when no other worker listens on the socket, closing it would reset them.
+    fn stop_accepting(&mut self) {
+        for i in 0..self.listeners.len() {
+            self.accept_on(i);
+        }
+        self.stopping = true;
+        for mut l in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l.socket);
+        }
+    }
+
+    /// In a retired worker, moves session `key` to the successor if it is an HTTP client
+    /// between two requests whose frontend the new configuration still has; a client whose
+    /// frontend is gone is told to close after its next response. True when it moved.
+    fn hand_over(&mut self, key: usize) -> bool {
+        let Some(successor) = self.successor.clone() else { return false };
+        let Some((Session::Http(s), _)) = self.sessions.get_mut(key) else { return false };
+        if !s.between_requests() {
+            return false;
+        }
+        let Some(frontend) = successor.frontend(&self.runtime.frontends[s.frontend].name) else {
+            s.close_after_next_response();
+            return false;
+        };
+        let Some((Session::Http(s), id)) = self.sessions.try_remove(key) else { return false };
+        self.timers.cancel(key, id);
+        let mut ctx = session_ctx!(self);
+        let handover = s.hand_over(frontend, &mut ctx);
+        if successor.handovers.send(handover).is_err() {
+            // The successor is gone (a stop): the connection closes with the handover.
+            return false;
+        }
+        let _ = successor.waker.wake();
+        true
+    }
+
+    /// Takes the clients a retired worker handed over: each waits for its next request here.
+    fn take_handovers(&mut self) {
+        while let Ok(handover) = self.handovers.try_recv() {
+            if self.stopping {
+                continue; // dropped: closed
+            }
+            // The connection was counted when accepted; it moves its count here.
+            let rt = &self.runtime;
+            rt.current_conns.fetch_add(1, Ordering::Relaxed);
+            rt.frontends[handover.frontend].current_conns.fetch_add(1, Ordering::Relaxed);
+            let frontend = handover.frontend;
+            let entry = self.sessions.vacant_entry();
+            let key = entry.key();
+            let tokens = (Token(FIRST_SESSION + 2 * key), Token(FIRST_SESSION + 2 * key + 1));
+            let mut ctx = session_ctx!(self);
+            match HttpSession::adopted(handover, tokens, &mut ctx) {
+                Ok(session) => {
+                    let id = self.next_session_id;
+                    self.next_session_id += 1;
+                    entry.insert((Session::Http(Box::new(session)), id));
+                    // Bytes that came during the move are read now.
+                    self.after(key, Step::Again);
+                }
+                Err(e) => {
+                    log::warn!("[w{}] cannot take over a client: {e}", self.id);
+                    self.release_slot(frontend);
+                }
+            }
+        }
     }
 
     /// Starts the queued requests that another worker handed a slot to; a grant whose request
@@ -500,7 +596,13 @@ impl Worker {
                 self.again.push(key);
                 self.arm_timer(key);
             }
-            Step::Wait => self.arm_timer(key),
+            Step::Wait => {
+                // A retired worker's client that just went idle moves to the successor.
+                if self.successor.is_some() && self.hand_over(key) {
+                    return;
+                }
+                self.arm_timer(key)
+            }
         }
     }
 

@@ -148,8 +148,17 @@ impl Pylon {
     pub fn start_with(config: &str, adjust: impl FnOnce(&mut Command)) -> Pylon {
         let dir = TempDir::new();
         let path = dir.write("pylon.cfg", config);
+        Pylon::start_in(dir, &path, adjust)
+    }
+
+    /// Starts `pylon -f path` on a file the test keeps (and may rewrite, to reload).
+    pub fn start_file(path: &Path, adjust: impl FnOnce(&mut Command)) -> Pylon {
+        Pylon::start_in(TempDir::new(), path, adjust)
+    }
+
+    fn start_in(dir: TempDir, path: &Path, adjust: impl FnOnce(&mut Command)) -> Pylon {
         let mut command = pylon();
-        command.arg("-f").arg(&path).stdout(Stdio::null()).stderr(Stdio::piped());
+        command.arg("-f").arg(path).stdout(Stdio::null()).stderr(Stdio::piped());
         adjust(&mut command);
         let mut child = command.spawn().expect("start pylon");
         let stderr = Arc::new((Mutex::new(String::new()), std::sync::Condvar::new()));

@@ -337,6 +337,23 @@ pub struct HttpSession {
     header_captures: crate::log::capture::Captured,
     /// The current request's unique ID (valid while `ex.has_unique_id`); reused.
     unique_id: Vec<u8>,
+    /// A reload removed the frontend: the next response says `Connection: close` and the
+    /// connection ends after it.
+    last_request: bool,
+}
+
+/// A kept-alive client connection between two requests, moving from a worker that a reload
+/// retired to its successor, so that its next request is routed with the new configuration.
+/// It carries nothing of the old configuration but the client's identity.
+pub struct Handover {
+    /// The client's connection (TLS state included), deregistered from the old worker.
+    client: Stream,
+    client_addr: SocketAddr,
+    local_addr: SocketAddr,
+    requests: u32,
+    accepted: Instant,
+    /// The frontend of the same name in the new configuration.
+    pub frontend: usize,
 }
 
 impl HttpSession {
@@ -350,22 +367,46 @@ impl HttpSession {
         ctx: &mut Ctx<'_>,
     ) -> io::Result<Self> {
         let local_addr = crate::proxy::adopt_client(&mut client, tokens.0, ctx)?;
-        let proxy_header_pending = client.awaits_proxy_header();
-        let client_tls = client.is_tls();
         let fe = &ctx.runtime.frontends[frontend];
         if let Some(log) = &fe.log {
             log.log_connect(client_addr, local_addr, &fe.name, ctx.dates);
         }
-        Ok(HttpSession {
+        // The first request's head is timed from the accept.
+        let state = State::ReadingHead { since: ctx.now };
+        Ok(HttpSession::with_client(frontend, client, (client_addr, local_addr), tokens.1, state, ctx.now))
+    }
+
+    /// A session taking over a connection that a retired worker handed over (see
+    /// [`Handover`]): it waits for the client's next request, registered under `tokens.0`.
+    pub fn adopted(h: Handover, tokens: (Token, Token), ctx: &mut Ctx<'_>) -> io::Result<Self> {
+        let mut client = h.client;
+        crate::proxy::adopt_client(&mut client, tokens.0, ctx)?;
+        let state = State::Idle { since: ctx.now };
+        let mut s =
+            HttpSession::with_client(h.frontend, client, (h.client_addr, h.local_addr), tokens.1, state, ctx.now);
+        (s.requests, s.accepted) = (h.requests, h.accepted);
+        Ok(s)
+    }
+
+    fn with_client(
+        frontend: usize,
+        client: Stream,
+        (client_addr, local_addr): (SocketAddr, SocketAddr),
+        server_token: Token,
+        state: State,
+        now: Instant,
+    ) -> HttpSession {
+        let proxy_header_pending = client.awaits_proxy_header();
+        let ready = !proxy_header_pending && (!client.is_tls() || client.tls_facts().is_some());
+        HttpSession {
             frontend,
             client,
             client_addr,
             local_addr,
-            server_token: tokens.1,
+            server_token,
             client_ready: Readiness::default(),
             client_eof: false,
-            // The first request's head is timed from the accept.
-            state: State::ReadingHead { since: ctx.now },
+            state,
             req: None,
             rsp: None,
             out: None,
@@ -373,19 +414,59 @@ impl HttpSession {
             server: None,
             ex: Box::new(Exchange::new()),
             canned: Canned::None,
-            client_last: ctx.now,
-            server_last: ctx.now,
+            client_last: now,
+            server_last: now,
             requests: 0,
             termination: *b"--",
             proxy_header_pending,
             traffic: Traffic::default(),
-            accepted: ctx.now,
+            accepted: now,
             awaiting_form: false,
-            timeline: Timeline::starting(ctx.now, !proxy_header_pending && !client_tls),
+            timeline: Timeline::starting(now, ready),
             captures: crate::log::format::Captures::default(),
             header_captures: crate::log::capture::Captured::default(),
             unique_id: Vec::new(),
-        })
+            last_request: false,
+        }
+    }
+
+    /// True between two requests with nothing read, buffered or owed: the connection can
+    /// move to another worker without the client noticing.
+    pub fn between_requests(&self) -> bool {
+        matches!(self.state, State::Idle { .. })
+            && self.req.as_ref().is_none_or(|r| r.is_empty())
+            && !self.proxy_header_pending
+            && !self.awaiting_form
+            && !self.client_eof
+            && !self.client.has_buffered_input()
+            && self.client.is_flushed()
+    }
+
+    /// Ends the session on this worker without closing the client's connection, which the
+    /// returned [`Handover`] carries to `frontend` of the new configuration. Only for a
+    /// session [`between_requests`](Self::between_requests).
+    pub fn hand_over(mut self, frontend: usize, ctx: &mut Ctx<'_>) -> Handover {
+        let _ = ctx.registry.deregister(&mut self.client);
+        self.release_slot(ctx);
+        // The server connection was opened with the old configuration's servers: close it.
+        self.drop_server(ctx, false);
+        let rt = ctx.runtime;
+        rt.frontends[self.frontend].current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        rt.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.give_buffers(ctx);
+        Handover {
+            client: self.client,
+            client_addr: self.client_addr,
+            local_addr: self.local_addr,
+            requests: self.requests,
+            accepted: self.accepted,
+            frontend,
+        }
+    }
+
+    /// A reload removed this session's frontend: its next response closes the connection.
+    pub fn close_after_next_response(&mut self) {
+        self.last_request = true;
     }
 
     /// Runs the `tcp-request connection` rules, then starts reading the first request.
@@ -797,7 +878,7 @@ impl HttpSession {
         let ex = &mut self.ex;
         ex.client_http10 = head.version == Version::Http10;
         ex.client_keep_alive = info.keep_alive;
-        ex.client_close = info.close || (ex.client_http10 && !info.keep_alive);
+        ex.client_close = info.close || (ex.client_http10 && !info.keep_alive) || self.last_request;
         ex.head_request = head.method.of(buf) == b"HEAD";
         ex.idempotent = matches!(head.method.of(buf), b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE");
         ex.upgrade = info.upgrade;
