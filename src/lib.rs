@@ -18,6 +18,7 @@ pub mod log;
 pub mod logging;
 pub mod master;
 pub mod net;
+pub mod notify;
 pub mod proxy;
 pub mod route;
 pub mod runtime;
