@@ -127,9 +127,11 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
         // The parent exits 0 on this byte; nothing more to do if it is gone.
         let _ = ready.write_all(b"1");
     }
+    tell_systemd(crate::notify::ready());
     let mut master =
         Master { current: generation, retired: Vec::new(), sockets, shared, reloader: startup.reload, setup };
     let code = master.wait(&signals, &reload_rx);
+    tell_systemd(crate::notify::stopping());
     // The last sessions' access-log lines are queued: give the writer a moment to send them.
     crate::log::sink::flush(Duration::from_millis(500));
     code
@@ -145,6 +147,13 @@ fn compile(config: &Config) -> Runtime {
 fn start_log_writer(rt: &Runtime) {
     if rt.frontends.iter().any(|f| f.log.is_some()) {
         crate::log::sink::start();
+    }
+}
+
+/// Logs a failure to reach systemd (`NOTIFY_SOCKET`); nothing to do without one.
+fn tell_systemd(sent: std::io::Result<bool>) {
+    if let Err(e) = sent {
+        log::warn!("cannot notify systemd: {e}");
     }
 }
 
@@ -204,6 +213,7 @@ impl Master {
                     return 0;
                 }
                 Some(libc::SIGUSR1) if soft_stop_since.is_none() => {
+                    tell_systemd(crate::notify::stopping());
                     log::info!("soft stop (SIGUSR1): no new connection; waiting for live sessions to end");
                     soft_stop_since = Some(Instant::now());
                     for g in std::iter::once(&self.current).chain(&self.retired) {
@@ -223,10 +233,17 @@ impl Master {
     /// returned (for the admin socket's `reload`).
     fn reload(&mut self) -> Result<String, String> {
         log::info!("reloading the configuration");
+        tell_systemd(crate::notify::reloading());
         let outcome = self.try_reload();
         match &outcome {
             Ok(text) => log::info!("{text}"),
             Err(e) => log::error!("reload failed, the running configuration stays: {e}"),
+        }
+        // Either way pylon serves again (systemd's reload waits for this).
+        tell_systemd(crate::notify::ready());
+        if let Err(e) = &outcome {
+            let first = e.lines().next().unwrap_or_default();
+            tell_systemd(crate::notify::status(&format!("last reload failed: {first}")));
         }
         outcome
     }
