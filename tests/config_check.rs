@@ -28,10 +28,41 @@ fn every_shipped_example_is_valid_without_warnings() {
         let r = run(&["-c", "-f", path.to_str().expect("utf-8 path")]);
         assert_eq!(r.code, 0, "{}:\n{}", path.display(), r.stderr);
         assert_eq!(r.stdout, "Configuration file is valid\n", "{}", path.display());
-        assert_eq!(r.stderr, "", "{} printed diagnostics", path.display());
+        let stderr = without_true_fd_limit_warning(&r.stderr);
+        assert_eq!(stderr, "", "{} printed diagnostics", path.display());
         checked += 1;
     }
     assert!(checked >= 3, "expected the shipped examples in conf/, found {checked}");
+}
+
+/// `stderr` without the warning that `maxconn` does not fit in the hard open-file limit when
+/// it is true of this machine: it depends on where the check runs (an example sized for a
+/// large server warns on a small test machine), not on the file.
+fn without_true_fd_limit_warning(stderr: &str) -> String {
+    let hard = hard_fd_limit();
+    let mut kept = Vec::new();
+    let mut lines = stderr.lines();
+    while let Some(line) = lines.next() {
+        let maxsock = line
+            .split_once(", the current hard limit) too low for maxconn=")
+            .and_then(|(_, rest)| rest.split_once("/maxsock=")?.1.split(':').next()?.parse::<u64>().ok());
+        match maxsock {
+            Some(needed) if needed > hard => {
+                eprintln!("accepted, as this machine's hard open-file limit is {hard}: {line}");
+                // The quoted line and the caret line.
+                lines.nth(1);
+            }
+            _ => kept.push(line),
+        }
+    }
+    kept.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// The hard open-file limit of this process, which the `pylon` it starts inherits.
+fn hard_fd_limit() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("open files line");
+    line.split_whitespace().nth(4).and_then(|w| w.parse().ok()).unwrap_or(u64::MAX)
 }
 
 /// Realistic HAProxy configurations for the common setups are accepted, or refused only by
@@ -208,7 +239,7 @@ fn probe_reports_dangling_routes() {
         "{}",
         r.stderr
     );
-    assert!(!r.stderr.contains("backend 'app'"), "{}", r.stderr);
+    assert!(!r.stderr.contains("dangling route: backend 'app'"), "{}", r.stderr);
     // Without --probe nothing is connected to, and the file is valid.
     assert_eq!(run(&["-c", "-f", path.to_str().expect("utf-8")]).code, 0);
 }
