@@ -229,7 +229,12 @@ fn run(options: &Options) -> i32 {
     }
     let loaded = config::load_paths(
         &options.files,
-        LoadOptions { server_verify_none: options.no_server_verify, ..LoadOptions::system() },
+        LoadOptions {
+            server_verify_none: options.no_server_verify,
+            // A start reports a limit too low for maxconn once it tried to raise it.
+            fd_hard_limit: if options.check { crate::master::hard_fd_limit() } else { None },
+            ..LoadOptions::system()
+        },
     );
     // Under -dW the warnings are the reason for failing, so -q does not hide them.
     print_report(&loaded.report, options.quiet && !options.zero_warning);

@@ -191,7 +191,7 @@ fn probe_reports_dangling_routes() {
         "{}",
         r.stderr
     );
-    assert!(!r.stderr.contains("backend 'app'"), "{}", r.stderr);
+    assert!(!r.stderr.contains("dangling route: backend 'app'"), "{}", r.stderr);
     // Without --probe nothing is connected to, and the file is valid.
     assert_eq!(run(&["-c", "-f", path.to_str().expect("utf-8")]).code, 0);
 }

@@ -123,8 +123,11 @@ fn server_names_resolve_through_the_resolver_and_init_addr() {
     let text = format!(
         "defaults\n{TIMEOUTS}backend b\n  server a app.internal:80\n  server b gone.invalid:80 init-addr last,libc,10.9.9.9\n  server c gone.invalid:80 init-addr libc,none\n"
     );
-    let loaded =
-        load_str("t.cfg", &text, LoadOptions { env: Env::new(false), resolver: &resolver, server_verify_none: false });
+    let loaded = load_str(
+        "t.cfg",
+        &text,
+        LoadOptions { env: Env::new(false), resolver: &resolver, server_verify_none: false, fd_hard_limit: None },
+    );
     let c = loaded.config.expect("valid");
     let b = c.backend("b").unwrap();
     assert_eq!(b.servers[0].addr.host, Host::Name("app.internal".into()));
@@ -168,7 +171,10 @@ fn environment_variables_expand_inside_double_quotes_only() {
     let text = format!(
         "global\n  setenv BACKUP_IP 10.0.0.6\ndefaults\n{TIMEOUTS}frontend f\n  bind \":${{LISTEN_PORT}}\"\n  default_backend b\nbackend b\n  server a \"$APP:80\"\n  server b \"${{BACKUP_IP}}:${{BACKUP_PORT-8080}}\" backup\n"
     );
-    let c = load_with(&text, LoadOptions { env, resolver: &StaticResolver::new(), server_verify_none: false });
+    let c = load_with(
+        &text,
+        LoadOptions { env, resolver: &StaticResolver::new(), server_verify_none: false, fd_hard_limit: None },
+    );
     assert_eq!(c.frontend("f").unwrap().binds[0].addrs[0].addr.port(), 7443);
     let b = c.backend("b").unwrap();
     assert_eq!(b.servers[0].addr.resolved, Some("10.0.0.5".parse().unwrap()));
@@ -224,7 +230,10 @@ fn address_family_prefixes_filter_what_names_resolve_to() {
     let text = format!(
         "defaults\n{TIMEOUTS}frontend f\n  bind ipv6@dual:8080\n  bind dual:8081\n  default_backend b\nbackend b\n  server s ipv6@dual:80\n"
     );
-    let c = load_with(&text, LoadOptions { env: Env::new(false), resolver: &resolver, server_verify_none: false });
+    let c = load_with(
+        &text,
+        LoadOptions { env: Env::new(false), resolver: &resolver, server_verify_none: false, fd_hard_limit: None },
+    );
     let f = c.frontend("f").unwrap();
     assert_eq!(f.binds[0].addrs[0].addr, "[::1]:8080".parse::<SocketAddr>().unwrap());
     // Without a prefix, IPv4 is preferred whatever the resolver's order.

@@ -70,9 +70,12 @@ fn every_example_is_valid_without_a_warning() {
         let r = run_with_certs(certs.path(), &["-c", "-f", file]);
         assert_eq!(r.code, 0, "{file}:\n{}", r.stderr);
         assert_eq!(r.stdout, "Configuration file is valid\n", "{file}");
-        assert_eq!(r.stderr, "", "{file} printed diagnostics");
-        let r = run_with_certs(certs.path(), &["-c", "-dW", "-f", file]);
-        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{file} with -dW");
+        let stderr = without_true_fd_limit_warning(&r.stderr);
+        assert_eq!(stderr, "", "{file} printed diagnostics");
+        if stderr.len() == r.stderr.len() {
+            let r = run_with_certs(certs.path(), &["-c", "-dW", "-f", file]);
+            assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{file} with -dW");
+        }
     }
     let names: Vec<_> = files.iter().filter_map(|p| p.file_name()?.to_str()).collect();
     for expected in ["pylon.cfg", "homelab.cfg", "tls-passthrough.cfg", "database-pool.cfg", "web-farm.cfg"] {
@@ -195,4 +198,34 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     // Other units of the machine may draw remarks; none may be about this one.
     let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("pylon")).collect();
     assert!(ours.is_empty(), "systemd-analyze verify:\n{stderr}");
+}
+
+/// `stderr` without the warning that `maxconn` does not fit in the hard open-file limit when
+/// it is true of this machine: it depends on where the check runs (an example sized for a
+/// server warns on a machine with a low limit), not on the file. Each one accepted is said.
+fn without_true_fd_limit_warning(stderr: &str) -> String {
+    let hard = hard_fd_limit();
+    let mut kept = Vec::new();
+    let mut lines = stderr.lines();
+    while let Some(line) = lines.next() {
+        let maxsock = line
+            .split_once(", the current hard limit) too low for maxconn=")
+            .and_then(|(_, rest)| rest.split_once("/maxsock=")?.1.split(':').next()?.parse::<u64>().ok());
+        match maxsock {
+            Some(needed) if needed > hard => {
+                eprintln!("ACCEPTED, as this machine's hard open-file limit is {hard}: {line}");
+                // The quoted line and the caret line.
+                lines.nth(1);
+            }
+            _ => kept.push(line),
+        }
+    }
+    kept.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// The hard open-file limit of this process, which the `pylon` it starts inherits.
+fn hard_fd_limit() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).expect("open files line");
+    line.split_whitespace().nth(4).and_then(|w| w.parse().ok()).unwrap_or(u64::MAX)
 }

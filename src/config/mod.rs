@@ -8,7 +8,8 @@
 //!    proxy from its `defaults`, into the typed [`model`];
 //! 4. [`resolve`] turns host names into addresses (the only stage with I/O);
 //! 5. [`tls`] reads certificates and builds the TLS configs (file I/O);
-//! 6. [`validate`] cross-checks names, modes and addresses.
+//! 6. [`validate`] cross-checks names, modes and addresses, then, on a configuration without
+//!    errors, [`lint`] warns about what is valid but probably not meant.
 //!
 //! Every stage reports into one list of [`Diagnostic`]s and never stops at the first error, so
 //! one run shows every problem of every file. A configuration with any error yields no
@@ -19,6 +20,7 @@ pub mod build;
 pub mod error;
 pub mod keywords;
 pub mod lex;
+pub mod lint;
 pub mod model;
 pub mod parse;
 pub mod resolve;
@@ -55,19 +57,23 @@ pub struct LoadOptions<'a> {
     pub resolver: &'a dyn Resolver,
     /// `-dV`: as `ssl-server-verify none` in `global`.
     pub server_verify_none: bool,
+    /// The hard open-file limit pylon would start under, for the check that `maxconn` fits
+    /// in it (when `ulimit-n` is not set). `None` skips that check: a start reports the
+    /// limit itself once it has tried to raise it, and tests must not depend on the machine.
+    pub fd_hard_limit: Option<u64>,
 }
 
 impl LoadOptions<'static> {
     /// The options the binary uses: the process environment and the system resolver.
     pub fn system() -> Self {
-        LoadOptions { env: Env::new(true), resolver: &SystemResolver, server_verify_none: false }
+        LoadOptions { env: Env::new(true), resolver: &SystemResolver, server_verify_none: false, fd_hard_limit: None }
     }
 
     /// No process variables and only `localhost` resolvable: deterministic, for tests and
     /// fuzzing.
     pub fn isolated() -> Self {
         static LOCAL: std::sync::LazyLock<StaticResolver> = std::sync::LazyLock::new(StaticResolver::new);
-        LoadOptions { env: Env::new(false), resolver: &*LOCAL, server_verify_none: false }
+        LoadOptions { env: Env::new(false), resolver: &*LOCAL, server_verify_none: false, fd_hard_limit: None }
     }
 }
 
@@ -94,7 +100,7 @@ pub fn load_str(name: &str, text: &str, options: LoadOptions<'_>) -> Loaded {
 }
 
 fn load_texts(texts: Vec<(PathBuf, String)>, options: LoadOptions<'_>, mut report: Report) -> Loaded {
-    let LoadOptions { mut env, resolver, server_verify_none } = options;
+    let LoadOptions { mut env, resolver, server_verify_none, fd_hard_limit } = options;
     let diags = &mut report.diagnostics;
     let mut sections = Vec::new();
     for (path, text) in &texts {
@@ -105,7 +111,7 @@ fn load_texts(texts: Vec<(PathBuf, String)>, options: LoadOptions<'_>, mut repor
     built.global.tls.server_verify_none |= server_verify_none;
     resolve::resolve(&mut built, resolver, diags);
     tls::load(&mut built, diags);
-    validate::validate(&built, diags);
+    validate::validate(&built, &lint::Machine { fd_hard_limit }, diags);
     diags.sort_by_key(|d| d.loc.map(|l| (l.file, l.line, l.col)));
     let config = (report.error_count() == 0).then_some(Config {
         global: built.global,

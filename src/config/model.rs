@@ -54,6 +54,9 @@ pub struct Global {
     /// `maxconn`: the most concurrent connections the process accepts. `None` derives it from
     /// `RLIMIT_NOFILE` at start-up, as HAProxy does.
     pub maxconn: Option<u32>,
+    /// Where `maxconn` was set, so that the check comparing it with the open-file limit can
+    /// point at the line.
+    pub maxconn_loc: Option<Loc>,
     /// `nbthread`: worker threads; `None` means one per core.
     pub nbthread: Option<u16>,
     /// `cpu-map` lines, in order (a later line overrides an earlier one for the same thread).
@@ -72,6 +75,8 @@ pub struct Global {
     /// `ulimit-n`: the open-file limit to set at start (`None`: raised to what `maxconn`
     /// needs, within the hard limit).
     pub ulimit_n: Option<u64>,
+    /// Where `ulimit-n` was set, for the same check.
+    pub ulimit_n_loc: Option<Loc>,
     /// `daemon`: run in the background, as `-D` does.
     pub daemon: bool,
     /// `pidfile`: where the process id is written once pylon started, as `-p` does.
@@ -105,6 +110,7 @@ impl Default for Global {
     fn default() -> Self {
         Global {
             maxconn: None,
+            maxconn_loc: None,
             nbthread: None,
             cpu_maps: Vec::new(),
             tune_bufsize: DEFAULT_BUFSIZE,
@@ -113,6 +119,7 @@ impl Default for Global {
             log_send_hostname: None,
             hard_stop_after: None,
             ulimit_n: None,
+            ulimit_n_loc: None,
             daemon: false,
             pidfile: None,
             tune_maxrewrite: DEFAULT_MAXREWRITE,
@@ -760,6 +767,20 @@ impl Proxy {
     /// The index of the named ACL `name`.
     pub fn acl_index(&self, name: &str) -> Option<usize> {
         self.acls.iter().position(|a| a.name == name)
+    }
+
+    /// Every condition of the section, wherever it is written: `use_backend`, `tcp-request`,
+    /// `http-request`, `http-response` and `stats admin`. Checks that look at what conditions
+    /// read (ACLs never used, fetches a mode cannot give) go through this one list, so a new
+    /// place that takes a condition must be added here.
+    pub fn conditions(&self) -> impl Iterator<Item = &Condition> {
+        let rules = self.http_request_rules.iter().chain(&self.http_response_rules);
+        self.use_backends
+            .iter()
+            .filter_map(|u| u.cond.as_ref())
+            .chain(self.tcp_request_rules.iter().filter_map(|r| r.cond.as_ref()))
+            .chain(rules.filter_map(|r| r.cond.as_ref()))
+            .chain(self.stats.admin.as_ref())
     }
 }
 

@@ -3,7 +3,8 @@
 //! Runs on the built and resolved configuration: names referenced by `default_backend` and
 //! `use_backend` exist and speak a compatible mode, names are not declared twice, no two
 //! frontends listen on the same address; and warns, as HAProxy does, about proxies with missing
-//! timeouts or without a `bind`.
+//! timeouts or without a `bind`. On a configuration with no error, it then runs the
+//! [`lint`](super::lint) checks.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -12,9 +13,10 @@ use super::build::Built;
 use super::error::{Diagnostic, Loc};
 use super::model::{Mode, NameRef, Proxy};
 
-/// Checks `built`, appending problems to `diags`. Names are indexed once, so the checks take
-/// linear time in the size of the configuration.
-pub fn validate(built: &Built, diags: &mut Vec<Diagnostic>) {
+/// Checks `built`, appending problems to `diags`; `machine` is what the lints need to know of where
+/// pylon will run. Names are indexed once, so the checks take linear time in the size of the
+/// configuration.
+pub fn validate(built: &Built, machine: &super::lint::Machine, diags: &mut Vec<Diagnostic>) {
     let names = Names::index(built, diags);
     // A reference inherited from `defaults` is shared by every proxy after it: report it once.
     let mut reported: HashSet<Loc> = HashSet::new();
@@ -40,6 +42,11 @@ pub fn validate(built: &Built, diags: &mut Vec<Diagnostic>) {
         diags.push(Diagnostic::warning_global(
             "no frontend or listen section has a 'bind': this configuration has no error but would accept no connection",
         ));
+    }
+    // A line with an error is left out of the model: lints about what it would have used
+    // (an ACL, a backend) would only add confusion to the real error.
+    if !diags.iter().any(Diagnostic::is_error) {
+        super::lint::lint(built, machine, diags);
     }
 }
 
@@ -403,13 +410,7 @@ fn and_more(more: usize) -> String {
 /// Every ACL term of a proxy: named ACLs and the anonymous ones of its rules.
 fn acl_terms(p: &Proxy) -> impl Iterator<Item = &crate::route::AclTerm> {
     use crate::route::AclRef;
-    let conds = p
-        .use_backends
-        .iter()
-        .filter_map(|u| u.cond.as_ref())
-        .chain(p.tcp_request_rules.iter().filter_map(|r| r.cond.as_ref()))
-        .chain(p.http_request_rules.iter().chain(&p.http_response_rules).filter_map(|r| r.cond.as_ref()));
-    let inline = conds.flat_map(|c| c.any_of.iter().flatten()).filter_map(|t| match &t.acl {
+    let inline = p.conditions().flat_map(|c| c.any_of.iter().flatten()).filter_map(|t| match &t.acl {
         AclRef::Inline(term) => Some(&**term),
         AclRef::Named(_) => None,
     });

@@ -412,8 +412,20 @@ pub fn fds_for(maxconn: u64) -> u64 {
 }
 
 /// Connections `fds` open files allow.
-fn conns_for(fds: u64) -> u64 {
+pub fn conns_for(fds: u64) -> u64 {
     fds.saturating_sub(RESERVED_FDS) / 2
+}
+
+/// The hard open-file limit of this process (`RLIMIT_NOFILE`), which a process that is not
+/// root cannot raise: `pylon -c` compares `maxconn` with it. `None` when it cannot be read
+/// or is unlimited.
+pub fn hard_fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct passed, nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_max == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some(lim.rlim_max)
 }
 
 /// The CPUs worker `thread` (1-based) may run on, from the last `cpu-map` line naming it.

@@ -235,6 +235,15 @@ impl Format {
         Format { parts: vec![Part::Literal(text.into())] }
     }
 
+    /// The fixed text the value starts with (empty when it starts with a sample), so that a
+    /// check can tell what a redirect points to (`https`, `https://…`) without a request.
+    pub fn literal_prefix(&self) -> &[u8] {
+        match self.parts.first() {
+            Some(Part::Literal(text)) => text,
+            _ => &[],
+        }
+    }
+
     /// Writes the value for `source` with `out`; a sample with no value writes nothing.
     pub fn render(&self, source: &dyn SampleSource, out: &mut dyn FnMut(&[u8])) {
         for part in &self.parts {

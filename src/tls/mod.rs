@@ -148,7 +148,7 @@ fn alpn_list(alpn: Option<&str>, http: bool, warnings: &mut Vec<String>) -> Vec<
     let (spoken, dropped): (Vec<&str>, Vec<&str>) = words.iter().partition(|w| matches!(**w, "http/1.1" | "http/1.0"));
     if !dropped.is_empty() {
         warnings.push(format!(
-            "alpn '{alpn}': pylon does not speak {} yet and offers only {}",
+            "alpn '{alpn}': pylon does not speak {} yet and offers only {}; clients fall back to HTTP/1.1 (write 'alpn http/1.1' to offer only that)",
             dropped.join(", "),
             if spoken.is_empty() { "no ALPN protocol".to_string() } else { spoken.join(", ") }
         ));

@@ -65,6 +65,7 @@ pub static TABLE: &[Keyword<Global>] = &[
     }),
     kw("ulimit-n", G, Arity::Exactly(1), "<number>", |g, a| {
         g.ulimit_n = Some(a.uint(0, 16, 1 << 30)?);
+        g.ulimit_n_loc = Some(a.keyword_loc());
         Ok(())
     }),
     not_yet("server-state-file", G, ANY_ARGS, owner::OPS),
@@ -123,6 +124,7 @@ pub static TABLE: &[Keyword<Global>] = &[
 
 fn maxconn(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
     g.maxconn = Some(a.uint(0, 1, MAX_GLOBAL_MAXCONN)? as u32);
+    g.maxconn_loc = Some(a.keyword_loc());
     Ok(())
 }
 
