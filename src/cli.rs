@@ -74,6 +74,16 @@ pub struct Options {
     pub probe: bool,
     /// `-dV`: servers with `ssl` and no `verify` are not verified (`ssl-server-verify none`).
     pub no_server_verify: bool,
+    /// `-sf PID…` / `-st PID…`: the old processes to tell to finish (SIGUSR1) or to stop
+    /// (SIGTERM) once this one serves, and which of the two.
+    pub old_pids: Vec<i32>,
+    /// `-st` rather than `-sf`.
+    pub stop_old: bool,
+    /// `-x SOCKET`: the old process's stats socket to take the listening sockets from.
+    pub takeover: Option<PathBuf>,
+    /// `-W` / `-Ws` / `master-worker`: accepted for HAProxy's command lines; pylon always
+    /// reloads on SIGUSR2 and always notifies systemd when it runs under it.
+    pub master_worker: bool,
 }
 
 /// A command line that cannot be obeyed.
@@ -93,6 +103,8 @@ pub enum UsageError {
     },
     /// An option name that is not valid Unicode.
     NotUnicode(OsString),
+    /// A process id after `-sf`/`-st` that cannot be one.
+    BadPid(String),
 }
 
 impl fmt::Display for UsageError {
@@ -104,17 +116,13 @@ impl fmt::Display for UsageError {
                 write!(f, "option '{option}' is not supported yet; it arrives with {owner}")
             }
             UsageError::NotUnicode(a) => write!(f, "argument {a:?} is not valid Unicode"),
+            UsageError::BadPid(p) => write!(f, "'{p}' is not a process id"),
         }
     }
 }
 
 /// HAProxy options that later issues bring.
 const NOT_YET: &[(&str, &str)] = &[
-    ("-W", config::keywords::owner::OPS),
-    ("-Ws", config::keywords::owner::OPS),
-    ("-sf", config::keywords::owner::OPS),
-    ("-st", config::keywords::owner::OPS),
-    ("-x", config::keywords::owner::OPS),
     ("-S", config::keywords::owner::OPS),
     ("-db", config::keywords::owner::RUNTIME),
     ("-n", config::keywords::owner::RUNTIME),
@@ -126,7 +134,7 @@ const NOT_YET: &[(&str, &str)] = &[
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, UsageError> {
     let mut options = Options::default();
     // Paths stay as the system gave them (they need not be Unicode); option names must be.
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
         let name = arg.to_str().ok_or_else(|| UsageError::NotUnicode(arg.clone()))?;
         match name {
@@ -143,6 +151,19 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, U
             "-dV" => options.no_server_verify = true,
             "-dW" => options.zero_warning = true,
             "--probe" => options.probe = true,
+            "-W" | "-Ws" => options.master_worker = true,
+            "-x" => options.takeover = Some(PathBuf::from(args.next().ok_or(UsageError::MissingValue("-x"))?)),
+            "-sf" | "-st" => {
+                options.stop_old = name == "-st";
+                // As HAProxy: every following argument that is a number is a PID.
+                while let Some(pid) = args.peek().and_then(|a| a.to_str()?.parse::<i32>().ok()) {
+                    if pid <= 0 {
+                        return Err(UsageError::BadPid(pid.to_string()));
+                    }
+                    options.old_pids.push(pid);
+                    args.next();
+                }
+            }
             "--" => options.files.extend(args.by_ref().map(PathBuf::from)),
             other => {
                 if let Some((option, owner)) = NOT_YET.iter().find(|(o, _)| *o == other) {
@@ -178,6 +199,15 @@ Options:
   --probe        connect to every server and report dangling routes (backends none of whose
                  servers accepts a connection, names that do not resolve); with -c, exit 3 if any
   -p <pidfile>   write the process id to this file once started
+  -sf <pid>...   once serving, tell these old processes to finish (SIGUSR1): their sessions
+                 end on their own; with -x (or a stats socket with expose-fd listeners in
+                 the configuration) their listening sockets are taken over, so no
+                 connection is refused
+  -st <pid>...   the same, but the old processes stop at once (SIGTERM)
+  -x <socket>    take the listening sockets from the process behind this stats socket
+                 (which needs 'expose-fd listeners')
+  -W, -Ws        accepted for HAProxy's command lines: pylon always reloads on SIGUSR2
+                 (see RELOADS in pylon(1)) and notifies systemd when NOTIFY_SOCKET is set
   -D             run in the background once started (the command exits 0 when pylon
                  listens, 1 when it failed); standard streams go to /dev/null unless -d
   -v, -vv        print the version (and build details) and exit
@@ -271,6 +301,12 @@ fn run(options: &Options) -> i32 {
         pidfile: options.pidfile.clone().or_else(|| config.global.pidfile.clone()),
         ready: None,
         reload: Some(reloader(options)),
+        takeover: options.takeover.clone().or_else(|| {
+            // With -sf/-st and no -x, the configuration's stats socket that exposes them.
+            (!options.old_pids.is_empty()).then(|| exposing_socket(&config)).flatten()
+        }),
+        old_pids: options.old_pids.clone(),
+        old_signal: if options.stop_old { libc::SIGTERM } else { libc::SIGUSR1 },
     };
     if options.daemon || config.global.daemon {
         return crate::daemon::run_in_background(options.debug, startup, |startup| {
@@ -278,6 +314,15 @@ fn run(options: &Options) -> i32 {
         });
     }
     crate::master::run(&config, startup)
+}
+
+/// The first Unix stats socket of `config` with `expose-fd listeners`: where `-sf`/`-st`
+/// take the old process's listening sockets from when `-x` is not given.
+fn exposing_socket(config: &config::Config) -> Option<PathBuf> {
+    config.global.stats_sockets.iter().find_map(|s| match &s.addr {
+        config::model::StatsAddr::Unix(path) if s.expose_fd => Some(path.clone()),
+        _ => None,
+    })
 }
 
 /// How a reload reads the configuration: the same files with the same options, checked
@@ -362,7 +407,10 @@ mod tests {
         assert_eq!(parse(&["-v"]), Ok(Command::Version { verbose: false }));
         assert_eq!(parse(&["-f"]), Err(UsageError::MissingValue("-f")));
         assert_eq!(parse(&["-z"]), Err(UsageError::UnknownOption("-z".into())));
-        assert!(matches!(parse(&["-W"]), Err(UsageError::NotYet { .. })));
+        assert!(matches!(parse(&["-S"]), Err(UsageError::NotYet { .. })));
+        let Ok(Command::Run(o)) = parse(&["-st", "12", "34", "-f", "a.cfg", "-x", "/run/s"]) else { panic!() };
+        assert_eq!((o.old_pids, o.stop_old, o.takeover), (vec![12, 34], true, Some(PathBuf::from("/run/s"))));
+        assert_eq!(parse(&["-sf", "0"]), Err(UsageError::BadPid("0".into())));
         let Ok(Command::Run(o)) = parse(&["-q", "-V"]) else { panic!() };
         assert!(!o.quiet);
     }

@@ -88,7 +88,7 @@ fn warnings_do_not_fail_the_check_unless_zero_warning_mode() {
 
 #[test]
 fn command_line_errors_exit_2() {
-    for args in [&["-c"][..], &["-z"], &["-f"], &["-W", "-f", "x.cfg"]] {
+    for args in [&["-c"][..], &["-z"], &["-f"], &["-S", "-f", "x.cfg"], &["-sf", "0", "-f", "x.cfg"]] {
         let r = run(args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         assert!(r.stderr.starts_with("pylon: "), "{args:?}: {}", r.stderr);

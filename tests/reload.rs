@@ -308,3 +308,68 @@ fn a_reload_binds_new_addresses_and_a_port_in_use_keeps_the_old_configuration() 
     assert_eq!(Client::connect(added).request(&get("/", "x")).status, 200);
     assert_eq!(Client::connect(web).request(&get("/", "x")).status, 200);
 }
+
+#[test]
+fn a_new_process_started_with_sf_takes_the_sockets_over_and_the_old_one_finishes() {
+    support::raise_fd_limit();
+    let origin = Origin::start("s");
+    let dir = TempDir::new();
+    let sock = dir.path().join("admin.sock");
+    let cfg = dir.path().join("pylon.cfg");
+    let port = free_port();
+    let config = format!(
+        "global\n    nbthread 2\n    stats socket {} level admin expose-fd listeners\n{DEFAULTS}\
+         frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\n\
+         backend app\n    server s 127.0.0.1:{}\n",
+        sock.display(),
+        origin.port()
+    );
+    write_atomically(&cfg, &config);
+    let mut old = start_on_file(&cfg);
+    let load = Load::start(port, 4, 2);
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while load.ok.load(Ordering::SeqCst) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for(300);
+    // No -x: the new process finds the stats socket with expose-fd listeners in its file.
+    let old_pid = old.pid().to_string();
+    let new = Pylon::start_file(&cfg, |c| {
+        c.arg("-sf").arg(&old_pid);
+    });
+    assert!(
+        new.wait_for_line("took 2 listening sockets from the old process", 0, Duration::from_secs(1)).is_some(),
+        "the new process took the old one's sockets:\n{}",
+        new.stderr()
+    );
+    // The old process finishes its sessions (its kept-alive clients are told to close with
+    // their next response) and exits on its own.
+    assert_eq!(old.wait_exit(Duration::from_secs(20)), Some(0), "the old process exits:\n{}", old.stderr());
+    assert!(old.stderr().contains("soft stop complete"), "{}", old.stderr());
+    let after = load.ok.load(Ordering::SeqCst);
+    wait_for(after + 300);
+    let (ok, failed, errors) = load.finish();
+    assert_eq!(failed, 0, "{failed} failed requests of {}: {:?}", ok + failed, &errors[..errors.len().min(10)]);
+    assert!(ok >= after + 300, "the new process serves: {ok} requests");
+    // The new process answers its own stats socket at the same path.
+    let info = cli(&sock, "show info");
+    assert!(info.contains(&format!("Pid: {}", new.pid())), "{info}");
+}
+
+#[test]
+fn getsocks_needs_expose_fd_listeners() {
+    let origin = Origin::start("s");
+    let dir = TempDir::new();
+    let sock = dir.path().join("admin.sock");
+    let port = free_port();
+    let config = format!(
+        "global\n    stats socket {} level admin\n{DEFAULTS}\
+         frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\nbackend app\n    server s 127.0.0.1:{}\n",
+        sock.display(),
+        origin.port()
+    );
+    let _p = Pylon::start(&config);
+    assert_eq!(cli(&sock, "_getsocks"), "Permission denied\n\n");
+}

@@ -29,8 +29,8 @@ pub struct Admin {
     workers: Vec<WorkerLink>,
     /// What the control plane runs now; a reload replaces it.
     current: crate::master::Shared,
-    /// Where `reload` asks the control plane.
-    reloads: Sender<crate::master::ReloadRequest>,
+    /// Where `reload` and `_getsocks` ask the control plane.
+    requests: Sender<crate::master::Request>,
     /// The certificate of an open `set ssl cert` transaction, not committed yet.
     ssl_transaction: Option<LoadedCert>,
 }
@@ -46,16 +46,18 @@ pub struct Session {
     pub timeout: Duration,
     /// `quit` was asked.
     pub quit: bool,
+    /// The socket has `expose-fd listeners`: `_getsocks` may hand the listening sockets.
+    pub expose_fd: bool,
 }
 
 impl Admin {
     /// The admin state of what `current` runs; `reload` asks on `reloads`.
-    pub fn new(current: crate::master::Shared, reloads: Sender<crate::master::ReloadRequest>) -> Admin {
+    pub fn new(current: crate::master::Shared, requests: Sender<crate::master::Request>) -> Admin {
         let (rt, workers) = {
             let c = current.lock().unwrap_or_else(|p| p.into_inner());
             (c.runtime.clone(), c.workers.clone())
         };
-        Admin { rt, workers, current, reloads, ssl_transaction: None }
+        Admin { rt, workers, current, requests, ssl_transaction: None }
     }
 
     /// Takes the newest configuration, if a reload replaced the one held.
@@ -73,7 +75,7 @@ impl Admin {
     /// [`RELOAD_TIMEOUT`]: crate::master::RELOAD_TIMEOUT
     fn reload(&mut self, out: &mut String) {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let outcome = match self.reloads.try_send(tx) {
+        let outcome = match self.requests.try_send(crate::master::Request::Reload(tx)) {
             Ok(()) => rx
                 .recv_timeout(crate::master::RELOAD_TIMEOUT)
                 .unwrap_or_else(|_| Err("no answer from the control plane".to_string())),
@@ -86,6 +88,14 @@ impl Admin {
         let _ = write!(out, "Success={success}\n--\n{}", text.trim_end());
         out.push('\n');
         self.refresh();
+    }
+
+    /// `_getsocks`: duplicates of every listening socket, from the control plane (which
+    /// answers within its 50 ms signal wait).
+    pub fn listening_sockets(&self) -> Result<Vec<crate::net::fdpass::Handed>, String> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.requests.try_send(crate::master::Request::Sockets(tx)).map_err(|_| "the control plane is busy")?;
+        rx.recv_timeout(Duration::from_secs(10)).map_err(|_| "no answer from the control plane".to_string())
     }
 
     /// Samples the rates (once a second).

@@ -35,6 +35,8 @@ pub struct Listener {
     socket: Socket,
     level: AccessLevel,
     name: String,
+    /// `expose-fd listeners`.
+    expose_fd: bool,
 }
 
 enum Socket {
@@ -123,7 +125,7 @@ pub fn bind(sockets: &[StatsSocket]) -> io::Result<Vec<Listener>> {
                 Socket::Unix(listener)
             }
         };
-        out.push(Listener { socket, level: spec.level, name });
+        out.push(Listener { socket, level: spec.level, name, expose_fd: spec.expose_fd });
     }
     Ok(out)
 }
@@ -222,7 +224,7 @@ fn accept(poll: &Poll, l: &Listener, conns: &mut Slab<Conn>, maxconn: usize, tim
             input: Vec::new(),
             output: Vec::new(),
             written: 0,
-            session: Session { level: l.level, prompt: false, timeout, quit: false },
+            session: Session { level: l.level, prompt: false, timeout, quit: false, expose_fd: l.expose_fd },
             last: now,
             closing: false,
             payload: None,
@@ -302,6 +304,10 @@ fn answer_lines(admin: &mut Admin, conn: &mut Conn) {
             }
             continue;
         }
+        if line.trim() == "_getsocks" {
+            get_socks(admin, conn);
+            return;
+        }
         if command::announces_payload(line) {
             conn.payload = Some((line.to_string(), String::new()));
             continue;
@@ -322,6 +328,29 @@ fn answer_lines(admin: &mut Admin, conn: &mut Conn) {
             conn.output.extend_from_slice(reply.as_bytes());
         }
         after_line(conn);
+    }
+}
+
+/// `_getsocks` (HAProxy's internal command for `-x`): on a Unix socket with `expose-fd
+/// listeners` at level admin, sends every listening socket (see [`crate::net::fdpass`]),
+/// then closes. Elsewhere, "Permission denied", as HAProxy answers.
+fn get_socks(admin: &mut Admin, conn: &mut Conn) {
+    conn.closing = true;
+    let Stream::Unix(stream) = &conn.stream else {
+        conn.output.extend_from_slice(b"Permission denied\n\n");
+        return;
+    };
+    if !conn.session.expose_fd || conn.session.level < AccessLevel::Admin {
+        conn.output.extend_from_slice(b"Permission denied\n\n");
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let sent = admin.listening_sockets().and_then(|list| {
+        crate::net::fdpass::send(stream.as_raw_fd(), &list).map(|()| list.len()).map_err(|e| e.to_string())
+    });
+    match sent {
+        Ok(n) => log::info!("handed {n} listening sockets over the stats socket (_getsocks)"),
+        Err(e) => log::warn!("_getsocks: cannot hand the listening sockets over: {e}"),
     }
 }
 

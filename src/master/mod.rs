@@ -53,6 +53,13 @@ pub struct Startup {
     pub ready: Option<std::fs::File>,
     /// How to read the configuration again on a reload (`None`: reloads are refused).
     pub reload: Option<Reloader>,
+    /// `-x` (or, with `-sf`/`-st`, a stats socket with `expose-fd listeners`): the old
+    /// process's stats socket to take the listening sockets from before binding.
+    pub takeover: Option<std::path::PathBuf>,
+    /// `-sf`/`-st`: the old processes to signal once this one serves, and the signal.
+    pub old_pids: Vec<i32>,
+    /// SIGUSR1 (`-sf`: finish) or SIGTERM (`-st`: stop).
+    pub old_signal: i32,
 }
 
 /// The configuration running now and its workers, which the admin thread reads before each
@@ -67,8 +74,13 @@ pub struct Current {
 /// The running configuration, shared with the admin thread.
 pub type Shared = Arc<Mutex<Current>>;
 
-/// A reload asked for by the admin socket; the outcome goes back on the channel.
-pub type ReloadRequest = Sender<Result<String, String>>;
+/// What the admin thread asks of the control plane; the answer goes back on the channel.
+pub enum Request {
+    /// `reload`: the outcome.
+    Reload(Sender<Result<String, String>>),
+    /// `_getsocks`: duplicates of every listening socket, to hand to a new process.
+    Sockets(Sender<Vec<crate::net::fdpass::Handed>>),
+}
 
 /// Runs the proxy until it is stopped; returns the process exit code.
 pub fn run(config: &Config, startup: Startup) -> i32 {
@@ -80,19 +92,26 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
         }
     };
     let runtime = Arc::new(compile(config));
-    // Bind everything before starting anything: a port in use is a start-up error.
-    let admin_listeners = match crate::admin::server::bind(&runtime.admin.sockets) {
-        Ok(l) => l,
-        Err(e) => {
-            log::error!("cannot bind the stats socket: {e}");
-            return 1;
-        }
-    };
+    // Bind everything before starting anything: a port in use is a start-up error. The old
+    // process's sockets are taken first, through its stats socket, which this one's may then
+    // replace at the same path.
     let mut sockets = SocketTable::default();
+    if let Some(path) = &startup.takeover {
+        take_over(path, &mut sockets);
+    }
     let assigned = match sockets.assign(&runtime) {
         Ok(a) => a,
         Err(e) => {
             log::error!("{e}");
+            return 1;
+        }
+    };
+    // Sockets handed over for addresses this configuration does not use are closed.
+    sockets.keep_only(&[&runtime]);
+    let admin_listeners = match crate::admin::server::bind(&runtime.admin.sockets) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!("cannot bind the stats socket: {e}");
             return 1;
         }
     };
@@ -106,8 +125,8 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
         }
     };
     let shared: Shared = Arc::new(Mutex::new(Current { runtime: runtime.clone(), workers: generation.links() }));
-    let (reload_tx, reload_rx) = crossbeam_channel::bounded(4);
-    let admin = crate::admin::exec::Admin::new(shared.clone(), reload_tx);
+    let (request_tx, request_rx) = crossbeam_channel::bounded(4);
+    let admin = crate::admin::exec::Admin::new(shared.clone(), request_tx);
     let _admin = match crate::admin::server::spawn(admin, admin_listeners) {
         Ok(h) => h,
         Err(e) => {
@@ -128,13 +147,40 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
         let _ = ready.write_all(b"1");
     }
     tell_systemd(crate::notify::ready());
+    for &pid in &startup.old_pids {
+        // SAFETY: kill() sends a signal; the PIDs are those the command line named.
+        if unsafe { libc::kill(pid, startup.old_signal) } != 0 {
+            log::warn!("cannot signal the old process {pid}: {}", std::io::Error::last_os_error());
+        } else {
+            let how = if startup.old_signal == libc::SIGTERM { "stop" } else { "finish its sessions" };
+            log::info!("told the old process {pid} to {how}");
+        }
+    }
     let mut master =
         Master { current: generation, retired: Vec::new(), sockets, shared, reloader: startup.reload, setup };
-    let code = master.wait(&signals, &reload_rx);
+    let code = master.wait(&signals, &request_rx);
     tell_systemd(crate::notify::stopping());
     // The last sessions' access-log lines are queued: give the writer a moment to send them.
     crate::log::sink::flush(Duration::from_millis(500));
     code
+}
+
+/// `-x`: takes the listening sockets of the process behind the stats socket at `path`. A
+/// failure is a warning, as in HAProxy: pylon binds anew (with `SO_REUSEPORT` beside the
+/// old process), and only connections queued on the old sockets when they close are lost.
+fn take_over(path: &std::path::Path, sockets: &mut SocketTable) {
+    match crate::net::fdpass::request(path) {
+        Ok(list) => {
+            log::info!("took {} listening sockets from the old process ({})", list.len(), path.display());
+            for (addr, v6only, socket) in list {
+                sockets.adopt(addr, v6only, socket);
+            }
+        }
+        Err(e) => log::warn!(
+            "cannot take the listening sockets from the old process through {}: {e}; binding anew",
+            path.display()
+        ),
+    }
 }
 
 /// Compiles `config`, setting the open-file limit it needs first.
@@ -182,7 +228,7 @@ struct Master {
 
 impl Master {
     /// Waits for signals and reload requests until a stop; returns the exit code.
-    fn wait(&mut self, signals: &libc::sigset_t, reloads: &Receiver<ReloadRequest>) -> i32 {
+    fn wait(&mut self, signals: &libc::sigset_t, requests: &Receiver<Request>) -> i32 {
         let mut soft_stop_since: Option<Instant> = None;
         loop {
             self.reap_retired();
@@ -202,10 +248,25 @@ impl Master {
                 log::warn!("hard-stop-after ({limit:?}) reached: closing the remaining sessions");
                 return 0;
             }
-            if let Ok(reply) = reloads.try_recv() {
-                let outcome =
-                    if soft_stop_since.is_some() { Err("stopping: no reload".to_string()) } else { self.reload() };
-                let _ = reply.send(outcome);
+            while let Ok(request) = requests.try_recv() {
+                match request {
+                    Request::Reload(reply) => {
+                        let outcome = if soft_stop_since.is_some() {
+                            Err("stopping: no reload".to_string())
+                        } else {
+                            self.reload()
+                        };
+                        let _ = reply.send(outcome);
+                    }
+                    Request::Sockets(reply) => {
+                        let list = self
+                            .sockets
+                            .all()
+                            .filter_map(|(addr, v6, s)| Some((addr, v6, s.try_clone().ok()?)))
+                            .collect();
+                        let _ = reply.send(list);
+                    }
+                }
             }
             match wait_signal(signals, Duration::from_millis(50)) {
                 Some(libc::SIGTERM) | Some(libc::SIGINT) => {

@@ -2,6 +2,7 @@
 //! transport over plain TCP and TLS, and the PROXY protocol.
 
 pub mod buffer;
+pub mod fdpass;
 pub mod proxy_protocol;
 pub mod readiness;
 pub mod stream;

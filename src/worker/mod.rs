@@ -306,7 +306,17 @@ impl Worker {
                     }
                     let _ = reply.try_send(lines);
                 }
-                Control::SoftStop => self.stop_accepting(),
+                Control::SoftStop => {
+                    self.stop_accepting();
+                    // Kept-alive clients are told to close with their next response, so they
+                    // come back on a new connection (to the process that took the sockets
+                    // over, after `-sf`) instead of finding this one closed under them.
+                    for (_, (session, _)) in self.sessions.iter_mut() {
+                        if let Session::Http(s) = session {
+                            s.close_after_next_response();
+                        }
+                    }
+                }
                 Control::Retire(successor) => {
                     self.stop_accepting();
                     self.successor = successor;
