@@ -373,3 +373,38 @@ fn getsocks_needs_expose_fd_listeners() {
     let _p = Pylon::start(&config);
     assert_eq!(cli(&sock, "_getsocks"), "Permission denied\n\n");
 }
+
+#[test]
+fn hard_stop_after_bounds_the_sessions_left_from_before_a_reload() {
+    let origin = Origin::start("s");
+    let dir = TempDir::new();
+    let sock = dir.path().join("admin.sock");
+    let cfg = dir.path().join("pylon.cfg");
+    let port = free_port();
+    let config = format!(
+        "global\n    hard-stop-after 300ms\n    stats socket {} level admin\n{DEFAULTS}\
+         frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\nbackend app\n    server s 127.0.0.1:{}\n",
+        sock.display(),
+        origin.port()
+    );
+    write_atomically(&cfg, &config);
+    let p = start_on_file(&cfg);
+    let mut slow = Client::connect(port);
+    slow.send(get("/slow/5000", "x").as_bytes());
+    std::thread::sleep(Duration::from_millis(100));
+    let at = p.stderr().len();
+    let started = Instant::now();
+    assert!(cli(&sock, "reload").starts_with("Success=1"));
+    // The exchange of the old configuration is cut once hard-stop-after ran out, well
+    // before its server answers.
+    assert!(slow.is_closed(), "the old session was closed");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(3), "closed after {took:?}");
+    assert!(
+        p.wait_for_line("hard-stop-after (300ms) reached", at, Duration::from_secs(1)).is_some(),
+        "{}",
+        p.stderr()
+    );
+    // The new configuration serves.
+    assert_eq!(Client::connect(port).request(&get("/", "x")).status, 200);
+}
