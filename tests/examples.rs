@@ -177,10 +177,8 @@ fn the_home_lab_example_routes_each_name_to_its_application() {
 /// without the manual pages it documents (`man pylon` need not work either).
 #[test]
 fn the_systemd_unit_passes_systemd_analyze_verify() {
-    let found =
-        std::process::Command::new("systemd-analyze").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("\n!!!!! SKIPPED: systemd-analyze is not installed; conf/pylon.service was not verified !!!!!\n");
+    // Skips loudly when systemd-analyze is missing, fails under CI=true (.ci/run installs it).
+    if !support::tool("systemd-analyze") {
         return;
     }
     let unit = std::fs::read_to_string(support::root().join("conf/pylon.service")).expect("conf/pylon.service");
