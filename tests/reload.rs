@@ -400,11 +400,53 @@ fn hard_stop_after_bounds_the_sessions_left_from_before_a_reload() {
     assert!(slow.is_closed(), "the old session was closed");
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(3), "closed after {took:?}");
-    assert!(
-        p.wait_for_line("hard-stop-after (300ms) reached", at, Duration::from_secs(1)).is_some(),
-        "{}",
-        p.stderr()
-    );
+    assert!(p.wait_for_line("hard-stop-after (300ms) reached", at, Duration::from_secs(1)).is_some(), "{}", p.stderr());
     // The new configuration serves.
     assert_eq!(Client::connect(port).request(&get("/", "x")).status, 200);
+}
+
+/// A backend of two servers, both checked, with a stats socket that exposes its listeners.
+fn pair_config(sock: &Path, port: u16, a: u16, b: u16, state: &str) -> String {
+    format!(
+        "global\n    stats socket {} level admin expose-fd listeners\n{state}{DEFAULTS}\
+         frontend web\n    bind 127.0.0.1:{port}\n    default_backend app\n\
+         backend app\n    load-server-state-from-file global\n    server a 127.0.0.1:{a} check\n    server b 127.0.0.1:{b} check\n",
+        sock.display()
+    )
+}
+
+#[test]
+fn servers_states_survive_a_binary_upgrade_and_a_restart_with_a_state_file() {
+    let (a, b) = (Origin::start("a"), Origin::start("b"));
+    let dir = TempDir::new();
+    let sock = dir.path().join("admin.sock");
+    let cfg = dir.path().join("pylon.cfg");
+    let port = free_port();
+    write_atomically(&cfg, &pair_config(&sock, port, a.port(), b.port(), ""));
+    let mut old = start_on_file(&cfg);
+    cli(&sock, "set server app/b state maint");
+    cli(&sock, "set server app/a weight 5");
+    // -sf: the new process asks the old one for its servers' states with its sockets.
+    let old_pid = old.pid().to_string();
+    let new = Pylon::start_file(&cfg, |c| {
+        c.arg("-sf").arg(&old_pid);
+    });
+    assert_eq!(old.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(new.stderr().contains("took the states of 2 servers from the old process"), "{}", new.stderr());
+    let b_row = server_state(&sock, "app", "b");
+    assert_eq!(b_row[6], "1", "b stays in maintenance: {b_row:?}");
+    assert_eq!(server_state(&sock, "app", "a")[7], "5", "a keeps the operator's weight");
+    for _ in 0..4 {
+        assert_eq!(Client::connect(port).request(&get("/", "x")).header("x-server"), Some("a"));
+    }
+    // A restart reads the states that were saved with `show servers state`.
+    let saved = cli(&sock, "show servers state");
+    let state = dir.path().join("state");
+    std::fs::write(&state, saved.trim_end()).expect("write the state file");
+    drop(new);
+    let global = format!("    server-state-file {}\n", state.display());
+    write_atomically(&cfg, &pair_config(&sock, port, a.port(), b.port(), &global));
+    let restarted = start_on_file(&cfg);
+    assert!(restarted.stderr().contains("2 servers restored"), "{}", restarted.stderr());
+    assert_eq!(server_state(&sock, "app", "b")[6], "1", "b is still in maintenance after a restart");
 }

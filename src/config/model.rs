@@ -77,6 +77,11 @@ pub struct Global {
     pub ulimit_n: Option<u64>,
     /// Where `ulimit-n` was set, for the same check.
     pub ulimit_n_loc: Option<Loc>,
+    /// `server-state-file`: the file of servers' states that proxies with
+    /// `load-server-state-from-file global` read at start-up.
+    pub server_state_file: Option<std::path::PathBuf>,
+    /// `server-state-base`: the directory relative state file names are in.
+    pub server_state_base: Option<std::path::PathBuf>,
     /// `daemon`: run in the background, as `-D` does.
     pub daemon: bool,
     /// `pidfile`: where the process id is written once pylon started, as `-p` does.
@@ -120,6 +125,8 @@ impl Default for Global {
             hard_stop_after: None,
             ulimit_n: None,
             ulimit_n_loc: None,
+            server_state_file: None,
+            server_state_base: None,
             daemon: false,
             pidfile: None,
             tune_maxrewrite: DEFAULT_MAXREWRITE,
@@ -572,6 +579,11 @@ pub struct Proxy {
     /// `option log-health-checks`: every change of a server's check result is logged, not
     /// only its going up or down.
     pub log_health_checks: bool,
+    /// `load-server-state-from-file`: where the backend's servers' states come from at
+    /// start-up.
+    pub load_server_state: LoadServerState,
+    /// `server-state-file-name`: the backend's own state file (`None`: its name).
+    pub server_state_file_name: Option<String>,
     /// `option socket-stats`: `show stat` has a row per listener.
     pub socket_stats: bool,
     /// `id`: the proxy's forced `iid` (stats, `#id` on the admin socket), with its place.
@@ -711,6 +723,8 @@ impl Proxy {
             log_separate_errors: false,
             dontlog_normal: false,
             log_health_checks: false,
+            load_server_state: LoadServerState::None,
+            server_state_file_name: None,
             socket_stats: false,
             forced_id: None,
             description: None,
@@ -1229,4 +1243,18 @@ pub enum InitAddr {
     None,
     /// This fixed address.
     Ip(IpAddr),
+}
+
+/// `load-server-state-from-file`: where a backend's servers' states are read from when pylon
+/// starts (the format of `show servers state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadServerState {
+    /// Not read (the default).
+    #[default]
+    None,
+    /// From the global `server-state-file`.
+    Global,
+    /// From the backend's own file (`server-state-file-name`, or the backend's name, in
+    /// `server-state-base`).
+    Local,
 }

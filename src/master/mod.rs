@@ -16,6 +16,7 @@
 pub mod carry;
 pub mod generation;
 pub mod sockets;
+pub mod state_file;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -91,14 +92,16 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
             return 1;
         }
     };
-    let runtime = Arc::new(compile(config));
+    let mut runtime = compile(config);
+    state_file::load(config, &mut runtime);
     // Bind everything before starting anything: a port in use is a start-up error. The old
-    // process's sockets are taken first, through its stats socket, which this one's may then
-    // replace at the same path.
+    // process's sockets and servers' states are taken first, through its stats socket, which
+    // this one's may then replace at the same path.
     let mut sockets = SocketTable::default();
     if let Some(path) = &startup.takeover {
-        take_over(path, &mut sockets);
+        take_over(path, &mut sockets, &mut runtime);
     }
+    let runtime = Arc::new(runtime);
     let assigned = match sockets.assign(&runtime) {
         Ok(a) => a,
         Err(e) => {
@@ -165,10 +168,18 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
     code
 }
 
-/// `-x`: takes the listening sockets of the process behind the stats socket at `path`. A
-/// failure is a warning, as in HAProxy: pylon binds anew (with `SO_REUSEPORT` beside the
-/// old process), and only connections queued on the old sockets when they close are lost.
-fn take_over(path: &std::path::Path, sockets: &mut SocketTable) {
+/// `-x`: takes the listening sockets of the process behind the stats socket at `path`, and
+/// its servers' states (`show servers state`, applied as a state file). A failure is a
+/// warning, as in HAProxy: pylon binds anew (with `SO_REUSEPORT` beside the old process),
+/// and only connections queued on the old sockets when they close are lost.
+fn take_over(path: &std::path::Path, sockets: &mut SocketTable, runtime: &mut Runtime) {
+    match old_servers_state(path) {
+        Ok(saved) => {
+            let n = state_file::apply(&saved, runtime, |_| true);
+            log::info!("took the states of {n} servers from the old process");
+        }
+        Err(e) => log::warn!("cannot read the servers' states of the old process: {e}; servers start as configured"),
+    }
     match crate::net::fdpass::request(path) {
         Ok(list) => {
             log::info!("took {} listening sockets from the old process ({})", list.len(), path.display());
@@ -181,6 +192,19 @@ fn take_over(path: &std::path::Path, sockets: &mut SocketTable) {
             path.display()
         ),
     }
+}
+
+/// `show servers state` from the old process's stats socket at `path`.
+fn old_servers_state(path: &std::path::Path) -> Result<Vec<state_file::Saved>, String> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| e.to_string())?;
+    let timeout = Some(crate::net::fdpass::TIMEOUT);
+    s.set_read_timeout(timeout).and_then(|()| s.set_write_timeout(timeout)).map_err(|e| e.to_string())?;
+    s.write_all(b"show servers state\n").map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    // A reply is bounded by the servers of the configuration; 16 MiB is far beyond it.
+    s.take(16 << 20).read_to_string(&mut text).map_err(|e| e.to_string())?;
+    state_file::parse(&text)
 }
 
 /// Compiles `config`, setting the open-file limit it needs first.

@@ -68,8 +68,14 @@ pub static TABLE: &[Keyword<Global>] = &[
         g.ulimit_n_loc = Some(a.keyword_loc());
         Ok(())
     }),
-    not_yet("server-state-file", G, ANY_ARGS, owner::OPS),
-    not_yet("server-state-base", G, ANY_ARGS, owner::OPS),
+    kw("server-state-file", G, Arity::Exactly(1), "<file>", |g, a| {
+        g.server_state_file = Some(a.text(0)?.into());
+        Ok(())
+    }),
+    kw("server-state-base", G, Arity::Exactly(1), "<directory>", |g, a| {
+        g.server_state_base = Some(a.text(0)?.into());
+        Ok(())
+    }),
     kw(
         "stats socket",
         G,

@@ -285,8 +285,18 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     not_yet("rate-limit sessions", ALL, ANY_ARGS, owner::RUNTIME),
     not_yet("disabled", ALL, ANY_ARGS, owner::OPS),
     not_yet("enabled", ALL, ANY_ARGS, owner::OPS),
-    not_yet("load-server-state-from-file", ALL, ANY_ARGS, owner::OPS),
-    not_yet("server-state-file-name", ALL, ANY_ARGS, owner::OPS),
+    kw("load-server-state-from-file", DB, ONE, "global|local|none", |p, a| {
+        use crate::config::model::LoadServerState as L;
+        p.load_server_state = a.choice(0, &[("global", L::Global), ("local", L::Local), ("none", L::None)])?;
+        Ok(())
+    }),
+    kw("server-state-file-name", DB, Arity::Between(0, 1), "[use-backend-name|<file>]", |p, a| {
+        p.server_state_file_name = match a.all().first().map(|w| w.text.as_str()) {
+            None | Some("use-backend-name") => None,
+            Some(file) => Some(file.to_string()),
+        };
+        Ok(())
+    }),
     unsupported("compression", ALL, ANY_ARGS, "pylon does not compress responses"),
     unsupported("filter", ALL, ANY_ARGS, "filters are not implemented"),
     unsupported("stick-table", ALL, ANY_ARGS, "stick tables are not implemented"),
