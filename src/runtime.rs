@@ -50,8 +50,10 @@ pub struct Runtime {
     pub frontends: Vec<Frontend>,
     /// Backends (and the backend half of listens), in declaration order.
     pub backends: Vec<Backend>,
-    /// Connections open now, over all frontends (checked against `maxconn`).
-    pub current_conns: AtomicUsize,
+    /// Connections open now, over all frontends (checked against `maxconn`): one count for
+    /// the process, shared by the configurations that reloads replaced and are finishing,
+    /// as the open-file limit is.
+    pub current_conns: Arc<AtomicUsize>,
     /// `userlist` sections, for basic authentication.
     pub userlists: Vec<crate::auth::Userlist>,
     /// Moves whenever a server's live state changes; workers then rebuild their server sets.
@@ -635,7 +637,7 @@ impl Runtime {
             spread_checks: config.global.spread_checks,
             frontends,
             backends,
-            current_conns: AtomicUsize::new(0),
+            current_conns: Arc::new(AtomicUsize::new(0)),
             userlists: config.userlists.clone(),
             state_epoch: Epoch::default(),
             health_waker: std::sync::OnceLock::new(),

@@ -16,6 +16,8 @@ use crate::stats::{Sums, Totals};
 /// Copies `old`'s server states and counts into `new`, which no thread runs yet. `old` keeps
 /// counting the exchanges it finishes: `new` adds them live until [`settle`] closes the books.
 pub fn carry(old: &Arc<Runtime>, new: &mut Runtime) {
+    // One connection count for the process: `maxconn` bounds old and new sessions together.
+    new.current_conns = old.current_conns.clone();
     for be in new.backends.iter_mut() {
         let Some(prev) = old.backends.iter().find(|b| b.name == be.name) else { continue };
         for s in 0..be.servers.len() {

@@ -21,6 +21,8 @@ use crate::proxy::http::Handover;
 use crate::runtime::Runtime;
 use crate::worker::{Control, Successor, Worker};
 
+/// The longest the control plane waits for room in a worker's control channel.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a new generation's workers may take to start polling.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -70,28 +72,32 @@ impl Generation {
             let cpus = cpus_for(&runtime.cpu_maps, id + 1, runtime.nbthread);
             let started = started_tx.clone();
             let then = then.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("pylon-w{id}"))
-                .spawn(move || {
-                    if let Some(cpus) = cpus {
-                        pin_to(&cpus);
+            let spawned = std::thread::Builder::new().name(format!("pylon-w{id}")).spawn(move || {
+                if let Some(cpus) = cpus {
+                    pin_to(&cpus);
+                }
+                // Pinned, unprivileged and about to poll: the master may announce that
+                // pylon is ready.
+                let ok = match then() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        log::error!("worker {id}: {e}");
+                        false
                     }
-                    // Pinned, unprivileged and about to poll: the master may announce that
-                    // pylon is ready.
-                    let ok = match then() {
-                        Ok(()) => true,
-                        Err(e) => {
-                            log::error!("worker {id}: {e}");
-                            false
-                        }
-                    };
-                    let _ = started.send(ok);
-                    if ok {
-                        worker.run();
-                    }
-                })
-                .map_err(|e| format!("cannot start worker {id}: {e}"))?;
-            workers.push(WorkerThread { thread, control, waker, handovers });
+                };
+                let _ = started.send(ok);
+                if ok {
+                    worker.run();
+                }
+            });
+            match spawned {
+                Ok(thread) => workers.push(WorkerThread { thread, control, waker, handovers }),
+                Err(e) => {
+                    // The workers started so far must not go on accepting.
+                    Generation { runtime, workers, health: None, retired: None, stopped: false }.stop_now();
+                    return Err(format!("cannot start worker {id}: {e}"));
+                }
+            }
         }
         let mut generation =
             Generation { runtime: runtime.clone(), workers, health: None, retired: None, stopped: false };
@@ -109,8 +115,13 @@ impl Generation {
             }
         }
         // Health checks start with the workers: a server found down is skipped from the start.
-        generation.health = crate::health::checker::spawn(runtime, then.clone())
-            .map_err(|e| format!("cannot start the health checks: {e}"))?;
+        match crate::health::checker::spawn(runtime, then.clone()) {
+            Ok(h) => generation.health = h,
+            Err(e) => {
+                generation.stop_now();
+                return Err(format!("cannot start the health checks: {e}"));
+            }
+        }
         Ok(generation)
     }
 
@@ -122,7 +133,7 @@ impl Generation {
     /// Sends `message` to every worker.
     pub fn tell(&self, message: &Control) {
         for w in &self.workers {
-            let _ = w.control.try_send(message.clone());
+            let _ = w.control.send_timeout(message.clone(), CONTROL_TIMEOUT);
             let _ = w.waker.wake();
         }
     }
@@ -144,6 +155,12 @@ impl Generation {
     pub fn retire(&mut self, next: &Generation) {
         self.stop_health();
         self.retired = Some(Instant::now());
+        self.hand_to(next);
+    }
+
+    /// Tells the workers (retired already, or being retired) where their clients go: a
+    /// later reload points every generation still finishing at the newest.
+    pub fn hand_to(&self, next: &Generation) {
         for (i, w) in self.workers.iter().enumerate() {
             let heir = &next.workers[i % next.workers.len()];
             let successor = Successor {
@@ -151,9 +168,9 @@ impl Generation {
                 handovers: heir.handovers.clone(),
                 waker: heir.waker.clone(),
             };
-            // The channel holds 16 messages; a worker this far behind is stopped by
-            // hard-stop-after.
-            let _ = w.control.try_send(Control::Retire(Some(successor)));
+            // A worker drains its control channel at every wake-up; one that does not within
+            // a second is stuck, and hard-stop-after ends it.
+            let _ = w.control.send_timeout(Control::Retire(Some(successor)), CONTROL_TIMEOUT);
             let _ = w.waker.wake();
         }
     }
@@ -161,16 +178,6 @@ impl Generation {
     /// True once every worker thread ended.
     pub fn finished(&self) -> bool {
         self.workers.iter().all(|w| w.thread.is_finished())
-    }
-
-    /// Starts the health checks again after [`stop_health`](Self::stop_health), when the
-    /// reload that stopped them failed.
-    pub fn resume_health(&mut self, setup: ThreadSetup) {
-        self.runtime.retired.store(false, Ordering::Release);
-        match crate::health::checker::spawn(self.runtime.clone(), setup) {
-            Ok(h) => self.health = h,
-            Err(e) => log::error!("cannot restart the health checks: {e}"),
-        }
     }
 
     /// Stops every worker at once (their sessions are closed) and the health checks.

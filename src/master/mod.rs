@@ -109,6 +109,7 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
             return 1;
         }
     };
+    sockets.commit(assigned.fresh);
     // Sockets handed over for addresses this configuration does not use are closed.
     sockets.keep_only(&[&runtime]);
     let admin_listeners = match crate::admin::server::bind(&runtime.admin.sockets) {
@@ -120,7 +121,7 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
     };
     start_log_writer(&runtime);
     let setup: ThreadSetup = Arc::new(|| Ok(()));
-    let generation = match Generation::start(runtime.clone(), assigned, setup.clone()) {
+    let generation = match Generation::start(runtime.clone(), assigned.per_worker, setup.clone()) {
         Ok(g) => g,
         Err(e) => {
             log::error!("{e}");
@@ -304,6 +305,10 @@ impl Master {
                     for g in std::iter::once(&self.current).chain(&self.retired) {
                         g.tell(&Control::SoftStop);
                     }
+                    // The workers' descriptors are the last: each closes its own once it took
+                    // what waits in the queue, and new connections are then refused (a process
+                    // that took the sockets over with -sf holds descriptors of its own).
+                    self.sockets.clear();
                 }
                 Some(libc::SIGUSR2) if soft_stop_since.is_none() => {
                     let _ = self.reload();
@@ -340,31 +345,23 @@ impl Master {
         if runtime.admin.sockets != self.current.runtime.admin.sockets {
             log::warn!("reload: 'stats socket' lines changed; the admin sockets change only on a restart");
         }
-        let assigned = match self.sockets.assign(&runtime) {
-            Ok(a) => a,
-            Err(e) => {
-                // Whatever this attempt bound is closed again.
-                self.keep_sockets();
-                return Err(e.to_string());
-            }
-        };
-        // No check result may land between the copy of the servers' states and the new
-        // generation's own checks.
-        self.current.stop_health();
+        // Nothing changes until the new workers run: the sockets bound for them are closed
+        // again if they do not start.
+        let assigned = self.sockets.assign(&runtime).map_err(|e| e.to_string())?;
+        // Servers' states are copied while the old health checks still run: a result they
+        // find meanwhile is found again by the new checks within an interval.
         carry::carry(&self.current.runtime, &mut runtime);
         let runtime = Arc::new(runtime);
         start_log_writer(&runtime);
-        let next = match Generation::start(runtime.clone(), assigned, self.setup.clone()) {
-            Ok(g) => g,
-            Err(e) => {
-                self.current.resume_health(self.setup.clone());
-                self.keep_sockets();
-                return Err(e);
-            }
-        };
+        let next = Generation::start(runtime.clone(), assigned.per_worker, self.setup.clone())?;
+        self.sockets.commit(assigned.fresh);
         let mut old = std::mem::replace(&mut self.current, next);
         old.retire(&self.current);
         self.retired.push(old);
+        // Generations still finishing hand their clients to the newest one.
+        for g in &self.retired {
+            g.hand_to(&self.current);
+        }
         self.keep_sockets();
         *self.shared.lock().unwrap_or_else(|p| p.into_inner()) =
             Current { runtime: runtime.clone(), workers: self.current.links() };

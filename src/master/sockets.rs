@@ -15,10 +15,19 @@ use crate::worker::listener;
 
 /// What makes two listening sockets the same: the address, and `v6only`, which cannot change
 /// once a socket is bound.
-type Key = (SocketAddr, Option<bool>);
+pub type Key = (SocketAddr, Option<bool>);
 
 /// A worker's listening sockets: `(socket, frontend, listener)` by index in its runtime.
 pub type WorkerSockets = Vec<(TcpListener, usize, usize)>;
+
+/// The sockets of a new configuration's workers, and those bound for it.
+#[derive(Debug)]
+pub struct Assignment {
+    /// One list per worker.
+    pub per_worker: Vec<WorkerSockets>,
+    /// Sockets bound for this configuration, which the table keeps once it runs.
+    pub fresh: Vec<(Key, TcpListener)>,
+}
 
 /// Every listening socket of the process, by address.
 #[derive(Debug, Default)]
@@ -40,18 +49,26 @@ impl SocketTable {
     /// The sockets each of `rt`'s workers listens on: duplicates of those kept for an address
     /// already bound, new ones for the rest. When there are more sockets for an address than
     /// workers (`nbthread` went down), a worker takes several, so that no queue is orphaned.
-    pub fn assign(&mut self, rt: &Runtime) -> Result<Vec<WorkerSockets>, BindError> {
+    /// The table does not change: the new sockets join it with [`commit`](Self::commit) once
+    /// the workers run, and are closed with the [`Assignment`] if they never do (a socket no
+    /// worker accepts on would swallow connections).
+    pub fn assign(&self, rt: &Runtime) -> Result<Assignment, BindError> {
         let n = rt.nbthread.max(1);
         let mut per_worker: Vec<WorkerSockets> = (0..n).map(|_| Vec::new()).collect();
+        let mut fresh: Vec<(Key, TcpListener)> = Vec::new();
         for (f, fe) in rt.frontends.iter().enumerate() {
             for (l, spec) in fe.listeners.iter().enumerate() {
-                let sockets = self.by_key.entry(key(spec)).or_default();
-                while sockets.len() < n {
+                let k = key(spec);
+                let kept = self.by_key.get(&k).map_or(&[][..], |v| v.as_slice());
+                let mut count = kept.len() + fresh.iter().filter(|(x, _)| *x == k).count();
+                while count < n {
                     let s = listener::bind(spec)
                         .map_err(|e| BindError(format!("[fe={}] cannot bind {}: {e}", fe.name, spec.addr)))?;
-                    sockets.push(s);
+                    fresh.push((k, s));
+                    count += 1;
                 }
-                for (j, socket) in sockets.iter().enumerate() {
+                let new = fresh.iter().filter(|(x, _)| *x == k).map(|(_, s)| s);
+                for (j, socket) in kept.iter().chain(new).enumerate() {
                     // A kept socket takes the new backlog (listen again is allowed).
                     let _ = socket2::SockRef::from(socket).listen(i32::try_from(spec.backlog).unwrap_or(i32::MAX));
                     let dup = socket
@@ -61,7 +78,14 @@ impl SocketTable {
                 }
             }
         }
-        Ok(per_worker)
+        Ok(Assignment { per_worker, fresh })
+    }
+
+    /// Keeps the sockets `assign` bound, now that workers accept on them.
+    pub fn commit(&mut self, fresh: Vec<(Key, TcpListener)>) {
+        for (k, s) in fresh {
+            self.by_key.entry(k).or_default().push(s);
+        }
     }
 
     /// Closes the sockets of addresses none of `runtimes` listens on (the workers that still
@@ -70,6 +94,12 @@ impl SocketTable {
         let used: std::collections::HashSet<Key> =
             runtimes.iter().flat_map(|rt| rt.frontends.iter().flat_map(|f| f.listeners.iter().map(key))).collect();
         self.by_key.retain(|k, _| used.contains(k));
+    }
+
+    /// Forgets every socket (a soft stop: the workers close their own descriptors once they
+    /// took what the queues hold, and the sockets close with the last one).
+    pub fn clear(&mut self) {
+        self.by_key.clear();
     }
 
     /// Every socket with its address, for handing them to another process (`-sf`).

@@ -253,6 +253,8 @@ impl Worker {
                             return;
                         }
                         self.take_grants();
+                        // Before the exit check at the end of the loop: a retired worker
+                        // forwards what its predecessor handed it.
                         self.take_handovers();
                     }
                     Token(t) if t < FIRST_SESSION => self.accept_on(t - FIRST_LISTENER),
@@ -279,7 +281,8 @@ impl Worker {
         }
     }
 
-    /// Handles pending control messages; true when the worker must exit now.
+    /// Handles pending control messages; true when the worker must exit now (a hard stop;
+    /// a stopping worker leaves at the end of its loop once it has no session).
     fn obey_control(&mut self) -> bool {
         while let Ok(message) = self.control.try_recv() {
             match message {
@@ -307,7 +310,7 @@ impl Worker {
                     let _ = reply.try_send(lines);
                 }
                 Control::SoftStop => {
-                    self.stop_accepting();
+                    self.stop_accepting(true);
                     // Kept-alive clients are told to close with their next response, so they
                     // come back on a new connection (to the process that took the sockets
                     // over, after `-sf`) instead of finding this one closed under them.
@@ -318,7 +321,9 @@ impl Worker {
                     }
                 }
                 Control::Retire(successor) => {
-                    self.stop_accepting();
+                    // The new workers accept on the same sockets already: what waits in the
+                    // queues is theirs, for the new configuration.
+                    self.stop_accepting(false);
                     self.successor = successor;
                     let keys: Vec<usize> = self.sessions.iter().map(|(k, _)| k).collect();
                     let moved = keys.into_iter().filter(|&k| self.hand_over(k)).count();
@@ -326,14 +331,17 @@ impl Worker {
                 }
             }
         }
-        self.stopping && self.sessions.is_empty()
+        false
     }
 
-    /// Stops accepting for good. Connections already in the kernel's accept queues are taken
-    /// first: when no other worker listens on the socket, closing it would reset them.
-    fn stop_accepting(&mut self) {
-        for i in 0..self.listeners.len() {
-            self.accept_on(i);
+    /// Stops accepting for good. With `drain`, connections already in the kernel's accept
+    /// queues are taken first: when no other worker listens on the socket, closing it would
+    /// reset them.
+    fn stop_accepting(&mut self, drain: bool) {
+        if drain && !self.stopping {
+            for i in 0..self.listeners.len() {
+                self.accept_on(i);
+            }
         }
         self.stopping = true;
         for mut l in self.listeners.drain(..) {
@@ -359,23 +367,38 @@ impl Worker {
         let mut ctx = session_ctx!(self);
         let handover = s.hand_over(frontend, &mut ctx);
         if successor.handovers.send(handover).is_err() {
-            // The successor is gone (a stop): the connection closes with the handover.
+            // The successor is gone (a stop): the connection closes with the handover, and
+            // leaves the process's count.
+            self.runtime.current_conns.fetch_sub(1, Ordering::Relaxed);
             return false;
         }
         let _ = successor.waker.wake();
         true
     }
 
-    /// Takes the clients a retired worker handed over: each waits for its next request here.
+    /// Takes the clients a retired worker handed over: each waits for its next request here,
+    /// or, in a worker retired meanwhile, goes on to its successor.
     fn take_handovers(&mut self) {
-        while let Ok(handover) = self.handovers.try_recv() {
+        while let Ok(mut handover) = self.handovers.try_recv() {
             if self.stopping {
-                continue; // dropped: closed
+                let name = &self.runtime.frontends[handover.frontend].name;
+                match self.successor.as_ref().and_then(|s| Some((s, s.frontend(name)?))) {
+                    Some((successor, frontend)) => {
+                        handover.frontend = frontend;
+                        if successor.handovers.send(handover).is_ok() {
+                            let _ = successor.waker.wake();
+                            continue;
+                        }
+                    }
+                    // A stop, or the newest configuration has no such frontend: closed.
+                    None => drop(handover),
+                }
+                self.runtime.current_conns.fetch_sub(1, Ordering::Relaxed);
+                continue;
             }
-            // The connection was counted when accepted; it moves its count here.
-            let rt = &self.runtime;
-            rt.current_conns.fetch_add(1, Ordering::Relaxed);
-            rt.frontends[handover.frontend].current_conns.fetch_add(1, Ordering::Relaxed);
+            // The connection was counted when accepted: the process's count is shared; the
+            // frontend's moves here.
+            self.runtime.frontends[handover.frontend].current_conns.fetch_add(1, Ordering::Relaxed);
             let frontend = handover.frontend;
             let entry = self.sessions.vacant_entry();
             let key = entry.key();

@@ -450,9 +450,9 @@ impl HttpSession {
         self.release_slot(ctx);
         // The server connection was opened with the old configuration's servers: close it.
         self.drop_server(ctx, false);
-        let rt = ctx.runtime;
-        rt.frontends[self.frontend].current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        rt.current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        // The process's count stays (it is shared with the new configuration); the frontend's
+        // moves to the frontend of the same name there.
+        ctx.runtime.frontends[self.frontend].current_conns.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.give_buffers(ctx);
         Handover {
             client: self.client,
