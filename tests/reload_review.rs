@@ -258,12 +258,12 @@ fn tls_client_moves_across_reloads() {
         // Half the clients send their next request while the reload runs.
         let (tx, rx) = std::sync::mpsc::channel();
         let sock2 = sock.clone();
-        std::thread::spawn(move || tx.send(cli(&sock2, "reload")).unwrap());
+        std::thread::spawn(move || tx.send(cli(&sock2, "reload")).expect("send"));
         for c in clients.iter_mut().step_by(2) {
             let r = c.request(&get("/", "x"));
             assert_eq!(r.status, 200, "reload {k}");
         }
-        assert!(rx.recv().unwrap().starts_with("Success=1"));
+        assert!(rx.recv().expect("the reply").starts_with("Success=1"));
         std::thread::sleep(Duration::from_millis(50));
         for c in clients.iter_mut() {
             let r = c.request(&get("/", "x"));
