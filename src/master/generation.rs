@@ -109,8 +109,13 @@ impl Generation {
             }
         }
         // Health checks start with the workers: a server found down is skipped from the start.
-        generation.health = crate::health::checker::spawn(runtime, then.clone())
-            .map_err(|e| format!("cannot start the health checks: {e}"))?;
+        generation.health = match crate::health::checker::spawn(runtime, then.clone()) {
+            Ok(h) => h,
+            Err(e) => {
+                generation.stop_now();
+                return Err(format!("cannot start the health checks: {e}"));
+            }
+        };
         Ok(generation)
     }
 
