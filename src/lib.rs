@@ -19,6 +19,7 @@ pub mod logging;
 pub mod master;
 pub mod net;
 pub mod notify;
+pub mod privileges;
 pub mod proxy;
 pub mod route;
 pub mod runtime;

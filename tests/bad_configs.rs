@@ -911,11 +911,36 @@ static CASES: &[Case] = &[
         ["global", "    stats socket abns@pylon"],
         [(2, 18, E, "'abns@' stats sockets are not supported (use a path, unix@PATH, or ADDR:PORT)")],
     ),
+    // ---- privileges: names are looked up, and the directory checked, as the file is read --
     case!(
-        chroot_is_not_yet,
-        ["global", "    chroot /var/empty"],
-        [(2, 5, E, "'chroot' is not supported yet; it arrives with operations…(issue #8)")],
+        chroot_to_a_missing_directory,
+        ["global", "    chroot /nonexistent/pylon-jail"],
+        [(2, 12, E, "cannot use '/nonexistent/pylon-jail' as the chroot: No such file or directory")],
     ),
+    case!(chroot_set_twice, ["global", "    chroot /", "    chroot /"], [(3, 5, E, "'chroot' is set twice")],),
+    case!(unknown_user, ["global", "    user pylon-no-such-user"], [(2, 10, E, "unknown user 'pylon-no-such-user'")]),
+    case!(
+        unknown_group,
+        ["global", "    user nobody", "    group pylon-no-such-group"],
+        [(3, 11, E, "unknown group 'pylon-no-such-group'")],
+    ),
+    case!(
+        user_and_uid_conflict,
+        ["global", "    user nobody", "    uid 65534"],
+        [(3, 5, E, "'uid' conflicts with 'user': keep one of them")],
+    ),
+    case!(
+        group_and_gid_conflict,
+        ["global", "    gid 65534", "    group root"],
+        [(3, 5, E, "'group' conflicts with 'gid': keep one of them")],
+    ),
+    case!(user_set_twice, ["global", "    user root", "    user nobody"], [(3, 5, E, "'user' is set twice")]),
+    case!(
+        uid_minus_one,
+        ["global", "    uid 4294967295"],
+        [(2, 9, E, "invalid value '4294967295' for 'uid': expected a value from 0 to 4294967294")],
+    ),
+    case!(gid_not_a_number, ["global", "    gid nogroup"], [(2, 9, E, "invalid value 'nogroup' for 'gid'")]),
     case!(
         http_request_in_defaults,
         ["defaults", "    http-request deny"],
@@ -950,12 +975,12 @@ static CASES: &[Case] = &[
     // ---- several errors in one file, all reported in one run ----------------------------
     case!(
         several_errors_in_global,
-        ["global", "    maxcon 100", "    nbthread 0", "    tune.bufsize 512", "    chroot /x", "    cpu-map 2 0"],
+        ["global", "    maxcon 100", "    nbthread 0", "    tune.bufsize 512", "    master-worker always", "    cpu-map 2 0"],
         [
             (2, 5, E, "unknown keyword 'maxcon' in global; did you mean 'maxconn'?"),
             (3, 14, E, "invalid value '0' for 'nbthread': expected a value from 1 to 1024"),
             (4, 18, E, "invalid value '512' for 'tune.bufsize': expected a value from 1024 to 16777216"),
-            (5, 5, E, "'chroot' is not supported yet; it arrives with operations"),
+            (5, 19, E, "'master-worker' expects 'no-exit-on-failure', not 'always'"),
             (6, 13, E, "'2' does not include process (or thread group) 1"),
         ],
     ),

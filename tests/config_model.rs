@@ -274,3 +274,25 @@ fn minconn_and_fullconn_make_a_dynamic_limit() {
     }
     assert_eq!(be.limit(0), Some(50));
 }
+
+/// `user` and `group` are looked up as the file is read (`user` brings its primary group);
+/// `uid` and `gid` are numbers; `chroot` is kept as an absolute path.
+#[test]
+fn privileges_resolve_when_the_file_is_read() {
+    use pylon::privileges::Privileges;
+    let c = load("global\n  user root\n");
+    let p = Privileges::from_global(&c.global);
+    assert_eq!((p.uid, p.gid, p.groups, p.chroot), (Some(0), Some(0), vec![0], None));
+    let c = load("global\n  user nobody\n  gid 4242\n");
+    let p = Privileges::from_global(&c.global);
+    assert_eq!((p.uid, p.gid), (Some(65534), Some(4242)));
+    let c = load("global\n  uid 65534\n  group root\n  chroot /\n");
+    let p = Privileges::from_global(&c.global);
+    assert_eq!((p.uid, p.gid, p.chroot), (Some(65534), Some(0), Some("/".into())));
+    assert!(Privileges::from_global(&load("global\n  maxconn 10\n").global).is_empty());
+    // An unknown user is an error at its line and column.
+    let loaded = load_str("t.cfg", "global\n  maxconn 10\n  user pylon-no-such-user\n", LoadOptions::isolated());
+    assert!(loaded.config.is_none());
+    let text = loaded.report.render();
+    assert!(text.contains("t.cfg:3:8: error: unknown user 'pylon-no-such-user'"), "{text}");
+}

@@ -20,6 +20,7 @@ use slab::Slab;
 use super::command::{self, Command, Refusal};
 use super::exec::{Admin, Session};
 use crate::config::model::{AccessLevel, StatsAddr, StatsSocket};
+use crate::master::ThreadSetup;
 
 /// The longest command line (HAProxy's CLI buffer is `tune.bufsize`; payloads come later).
 pub const MAX_LINE: usize = 16 * 1024;
@@ -132,7 +133,8 @@ pub fn bind(sockets: &[StatsSocket]) -> io::Result<Vec<Listener>> {
 
 /// Starts the admin thread over `listeners`. Without a socket it still runs, to sample the
 /// rates that the statistics page and the metrics report.
-pub fn spawn(mut admin: Admin, mut listeners: Vec<Listener>) -> io::Result<JoinHandle<()>> {
+/// The thread runs `setup` (dropping privileges) first; its failure is the error returned.
+pub fn spawn(mut admin: Admin, mut listeners: Vec<Listener>, setup: ThreadSetup) -> io::Result<JoinHandle<()>> {
     let poll = Poll::new()?;
     for (i, l) in listeners.iter_mut().enumerate() {
         let source: &mut dyn mio::event::Source = match &mut l.socket {
@@ -141,10 +143,7 @@ pub fn spawn(mut admin: Admin, mut listeners: Vec<Listener>) -> io::Result<JoinH
         };
         poll.registry().register(source, Token(i), Interest::READABLE)?;
     }
-    let handle = std::thread::Builder::new().name("pylon-admin".into()).spawn(move || {
-        run(&mut admin, poll, listeners);
-    })?;
-    Ok(handle)
+    crate::privileges::spawn_after_setup("pylon-admin", setup, move || run(&mut admin, poll, listeners))
 }
 
 fn run(admin: &mut Admin, mut poll: Poll, listeners: Vec<Listener>) {

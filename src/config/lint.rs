@@ -42,6 +42,7 @@ pub fn lint(built: &Built, machine: &Machine, diags: &mut Vec<Diagnostic>) {
     unreachable_backends(built, diags);
     plain_http_beside_https(built, diags);
     maxconn_over_fd_limit(&built.global, machine, diags);
+    half_identity(&built.global, diags);
 }
 
 /// The first `use_backend` whose condition always holds takes every connection that reaches
@@ -332,6 +333,28 @@ fn maxconn_over_fd_limit(g: &Global, machine: &Machine, diags: &mut Vec<Diagnost
     diags.push(d);
 }
 
+/// `uid` with no group leaves the threads in the group pylon started with (root's, as root);
+/// a group with no user leaves them root, which the group changes little for (HAProxy warns
+/// of that one too).
+fn half_identity(g: &Global, diags: &mut Vec<Diagnostic>) {
+    match (&g.user, &g.group) {
+        (Some(user), None) if user.primary_gid.is_none() => diags.push(Diagnostic::warning(
+            user.loc,
+            "'uid' without 'gid' or 'group': the threads keep the group pylon starts with (root's, when started as root) \
+             and its supplementary groups; add 'gid', or name the user with 'user', which brings its group",
+        )),
+        (None, Some(group)) => diags.push(Diagnostic::warning(
+            group.loc,
+            format!(
+                "'{}' without 'user' or 'uid': the threads still run as the user pylon starts as (root, usually), so the \
+                 group changes little; add 'user'",
+                group.keyword
+            ),
+        )),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,6 +392,18 @@ mod tests {
         assert_eq!(quoted_list(&["a", "b"]), "'a' and 'b'");
         assert_eq!(quoted_list(&["a", "b", "c"]), "'a', 'b' and 'c'");
         assert_eq!(quoted_list(&["a", "b", "c", "d", "e", "f", "g"]), "'a', 'b', 'c', 'd', 'e' and 2 more");
+    }
+
+    #[test]
+    fn half_an_identity() {
+        let w = warnings("global\n  uid 65534\n");
+        assert!(w.iter().any(|(l, m)| *l == 7 && m.starts_with("'uid' without 'gid' or 'group'")), "{w:?}");
+        let w = warnings("global\n  group root\n");
+        assert!(w.iter().any(|(l, m)| *l == 7 && m.starts_with("'group' without 'user' or 'uid'")), "{w:?}");
+        for whole in ["global\n  user root\n", "global\n  uid 0\n  gid 0\n"] {
+            let w = warnings(whole);
+            assert!(!w.iter().any(|(_, m)| m.contains("without")), "{whole}: {w:?}");
+        }
     }
 
     #[test]

@@ -109,6 +109,32 @@ pub struct Global {
     pub stats_timeout: std::time::Duration,
     /// `stats maxconn`: the most admin connections open at once (10, as HAProxy).
     pub stats_maxconn: u32,
+    /// `user` or `uid`: the user the worker, health-check, admin and log threads run as (see
+    /// [`crate::privileges`]); `None` leaves them the user pylon started as.
+    pub user: Option<RunAs>,
+    /// `group` or `gid`: their group; `None` takes the primary group of `user`, or leaves
+    /// the group pylon started with when `user` is not set either.
+    pub group: Option<RunAs>,
+    /// `chroot`: the directory those threads see as `/`, made absolute (and found to be a
+    /// directory) when the configuration is read.
+    pub chroot: Option<std::path::PathBuf>,
+    /// Where `chroot` was set.
+    pub chroot_loc: Option<Loc>,
+}
+
+/// A `user`, `uid`, `group` or `gid` line of the `global` section, resolved to a number when
+/// the configuration is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// The user or group id.
+    pub id: u32,
+    /// For `user`: the user's primary group, which the threads take when no `group` or
+    /// `gid` line is set.
+    pub primary_gid: Option<u32>,
+    /// The keyword that set it (`user`, `uid`, `group` or `gid`), for messages.
+    pub keyword: &'static str,
+    /// Where it was set.
+    pub loc: Loc,
 }
 
 impl Default for Global {
@@ -139,6 +165,10 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             stats_timeout: std::time::Duration::from_secs(10),
             stats_maxconn: 10,
+            user: None,
+            group: None,
+            chroot: None,
+            chroot_loc: None,
         }
     }
 }

@@ -56,7 +56,8 @@ struct Check {
 const WAKER: Token = Token(usize::MAX);
 
 /// Starts the checker if any server has `check`; `None` when none has.
-/// `setup` runs first in the thread (it drops root privileges: checks talk to servers).
+/// `setup` runs first in the thread (it drops root privileges: checks talk to servers); its
+/// failure is the error returned.
 pub fn spawn(rt: Arc<Runtime>, setup: crate::master::ThreadSetup) -> std::io::Result<Option<JoinHandle<()>>> {
     let now = Instant::now();
     let checks = build(&rt, now);
@@ -66,10 +67,7 @@ pub fn spawn(rt: Arc<Runtime>, setup: crate::master::ThreadSetup) -> std::io::Re
     let poll = Poll::new()?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
     let _ = rt.health_waker.set(waker);
-    let handle = std::thread::Builder::new().name("pylon-health".into()).spawn(move || match setup() {
-        Ok(()) => run(rt, poll, checks),
-        Err(e) => log::error!("health checks cannot start: {e}"),
-    })?;
+    let handle = crate::privileges::spawn_after_setup("pylon-health", setup, move || run(rt, poll, checks))?;
     Ok(Some(handle))
 }
 

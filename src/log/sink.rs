@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::config::model::{Level, LogDest};
+use crate::master::ThreadSetup;
 
 use super::syslog::{self, Framing, Header};
 
@@ -102,24 +103,43 @@ static CHANNEL: OnceLock<Channel> = OnceLock::new();
 /// Lines handed to the writer and not yet sent (for [`flush`]).
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
-/// Starts the writer thread (once; later calls do nothing). The master calls it at start-up;
-/// [`emit`] calls it too, so that nothing is lost when it was not.
-pub fn start() {
-    channel();
+/// Starts the writer thread (once; later calls do nothing), which runs `setup` (dropping
+/// privileges) first; returns once it did, with its error if it failed (no writer runs
+/// then). The master calls it from the main thread before any worker starts.
+pub fn start(setup: ThreadSetup) -> Result<(), String> {
+    if CHANNEL.get().is_some() {
+        return Ok(());
+    }
+    let (channel, lines_rx, free_tx) = new_channel();
+    crate::privileges::spawn_after_setup("pylon-log", setup, move || write_lines(lines_rx, free_tx))
+        .map_err(|e| format!("cannot start the log writer thread: {e}"))?;
+    // Should a line have started a writer meanwhile (see `channel`), this one finds its
+    // channel closed and ends.
+    let _ = CHANNEL.set(channel);
+    Ok(())
 }
 
+/// The channel to the writer, started here when [`start`] was not called (tests, tools):
+/// such a writer runs with the credentials and root directory of the thread that emitted
+/// the first line, as a new thread does.
 fn channel() -> &'static Channel {
     CHANNEL.get_or_init(|| {
-        let (lines_tx, lines_rx) = crossbeam_channel::bounded(QUEUE_LINES);
-        let (free_tx, free_rx) = crossbeam_channel::bounded(FREE_BUFFERS);
+        let (channel, lines_rx, free_tx) = new_channel();
         let spawned =
             std::thread::Builder::new().name("pylon-log".into()).spawn(move || write_lines(lines_rx, free_tx));
         if let Err(e) = spawned {
             // The receiver is gone with the closure: every line will count as dropped.
             log::error!("cannot start the log writer thread: {e}; access log lines will be dropped");
         }
-        Channel { lines: lines_tx, free: free_rx }
+        channel
     })
+}
+
+/// A channel to a writer, and the writer's ends of it.
+fn new_channel() -> (Channel, Receiver<Line>, Sender<Vec<u8>>) {
+    let (lines_tx, lines_rx) = crossbeam_channel::bounded(QUEUE_LINES);
+    let (free_tx, free_rx) = crossbeam_channel::bounded(FREE_BUFFERS);
+    (Channel { lines: lines_tx, free: free_rx }, lines_rx, free_tx)
 }
 
 /// Renders a line with `render` and queues it for `targets` at `level`, dated `time`, without

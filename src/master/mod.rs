@@ -119,8 +119,11 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
             return 1;
         }
     };
-    start_log_writer(&runtime);
-    let setup: ThreadSetup = Arc::new(|| Ok(()));
+    let setup = crate::privileges::thread_setup(&config.global);
+    if let Err(e) = start_log_writer(&runtime, &setup) {
+        log::error!("{e}");
+        return 1;
+    }
     let generation = match Generation::start(runtime.clone(), assigned.per_worker, setup.clone()) {
         Ok(g) => g,
         Err(e) => {
@@ -131,7 +134,7 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
     let shared: Shared = Arc::new(Mutex::new(Current { runtime: runtime.clone(), workers: generation.links() }));
     let (request_tx, request_rx) = crossbeam_channel::bounded(4);
     let admin = crate::admin::exec::Admin::new(shared.clone(), request_tx);
-    let _admin = match crate::admin::server::spawn(admin, admin_listeners) {
+    let _admin = match crate::admin::server::spawn(admin, admin_listeners, setup.clone()) {
         Ok(h) => h,
         Err(e) => {
             log::error!("cannot start the admin socket: {e}");
@@ -160,8 +163,16 @@ pub fn run(config: &Config, startup: Startup) -> i32 {
             log::info!("told the old process {pid} to {how}");
         }
     }
-    let mut master =
-        Master { current: generation, retired: Vec::new(), sockets, shared, reloader: startup.reload, setup };
+    let privileges = crate::privileges::Privileges::from_global(&config.global);
+    let mut master = Master {
+        current: generation,
+        retired: Vec::new(),
+        sockets,
+        shared,
+        reloader: startup.reload,
+        setup,
+        privileges,
+    };
     let code = master.wait(&signals, &request_rx);
     tell_systemd(crate::notify::stopping());
     // The last sessions' access-log lines are queued: give the writer a moment to send them.
@@ -214,11 +225,13 @@ fn compile(config: &Config) -> Runtime {
     Runtime::compile(config, default_maxconn)
 }
 
-/// The access-log writer runs once some frontend logs (it is never stopped).
-fn start_log_writer(rt: &Runtime) {
+/// The access-log writer runs once some frontend logs (it is never stopped); it runs `setup`
+/// first.
+fn start_log_writer(rt: &Runtime, setup: &ThreadSetup) -> Result<(), String> {
     if rt.frontends.iter().any(|f| f.log.is_some()) {
-        crate::log::sink::start();
+        crate::log::sink::start(setup.clone())?;
     }
+    Ok(())
 }
 
 /// Logs a failure to reach systemd (`NOTIFY_SOCKET`); nothing to do without one.
@@ -249,6 +262,8 @@ struct Master {
     shared: Shared,
     reloader: Option<Reloader>,
     setup: ThreadSetup,
+    /// What `setup` drops: a reload keeps it (see [`crate::privileges`]).
+    privileges: crate::privileges::Privileges,
 }
 
 impl Master {
@@ -345,6 +360,13 @@ impl Master {
         if runtime.admin.sockets != self.current.runtime.admin.sockets {
             log::warn!("reload: 'stats socket' lines changed; the admin sockets change only on a restart");
         }
+        if crate::privileges::Privileges::from_global(&config.global) != self.privileges {
+            log::warn!(
+                "reload: 'user', 'group', 'uid', 'gid' or 'chroot' changed; they change only on a restart (the new \
+                 threads run with {})",
+                self.privileges.describe()
+            );
+        }
         // Nothing changes until the new workers run: the sockets bound for them are closed
         // again if they do not start.
         let assigned = self.sockets.assign(&runtime).map_err(|e| e.to_string())?;
@@ -352,7 +374,7 @@ impl Master {
         // find meanwhile is found again by the new checks within an interval.
         carry::carry(&self.current.runtime, &mut runtime);
         let runtime = Arc::new(runtime);
-        start_log_writer(&runtime);
+        start_log_writer(&runtime, &self.setup)?;
         let next = Generation::start(runtime.clone(), assigned.per_worker, self.setup.clone())?;
         self.sockets.commit(assigned.fresh);
         let mut old = std::mem::replace(&mut self.current, next);

@@ -9,9 +9,10 @@ use nom::combinator::{all_consuming, opt};
 use nom::multi::separated_list1;
 use nom::{IResult, Parser};
 
-use super::{Args, Arity, Keyword, Scope, kw, not_yet, owner, unsupported};
+use super::{Args, Arity, Keyword, Scope, kw, unsupported};
 use crate::config::error::Diagnostic;
-use crate::config::model::{CpuMap, Global};
+use crate::config::model::{CpuMap, Global, RunAs};
+use crate::privileges;
 
 /// The most worker threads pylon runs (HAProxy's `MAX_THREADS` with thread groups).
 pub const MAX_THREADS: u64 = 1024;
@@ -53,12 +54,24 @@ pub static TABLE: &[Keyword<Global>] = &[
         g.daemon = true;
         Ok(())
     }),
-    not_yet("master-worker", G, ANY_ARGS, owner::OPS),
-    not_yet("user", G, ANY_ARGS, owner::OPS),
-    not_yet("group", G, ANY_ARGS, owner::OPS),
-    not_yet("uid", G, ANY_ARGS, owner::OPS),
-    not_yet("gid", G, ANY_ARGS, owner::OPS),
-    not_yet("chroot", G, ANY_ARGS, owner::OPS),
+    // pylon reloads in place on SIGUSR2 without a master process (see RELOADS in pylon(1)):
+    // HAProxy's master-worker mode has nothing left to switch on.
+    kw("master-worker", G, Arity::Between(0, 1), "[no-exit-on-failure]", |_, a| {
+        if let Some(w) = a.all().first()
+            && w.text != "no-exit-on-failure"
+        {
+            return Err(Diagnostic::error(
+                w.loc,
+                format!("'master-worker' expects 'no-exit-on-failure', not '{}'", w.text),
+            ));
+        }
+        Ok(())
+    }),
+    kw("user", G, Arity::Exactly(1), "<user name>", run_as),
+    kw("group", G, Arity::Exactly(1), "<group name>", run_as),
+    kw("uid", G, Arity::Exactly(1), "<number>", run_as),
+    kw("gid", G, Arity::Exactly(1), "<number>", run_as),
+    kw("chroot", G, Arity::Exactly(1), "<directory>", chroot),
     kw("pidfile", G, Arity::Exactly(1), "<file>", |g, a| {
         g.pidfile = Some(a.text(0)?.into());
         Ok(())
@@ -189,6 +202,68 @@ fn ssl_default_options(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnosti
         }
         i += 1;
     }
+    Ok(())
+}
+
+/// The highest `uid` or `gid`: 4294967295 is -1, which the system calls read as "leave
+/// this id unchanged".
+pub const MAX_ID: u64 = u32::MAX as u64 - 1;
+
+/// `user <name>`, `uid <number>`, `group <name>`, `gid <number>`: who the threads that carry
+/// traffic run as (see [`crate::privileges`]). Names are looked up now, in the system's
+/// databases; `user` also gives the user's primary group. A second line for the same side
+/// (`user` and `uid`, or `user` twice) is an error: which one would win is not obvious.
+fn run_as(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let w = a.word(0)?;
+    let user_side = matches!(a.keyword, "user" | "uid");
+    if let Some(prev) = if user_side { &g.user } else { &g.group } {
+        let message = if prev.keyword == a.keyword {
+            format!("'{}' is set twice", a.keyword)
+        } else {
+            format!("'{}' conflicts with '{}': keep one of them", a.keyword, prev.keyword)
+        };
+        return Err(Diagnostic::error(a.keyword_loc(), message)
+            .with_related(prev.loc, format!("'{}' is set here", prev.keyword)));
+    }
+    let looked_up = |found: Result<Option<(u32, Option<u32>)>, String>, what: &str| match found {
+        Ok(Some(ids)) => Ok(ids),
+        Ok(None) => Err(Diagnostic::error(w.loc, format!("unknown {what} '{}'", w.text))),
+        Err(e) => Err(Diagnostic::error(w.loc, format!("cannot look up the {what} '{}': {e}", w.text))),
+    };
+    let (id, primary_gid) = match a.keyword {
+        "user" => looked_up(privileges::user_by_name(&w.text).map(|u| u.map(|u| (u.uid, Some(u.gid)))), "user")?,
+        "group" => looked_up(privileges::group_by_name(&w.text).map(|g| g.map(|g| (g, None))), "group")?,
+        _ => (a.uint(0, 0, MAX_ID)? as u32, None),
+    };
+    let run_as = Some(RunAs { id, primary_gid, keyword: a.keyword, loc: a.keyword_loc() });
+    if user_side {
+        g.user = run_as;
+    } else {
+        g.group = run_as;
+    }
+    Ok(())
+}
+
+/// `chroot <directory>`: the directory must exist now; it is kept as an absolute path with
+/// no symbolic link, as the threads will see it.
+fn chroot(g: &mut Global, a: &mut Args<'_>) -> Result<(), Diagnostic> {
+    let w = a.word(0)?;
+    if let Some(prev) = g.chroot_loc {
+        return Err(
+            Diagnostic::error(a.keyword_loc(), "'chroot' is set twice").with_related(prev, "'chroot' is set here")
+        );
+    }
+    let dir = std::fs::canonicalize(&w.text).map_err(|e| {
+        Diagnostic::error(
+            w.loc,
+            format!("cannot use '{}' as the chroot: {}", w.text, crate::health::probe::io_words(&e)),
+        )
+    })?;
+    if !dir.is_dir() {
+        return Err(Diagnostic::error(w.loc, format!("cannot use '{}' as the chroot: not a directory", w.text)));
+    }
+    g.chroot = Some(dir);
+    g.chroot_loc = Some(a.keyword_loc());
     Ok(())
 }
 

@@ -2,8 +2,6 @@
 //! of its line (`mode`, `uid`/`user`, `gid`/`group`, `level`, `expose-fd listeners`), as
 //! HAProxy's bind options for a CLI socket.
 
-use std::ffi::CString;
-
 use super::{Args, Arity, Keyword, Scope, apply_options, kw};
 use crate::config::addr::{self, BindHost};
 use crate::config::error::Diagnostic;
@@ -32,12 +30,14 @@ pub static TABLE: &[Keyword<StatsSocket>] = &[
     }),
     kw("user", S, ONE, "<user name>", |s, a| {
         let w = a.word(0)?;
-        s.uid = Some(user_id(&w.text).ok_or_else(|| Diagnostic::error(w.loc, format!("unknown user '{}'", w.text)))?);
+        let uid = crate::privileges::user_by_name(&w.text).ok().flatten().map(|u| u.uid);
+        s.uid = Some(uid.ok_or_else(|| Diagnostic::error(w.loc, format!("unknown user '{}'", w.text)))?);
         Ok(())
     }),
     kw("group", S, ONE, "<group name>", |s, a| {
         let w = a.word(0)?;
-        s.gid = Some(group_id(&w.text).ok_or_else(|| Diagnostic::error(w.loc, format!("unknown group '{}'", w.text)))?);
+        let gid = crate::privileges::group_by_name(&w.text).ok().flatten();
+        s.gid = Some(gid.ok_or_else(|| Diagnostic::error(w.loc, format!("unknown group '{}'", w.text)))?);
         Ok(())
     }),
     kw("level", S, ONE, "user|operator|admin", |s, a| {
@@ -124,31 +124,6 @@ pub fn parse_addr(text: &str) -> Result<StatsAddr, (String, (usize, usize))> {
     }
 }
 
-fn user_id(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 16384];
-    // SAFETY: passwd is plain data filled by getpwnam_r, which writes strings into `buf`
-    // (whose length it is given) and sets `result` to the entry or null.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut result = std::ptr::null_mut();
-        let rc = libc::getpwnam_r(name.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result);
-        (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
-    }
-}
-
-fn group_id(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 16384];
-    // SAFETY: as in user_id, for getgrnam_r.
-    unsafe {
-        let mut grp: libc::group = std::mem::zeroed();
-        let mut result = std::ptr::null_mut();
-        let rc = libc::getgrnam_r(name.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result);
-        (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +137,5 @@ mod tests {
         assert!(parse_addr("abns@x").is_err());
         assert!(parse_addr("127.0.0.1:1-2").is_err());
         assert!(parse_addr("./x.sock").is_err());
-        assert!(user_id("root") == Some(0));
     }
 }
