@@ -975,7 +975,14 @@ static CASES: &[Case] = &[
     // ---- several errors in one file, all reported in one run ----------------------------
     case!(
         several_errors_in_global,
-        ["global", "    maxcon 100", "    nbthread 0", "    tune.bufsize 512", "    master-worker always", "    cpu-map 2 0"],
+        [
+            "global",
+            "    maxcon 100",
+            "    nbthread 0",
+            "    tune.bufsize 512",
+            "    master-worker always",
+            "    cpu-map 2 0"
+        ],
         [
             (2, 5, E, "unknown keyword 'maxcon' in global; did you mean 'maxconn'?"),
             (3, 14, E, "invalid value '0' for 'nbthread': expected a value from 1 to 1024"),

@@ -210,6 +210,31 @@ fn a_reload_binds_a_privileged_port_and_its_threads_drop_again() {
         .map(|t| t.tid)
         .collect();
 
+    // Load across the reload: two kept-alive clients and one opening a connection per request.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..3)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || -> (usize, Vec<String>) {
+                let (mut ok, mut failed) = (0, Vec::new());
+                let mut c = Client::connect(port);
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let close = if i == 2 { "Connection: close\r\n" } else { "" };
+                    c.send(format!("GET /load HTTP/1.1\r\nHost: x\r\n{close}\r\n").as_bytes());
+                    match c.read_response(false) {
+                        Ok(r) if r.status == 200 => ok += 1,
+                        Ok(r) => failed.push(format!("status {}", r.status)),
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                    if i == 2 {
+                        c = Client::connect(port);
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
     let with_low = config("    user nobody\n", port, &format!("    bind 127.0.0.1:{low}\n"), &origin, &sock);
     std::fs::write(&cfg, with_low).expect("rewrite");
     let at = p.stderr().len();
@@ -217,6 +242,21 @@ fn a_reload_binds_a_privileged_port_and_its_threads_drop_again() {
     let at = p
         .wait_for_line("reload complete", at, Duration::from_secs(20))
         .unwrap_or_else(|| panic!("no reload:\n{}", p.stderr()));
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut ok, mut failed) = (0, Vec::new());
+    for t in load {
+        let (o, f) = t.join().expect("a load thread");
+        ok += o;
+        failed.extend(f);
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed across the reload: {failed:?}",
+        failed.len(),
+        ok + failed.len()
+    );
+    assert!(ok >= 50, "the load ran: {ok} requests");
     let mut c = Client::connect(low);
     assert_eq!(c.request(&get("/low-port", "example.com")).status, 200, "{}", p.stderr());
     // New worker threads (the old ones may still be finishing): all dropped.
