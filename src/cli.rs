@@ -74,6 +74,8 @@ pub struct Options {
     pub probe: bool,
     /// `-dV`: servers with `ssl` and no `verify` are not verified (`ssl-server-verify none`).
     pub no_server_verify: bool,
+    /// `-dr`: servers whose address does not resolve start in maintenance.
+    pub unresolved_ok: bool,
     /// `-sf PID…` / `-st PID…`: the old processes to tell to finish (SIGUSR1) or to stop
     /// (SIGTERM) once this one serves, and which of the two.
     pub old_pids: Vec<i32>,
@@ -105,6 +107,13 @@ pub enum UsageError {
     NotUnicode(OsString),
     /// A process id after `-sf`/`-st` that cannot be one.
     BadPid(String),
+    /// An HAProxy option pylon has no use for.
+    Unsupported {
+        /// The option.
+        option: &'static str,
+        /// Why.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for UsageError {
@@ -117,17 +126,16 @@ impl fmt::Display for UsageError {
             }
             UsageError::NotUnicode(a) => write!(f, "argument {a:?} is not valid Unicode"),
             UsageError::BadPid(p) => write!(f, "'{p}' is not a process id"),
+            UsageError::Unsupported { option, why } => write!(f, "option '{option}' is not supported: {why}"),
         }
     }
 }
 
 /// HAProxy options that later issues bring.
 const NOT_YET: &[(&str, &str)] = &[
-    ("-S", config::keywords::owner::OPS),
     ("-db", config::keywords::owner::RUNTIME),
     ("-n", config::keywords::owner::RUNTIME),
     ("-N", config::keywords::owner::RUNTIME),
-    ("-dr", config::keywords::owner::OPS),
 ];
 
 /// Reads the arguments (without the program name).
@@ -149,6 +157,13 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, U
             "-q" => options.quiet = true,
             "-V" => options.verbose = true,
             "-dV" => options.no_server_verify = true,
+            "-dr" => options.unresolved_ok = true,
+            "-S" => {
+                return Err(UsageError::Unsupported {
+                    option: "-S",
+                    why: "pylon has no master process: its stats socket takes 'reload'",
+                });
+            }
             "-dW" => options.zero_warning = true,
             "--probe" => options.probe = true,
             "-W" | "-Ws" => options.master_worker = true,
@@ -195,6 +210,8 @@ Options:
   -V             verbose: cancels -q
   -dW            zero-warning mode: warnings make the check fail
   -dV            do not verify servers' certificates (as ssl-server-verify none)
+  -dr            a server whose address does not resolve starts in maintenance instead of
+                 failing the start (as init-addr ... none on every server)
   -d             debug logging
   --probe        connect to every server and report dangling routes (backends none of whose
                  servers accepts a connection, names that do not resolve); with -c, exit 3 if any
@@ -261,6 +278,7 @@ fn run(options: &Options) -> i32 {
         &options.files,
         LoadOptions {
             server_verify_none: options.no_server_verify,
+            unresolved_ok: options.unresolved_ok,
             // A start reports a limit too low for maxconn once it tried to raise it.
             fd_hard_limit: if options.check { crate::master::hard_fd_limit() } else { None },
             ..LoadOptions::system()
@@ -330,10 +348,13 @@ fn exposing_socket(config: &config::Config) -> Option<PathBuf> {
 fn reloader(options: &Options) -> crate::master::Reloader {
     let files = options.files.clone();
     let verify_none = options.no_server_verify;
+    let unresolved_ok = options.unresolved_ok;
     let zero_warning = options.zero_warning;
     Box::new(move || {
-        let loaded =
-            config::load_paths(&files, LoadOptions { server_verify_none: verify_none, ..LoadOptions::system() });
+        let loaded = config::load_paths(
+            &files,
+            LoadOptions { server_verify_none: verify_none, unresolved_ok, ..LoadOptions::system() },
+        );
         let rendered: String = loaded
             .report
             .diagnostics
@@ -407,7 +428,8 @@ mod tests {
         assert_eq!(parse(&["-v"]), Ok(Command::Version { verbose: false }));
         assert_eq!(parse(&["-f"]), Err(UsageError::MissingValue("-f")));
         assert_eq!(parse(&["-z"]), Err(UsageError::UnknownOption("-z".into())));
-        assert!(matches!(parse(&["-S"]), Err(UsageError::NotYet { .. })));
+        assert!(matches!(parse(&["-S"]), Err(UsageError::Unsupported { .. })));
+        assert!(matches!(parse(&["-n"]), Err(UsageError::NotYet { .. })));
         let Ok(Command::Run(o)) = parse(&["-st", "12", "34", "-f", "a.cfg", "-x", "/run/s"]) else { panic!() };
         assert_eq!((o.old_pids, o.stop_old, o.takeover), (vec![12, 34], true, Some(PathBuf::from("/run/s"))));
         assert_eq!(parse(&["-sf", "0"]), Err(UsageError::BadPid("0".into())));

@@ -542,9 +542,11 @@ impl Runtime {
                     None => None,
                 };
                 let maxconn = AtomicUsize::new(p.maxconn.map_or(usize::MAX, |m| m as usize));
+                // A disabled frontend keeps its place (and its counters) but listens nowhere.
                 let listeners = p
                     .binds
                     .iter()
+                    .filter(|_| !p.disabled)
                     .flat_map(|b| {
                         let backlog = b.options.backlog.or(b.options.maxconn).or(p.maxconn).unwrap_or(1024);
                         let tls = b.options.tls.material.as_ref().map(|m| m.0.clone()).filter(|_| b.options.tls.ssl);
@@ -593,7 +595,7 @@ impl Runtime {
             })
             .collect();
         let tls_live = crate::tls::live::LiveTls::default();
-        for (f, p) in config.frontends().enumerate() {
+        for (f, p) in config.frontends().enumerate().filter(|(_, p)| !p.disabled) {
             let mut l = 0;
             for b in &p.binds {
                 let tls = &b.options.tls;
@@ -717,7 +719,7 @@ fn compile_backend(p: &Proxy) -> Backend {
             name: s.name.clone(),
             id: s.id,
             ip: s.addr.resolved,
-            disabled: s.options.disabled,
+            disabled: s.options.disabled || p.disabled,
             port: s.addr.port,
             pool_max_conn: s.options.pool_max_conn.map(|m| m as usize),
             pool_purge_delay: s.options.pool_purge_delay,
@@ -789,7 +791,8 @@ fn compile_backend(p: &Proxy) -> Backend {
             // `disabled` is the operator's maintenance, set from the start: `enable server`
             // lifts it.
             let addr = crate::balance::live::LiveAddr { ip: s.addr.resolved, port: s.addr.port, generation: 0 };
-            ServerLive::new(up, u32::from(s.options.weight), s.options.disabled, addr)
+            // A disabled backend's servers are in maintenance: its requests get 503.
+            ServerLive::new(up, u32::from(s.options.weight), s.options.disabled || p.disabled, addr)
         })
         .collect();
     Backend {

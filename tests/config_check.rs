@@ -202,3 +202,20 @@ fn probe_reports_dangling_routes() {
     // Without --probe nothing is connected to, and the file is valid.
     assert_eq!(run(&["-c", "-f", path.to_str().expect("utf-8")]).code, 0);
 }
+
+#[test]
+fn dash_dr_starts_an_unresolvable_server_in_maintenance() {
+    let dir = support::TempDir::new();
+    let cfg = dir.write(
+        "dr.cfg",
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend web\n    bind 127.0.0.1:8999\n    default_backend app\n\
+         backend app\n    server s1 db.invalid:80\n    server s2 127.0.0.1:80\n",
+    );
+    let path = cfg.to_str().expect("a UTF-8 path");
+    let r = run(&["-c", "-f", path]);
+    assert_eq!(r.code, 1, "without -dr the name is an error: {}", r.stderr);
+    let r = run(&["-c", "-dr", "-f", path]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("server 'app/s1' starts in maintenance"), "{}", r.stderr);
+}

@@ -126,7 +126,13 @@ fn server_names_resolve_through_the_resolver_and_init_addr() {
     let loaded = load_str(
         "t.cfg",
         &text,
-        LoadOptions { env: Env::new(false), resolver: &resolver, server_verify_none: false, fd_hard_limit: None },
+        LoadOptions {
+            env: Env::new(false),
+            resolver: &resolver,
+            server_verify_none: false,
+            fd_hard_limit: None,
+            unresolved_ok: false,
+        },
     );
     let c = loaded.config.expect("valid");
     let b = c.backend("b").unwrap();
@@ -173,7 +179,13 @@ fn environment_variables_expand_inside_double_quotes_only() {
     );
     let c = load_with(
         &text,
-        LoadOptions { env, resolver: &StaticResolver::new(), server_verify_none: false, fd_hard_limit: None },
+        LoadOptions {
+            env,
+            resolver: &StaticResolver::new(),
+            server_verify_none: false,
+            fd_hard_limit: None,
+            unresolved_ok: false,
+        },
     );
     assert_eq!(c.frontend("f").unwrap().binds[0].addrs[0].addr.port(), 7443);
     let b = c.backend("b").unwrap();
@@ -232,7 +244,13 @@ fn address_family_prefixes_filter_what_names_resolve_to() {
     );
     let c = load_with(
         &text,
-        LoadOptions { env: Env::new(false), resolver: &resolver, server_verify_none: false, fd_hard_limit: None },
+        LoadOptions {
+            env: Env::new(false),
+            resolver: &resolver,
+            server_verify_none: false,
+            fd_hard_limit: None,
+            unresolved_ok: false,
+        },
     );
     let f = c.frontend("f").unwrap();
     assert_eq!(f.binds[0].addrs[0].addr, "[::1]:8080".parse::<SocketAddr>().unwrap());

@@ -295,7 +295,14 @@ fn without_root_another_uid_fails_the_start_but_its_own_is_fine() {
          listen l\n    bind 127.0.0.1:{port}\n    server s 127.0.0.1:9\n"
     );
     let other = dir.write("other.cfg", &format!("global\n    uid 1\n    gid 65534\n{body}"));
-    let mut child = support::pylon()
+    // nobody must reach the binary and the files: the build directory may sit where it
+    // cannot (a CI clone under a private directory), so both go into a world-readable one.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod the directory");
+    let binary = dir.path().join("pylon");
+    std::fs::copy(env!("CARGO_BIN_EXE_pylon"), &binary).expect("copy the binary");
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).expect("chmod the binary");
+    let mut child = std::process::Command::new(&binary)
         .arg("-f")
         .arg(&other)
         .uid(65534)
@@ -321,9 +328,13 @@ fn without_root_another_uid_fails_the_start_but_its_own_is_fine() {
     assert!(stderr.contains("cannot set uid 1: Operation not permitted"), "{stderr}");
     assert!(stderr.contains("pylon runs as uid 65534"), "{stderr}");
 
-    let own = format!("global\n    uid 65534\n    gid 65534\n{body}");
-    let p = Pylon::start_with(&own, |c| {
-        c.uid(65534).gid(65534);
+    let own = dir.write("own.cfg", &format!("global\n    uid 65534\n    gid 65534\n{body}"));
+    let p = Pylon::start_file(&own, |c| {
+        // The world-readable copy of the binary, as above.
+        let mut copy = std::process::Command::new(&binary);
+        copy.arg("-f").arg(&own).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        copy.uid(65534).gid(65534);
+        *c = copy;
     });
     let main = threads(p.pid()).into_iter().find(|t| t.tid == p.pid()).expect("main thread");
     assert_eq!(main.uids, [65534; 4]);

@@ -129,3 +129,21 @@ fn the_open_file_limit_fits_maxconn_or_a_warning_says_why_not() {
     let p = start_with_fd_limit(&format!("global\n    ulimit-n 1500\n{defaults}{}", proxy(port)), 4096);
     assert_eq!(open_file_limit(p.pid()), 1500);
 }
+
+#[test]
+fn a_disabled_frontend_does_not_listen_and_a_disabled_backend_answers_503() {
+    let origin = Origin::start("s1");
+    let (on, off) = (free_port(), free_port());
+    let config = format!(
+        "defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend web\n    bind 127.0.0.1:{on}\n    use_backend closed if {{ path_beg /closed }}\n    default_backend app\n\
+         frontend off\n    disabled\n    bind 127.0.0.1:{off}\n    default_backend app\n\
+         backend app\n    server s1 127.0.0.1:{p}\n\
+         backend closed\n    disabled\n    server s1 127.0.0.1:{p}\n",
+        p = origin.port()
+    );
+    let _pylon = support::Pylon::start(&config);
+    assert_eq!(Client::connect(on).request(&get("/", "x")).status, 200);
+    assert_eq!(Client::connect(on).request(&get("/closed", "x")).status, 503);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", off)).is_err(), "a disabled frontend does not listen");
+}

@@ -61,19 +61,34 @@ pub struct LoadOptions<'a> {
     /// in it (when `ulimit-n` is not set). `None` skips that check: a start reports the
     /// limit itself once it has tried to raise it, and tests must not depend on the machine.
     pub fd_hard_limit: Option<u64>,
+    /// `-dr`: a server whose address does not resolve starts in maintenance (as with
+    /// `init-addr … none`) instead of failing the load.
+    pub unresolved_ok: bool,
 }
 
 impl LoadOptions<'static> {
     /// The options the binary uses: the process environment and the system resolver.
     pub fn system() -> Self {
-        LoadOptions { env: Env::new(true), resolver: &SystemResolver, server_verify_none: false, fd_hard_limit: None }
+        LoadOptions {
+            env: Env::new(true),
+            resolver: &SystemResolver,
+            server_verify_none: false,
+            fd_hard_limit: None,
+            unresolved_ok: false,
+        }
     }
 
     /// No process variables and only `localhost` resolvable: deterministic, for tests and
     /// fuzzing.
     pub fn isolated() -> Self {
         static LOCAL: std::sync::LazyLock<StaticResolver> = std::sync::LazyLock::new(StaticResolver::new);
-        LoadOptions { env: Env::new(false), resolver: &*LOCAL, server_verify_none: false, fd_hard_limit: None }
+        LoadOptions {
+            env: Env::new(false),
+            resolver: &*LOCAL,
+            server_verify_none: false,
+            fd_hard_limit: None,
+            unresolved_ok: false,
+        }
     }
 }
 
@@ -100,7 +115,7 @@ pub fn load_str(name: &str, text: &str, options: LoadOptions<'_>) -> Loaded {
 }
 
 fn load_texts(texts: Vec<(PathBuf, String)>, options: LoadOptions<'_>, mut report: Report) -> Loaded {
-    let LoadOptions { mut env, resolver, server_verify_none, fd_hard_limit } = options;
+    let LoadOptions { mut env, resolver, server_verify_none, fd_hard_limit, unresolved_ok } = options;
     let diags = &mut report.diagnostics;
     let mut sections = Vec::new();
     for (path, text) in &texts {
@@ -109,6 +124,13 @@ fn load_texts(texts: Vec<(PathBuf, String)>, options: LoadOptions<'_>, mut repor
     }
     let mut built = build::build(&sections, diags);
     built.global.tls.server_verify_none |= server_verify_none;
+    if unresolved_ok {
+        for s in built.proxies.iter_mut().flat_map(|p| p.servers.iter_mut()) {
+            if !s.options.init_addr.contains(&model::InitAddr::None) {
+                s.options.init_addr.push(model::InitAddr::None);
+            }
+        }
+    }
     resolve::resolve(&mut built, resolver, diags);
     tls::load(&mut built, diags);
     validate::validate(&built, &lint::Machine { fd_hard_limit }, diags);

@@ -616,6 +616,9 @@ pub struct Proxy {
     pub server_state_file_name: Option<String>,
     /// `option socket-stats`: `show stat` has a row per listener.
     pub socket_stats: bool,
+    /// `disabled` (`enabled` undoes it, after a `defaults` said it): a frontend that does
+    /// not listen, a backend whose servers are all in maintenance (its requests get 503).
+    pub disabled: bool,
     /// `id`: the proxy's forced `iid` (stats, `#id` on the admin socket), with its place.
     pub forced_id: Option<(u32, Loc)>,
     /// `description`: text for the statistics page.
@@ -756,6 +759,7 @@ impl Proxy {
             load_server_state: LoadServerState::None,
             server_state_file_name: None,
             socket_stats: false,
+            disabled: false,
             forced_id: None,
             description: None,
             log_tag: None,

@@ -1,6 +1,6 @@
 //! The options of `bind` lines (`name`, `backlog`, `ssl crt …`, `accept-proxy`, …).
 
-use super::{Args, Arity, Keyword, Scope, kw, not_yet, owner, unsupported};
+use super::{Args, Arity, Keyword, Scope, kw, unsupported};
 use crate::config::error::Diagnostic;
 use crate::config::model::BindOptions;
 use crate::config::tls::PathWord;
@@ -76,12 +76,12 @@ pub static TABLE: &[Keyword<BindOptions>] = &[
     unsupported("allow-0rtt", S, NONE, "TLS 1.3 early data is not accepted (it can be replayed)"),
     unsupported("tls-ticket-keys", S, ONE, "ticket keys are generated and rotated by pylon itself"),
     unsupported("generate-certificates", S, NONE, "certificates are not generated on the fly"),
-    not_yet("user", S, ONE, owner::OPS),
-    not_yet("group", S, ONE, owner::OPS),
-    not_yet("uid", S, ONE, owner::OPS),
-    not_yet("gid", S, ONE, owner::OPS),
-    not_yet("mode", S, ONE, owner::OPS),
-    not_yet("expose-fd", S, ONE, owner::OPS),
+    unsupported("user", S, ONE, "an option of Unix-socket binds: pylon listens on TCP addresses only"),
+    unsupported("group", S, ONE, "an option of Unix-socket binds: pylon listens on TCP addresses only"),
+    unsupported("uid", S, ONE, "an option of Unix-socket binds: pylon listens on TCP addresses only"),
+    unsupported("gid", S, ONE, "an option of Unix-socket binds: pylon listens on TCP addresses only"),
+    unsupported("mode", S, ONE, "an option of Unix-socket binds: pylon listens on TCP addresses only"),
+    unsupported("expose-fd", S, ONE, "pylon has no master CLI: 'expose-fd listeners' goes on a 'stats socket' line"),
     kw("id", S, ONE, "<number>", |o, a| {
         o.id = Some(a.uint(0, 1, i32::MAX as u64)? as u32);
         Ok(())

@@ -172,9 +172,6 @@ pub mod owner {
     pub const TLS: &str = "TLS (issue #6)";
     /// The admin socket, statistics, and logging (syslog targets, proxy `log` lines, formats).
     pub const ADMIN: &str = "the admin socket, statistics and access logs (issue #7)";
-    /// Process operations: reloads, privilege dropping, daemon and master-worker modes, server
-    /// state files.
-    pub const OPS: &str = "operations: reload, privileges and daemon mode (issue #8)";
 }
 
 /// The arguments of one keyword, with helpers that convert them and build diagnostics.

@@ -283,8 +283,14 @@ pub static TABLE: &[Keyword<Proxy>] = &[
     not_yet("option clitcpka", ALL, ANY_ARGS, owner::RUNTIME),
     not_yet("option srvtcpka", ALL, ANY_ARGS, owner::RUNTIME),
     not_yet("rate-limit sessions", ALL, ANY_ARGS, owner::RUNTIME),
-    not_yet("disabled", ALL, ANY_ARGS, owner::OPS),
-    not_yet("enabled", ALL, ANY_ARGS, owner::OPS),
+    kw("disabled", ALL, Arity::Exactly(0), "", |p, _| {
+        p.disabled = true;
+        Ok(())
+    }),
+    kw("enabled", ALL, Arity::Exactly(0), "", |p, _| {
+        p.disabled = false;
+        Ok(())
+    }),
     kw("load-server-state-from-file", DB, ONE, "global|local|none", |p, a| {
         use crate::config::model::LoadServerState as L;
         p.load_server_state = a.choice(0, &[("global", L::Global), ("local", L::Local), ("none", L::None)])?;
