@@ -519,6 +519,7 @@ fn health_checks_speak_tls_with_check_ssl() {
     let config = format!(
         "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
          backend be\n    option httpchk GET /health\n\
+         \x20   timeout check 2s\n\
          \x20   default-server check inter 100ms rise 1 fall 1\n\
          \x20   server s1 127.0.0.1:{} ssl verify none check-sni health.internal\n\
          \x20   server s2 127.0.0.1:{} check-ssl verify none\n",
