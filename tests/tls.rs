@@ -519,8 +519,7 @@ fn health_checks_speak_tls_with_check_ssl() {
     let config = format!(
         "{DEFAULTS}frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
          backend be\n    option httpchk GET /health\n\
-         \x20   timeout check 2s\n\
-         \x20   default-server check inter 100ms rise 1 fall 1\n\
+         \x20   default-server check inter 1s rise 1 fall 1\n\
          \x20   server s1 127.0.0.1:{} ssl verify none check-sni health.internal\n\
          \x20   server s2 127.0.0.1:{} check-ssl verify none\n",
         tls_origin.port(),
@@ -535,7 +534,7 @@ fn health_checks_speak_tls_with_check_ssl() {
     let mut c = Client::connect(port);
     for _ in 0..4 {
         let r = c.request(&get("/x", "a"));
-        assert_eq!(r.text(), "secure GET /x sni=-");
+        assert_eq!(r.text(), "secure GET /x sni=-", "{}", p.stderr());
     }
     assert!(!p.stderr().contains("Server be/s1 is DOWN"), "{}", p.stderr());
     // Checks send `check-sni`; traffic sends no SNI without `sni`.
