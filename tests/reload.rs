@@ -5,39 +5,26 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use support::http::{Client, Origin, get, read_response};
-use support::{Pylon, TempDir, free_port};
+use support::{Pylon, TempDir, free_port, write_atomically};
+
+/// The admin socket's reply to `line`.
+fn cli(sock: &Path, line: &str) -> String {
+    support::admin_command(sock, line)
+}
 
 const DEFAULTS: &str =
     "defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n";
 
-/// Sends `line` on a new connection to the admin socket and reads the whole reply.
-fn cli(sock: &Path, line: &str) -> String {
-    let mut s = UnixStream::connect(sock).expect("connect to the stats socket");
-    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-    s.write_all(format!("{line}\n").as_bytes()).expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read the reply");
-    out
-}
-
 /// Starts pylon on the file `cfg` (which the test rewrites between reloads).
 fn start_on_file(cfg: &Path) -> Pylon {
     Pylon::start_file(cfg, |_| {})
-}
-
-/// Replaces `path`'s contents at once (a reload never reads half a file).
-fn write_atomically(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).expect("write");
-    std::fs::rename(&tmp, path).expect("rename");
 }
 
 /// One `show servers state` row's fields for `backend`/`server`.

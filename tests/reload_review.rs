@@ -5,30 +5,19 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::http::{Client, Origin, get};
-use support::{Pylon, TempDir, free_port};
+use support::{Pylon, TempDir, free_port, write_atomically};
+
+/// The admin socket's reply to `line`.
+fn cli(sock: &Path, line: &str) -> String {
+    support::admin_command(sock, line)
+}
 
 const DEFAULTS: &str =
     "defaults\n    mode http\n    timeout connect 1s\n    timeout client 10s\n    timeout server 10s\n";
-
-fn cli(sock: &Path, line: &str) -> String {
-    let mut s = UnixStream::connect(sock).expect("connect to the stats socket");
-    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-    s.write_all(format!("{line}\n").as_bytes()).expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read the reply");
-    out
-}
-
-fn write_atomically(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).expect("write");
-    std::fs::rename(&tmp, path).expect("rename");
-}
 
 /// Fresh connections (Connection: close) to `port`; how many got no response within 1.5 s.
 fn hanging_connections(port: u16, n: usize) -> usize {

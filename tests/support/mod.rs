@@ -273,3 +273,22 @@ pub fn tool(name: &str) -> bool {
     }
     found
 }
+
+/// Sends one command `line` to the admin socket at `sock` on a new connection and reads the
+/// whole reply (pylon closes after it; 60 s at most, a reload included).
+pub fn admin_command(sock: &Path, line: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("connect to the stats socket");
+    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    s.write_all(format!("{line}\n").as_bytes()).expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read the reply");
+    out
+}
+
+/// Replaces `path`'s contents at once (a reload never reads half a file).
+pub fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
