@@ -10,8 +10,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -113,14 +112,9 @@ fn config(global: &str, port: u16, extra_bind: &str, origin: &Origin, sock: &Pat
     )
 }
 
-/// Sends `line` to the admin socket and reads the whole reply.
+/// The admin socket's reply to `line`.
 fn cli(sock: &Path, line: &str) -> String {
-    let mut s = UnixStream::connect(sock).expect("connect to the stats socket");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    s.write_all(format!("{line}\n").as_bytes()).expect("send");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read the reply");
-    out
+    support::admin_command(sock, line)
 }
 
 /// Checks that every kind of thread still does its job: a request through pylon on `port`
